@@ -1,0 +1,5 @@
+import sys
+
+from ensembles.builder import main
+
+sys.exit(main())

@@ -1,0 +1,28 @@
+"""Serving settings of the repository builder (batching, instances, limits)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ensembles.spec import Batching
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    max_batch_size: int = 16
+    max_queue_delay_us: int = 2000
+    preferred_batch_sizes: tuple[int, ...] = ()
+    # model name -> instance count; models not named get one instance
+    instances: Mapping[str, int] = field(default_factory=dict)
+    max_audio_seconds: float = 60.0
+    # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)
+    onnx_threads: int = 0
+
+    def batching(self, model: str) -> Batching:
+        return Batching(
+            max_batch_size=self.max_batch_size,
+            max_queue_delay_us=self.max_queue_delay_us,
+            preferred_batch_sizes=self.preferred_batch_sizes,
+            instance_count=int(self.instances.get(model, 1)),
+        )

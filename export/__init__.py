@@ -1,0 +1,1 @@
+"""Export published checkpoints to ONNX artifacts for the model repository."""

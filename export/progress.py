@@ -1,0 +1,35 @@
+"""Progress output for long export and training work."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+def loud_notice(message: str) -> None:
+    bar = "!" * 78
+    print(f"\n{bar}\n!! {message}\n{bar}\n", file=sys.stderr, flush=True)
+
+
+class Stages:
+    """A tqdm bar over named stages: ``with Stages([...]) as s: s.next("load") ...``."""
+
+    def __init__(self, names: list[str], desc: str):
+        self.names = names
+        self.bar = tqdm(total=len(names), desc=desc, unit="stage", file=sys.stderr)
+        self.started = False
+
+    def next(self, name: str) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_postfix_str(name)
+
+    def __enter__(self) -> "Stages":
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is None:
+            self.bar.update(self.bar.total - self.bar.n)
+        self.bar.close()
