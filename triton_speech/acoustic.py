@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from triton_speech.features import pad_batch
+from triton_speech.batching import pad_batch
 
 
 def onnx_session(path: str | Path, intra_op_threads: int = 0):
@@ -31,7 +31,7 @@ class AcousticModel:
         return cls(onnx_session(path, intra_op_threads))
 
     def __call__(self, features: list[np.ndarray]) -> list[np.ndarray]:
-        batch, lengths = pad_batch(features)
+        batch, lengths = pad_batch(features, axis=-1)
         logprobs, out_lengths = self.session.run(
             self.output_names, {self.input_names[0]: batch, self.input_names[1]: lengths}
         )

@@ -13,7 +13,9 @@ MIN_SAMPLE_RATE = 4000
 MAX_SAMPLE_RATE = 384000
 
 
-def split_rows(audio: np.ndarray, lengths: np.ndarray | None, max_samples: int, sample_rate: int) -> list[np.ndarray]:
+def split_rows(
+    audio: np.ndarray, lengths: np.ndarray | None, min_samples: int, max_samples: int, sample_rate: int
+) -> list[np.ndarray]:
     """Validate one request's ``AUDIO`` ``[B, N]`` (and ``AUDIO_LENGTH`` ``[B, 1]``); return its rows."""
     if audio.dtype != np.float32:
         raise InputError(f"AUDIO must be FP32, got {audio.dtype}")
@@ -30,6 +32,10 @@ def split_rows(audio: np.ndarray, lengths: np.ndarray | None, max_samples: int, 
     for row, length in enumerate(row_lengths):
         if length <= 0:
             raise InputError(f"AUDIO row {row} is empty: send at least one sample")
+        if length < min_samples:
+            raise InputError(
+                f"AUDIO row {row} has {length} samples; at least {min_samples} (one feature frame) are needed"
+            )
         if length > audio.shape[1]:
             raise InputError(f"AUDIO_LENGTH {length} of row {row} exceeds the {audio.shape[1]} samples sent")
         if length > max_samples:

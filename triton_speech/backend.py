@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from triton_speech.batching import pad_batch, unpad_batch
 from triton_speech.errors import InputError
 
 
@@ -59,7 +60,10 @@ def serve(
         try:
             parsed.append((index, parse(request)))
         except InputError as error:
-            responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error)))
+            # INVALID_ARG: clients see HTTP 400 / gRPC INVALID_ARGUMENT, not a server fault.
+            responses[index] = pb_utils.InferenceResponse(
+                error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
+            )
     rows = [row for _, request_rows in parsed for row in request_rows]
     try:
         results = compute(rows) if rows else []
@@ -77,9 +81,15 @@ def serve(
     return responses
 
 
-def lengths_column(values: Sequence[int]) -> np.ndarray:
-    """Lengths as the ``[B, 1]`` INT64 tensor the configs declare."""
-    return np.asarray(values, dtype=np.int64).reshape(-1, 1)
+def ragged_input(pb_utils, request, name: str, length_name: str, axis: int) -> list[np.ndarray]:
+    """A padded input and its ``[B, 1]`` lengths, as rows cut to their lengths along ``axis``."""
+    return unpad_batch(input_array(pb_utils, request, name), input_array(pb_utils, request, length_name), axis, name)
+
+
+def ragged_output(pb_utils, name: str, length_name: str, rows: Sequence[np.ndarray], axis: int) -> list:
+    """Rows padded into one output tensor plus their ``[B, 1]`` INT64 lengths."""
+    batch, lengths = pad_batch(rows, axis=axis)
+    return [pb_utils.Tensor(name, batch), pb_utils.Tensor(length_name, lengths.reshape(-1, 1))]
 
 
 def bytes_column(texts: Sequence[str]) -> np.ndarray:

@@ -139,12 +139,3 @@ class MelFrontend:
         with np.load(path) as data:
             config = MelConfig(**json.loads(str(data["config"])))
             return cls(config, data["window"], data["filterbank"])
-
-
-def pad_batch(items: list[np.ndarray], pad_value: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Stack ``[C, T_i]`` arrays into ``[B, C, max T]`` plus their lengths ``[B]`` (int64)."""
-    lengths = np.array([item.shape[-1] for item in items], dtype=np.int64)
-    batch = np.full((len(items), items[0].shape[0], int(lengths.max(initial=0))), pad_value, dtype=np.float32)
-    for row, item in enumerate(items):
-        batch[row, :, : item.shape[-1]] = item
-    return batch, lengths

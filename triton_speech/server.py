@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import os
 import shutil
 import signal
@@ -50,11 +51,11 @@ class Ports:
 
 
 def _pytriton_root() -> Path | None:
-    try:
-        import pytriton  # noqa: F401  (only its files are used, not its Python API)
-    except ImportError:
+    # Located, not imported: the wheel is installed without its Python-API dependencies.
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    root = Path(sys.modules["pytriton"].__file__).parent / "tritonserver"
+    root = Path(spec.submodule_search_locations[0]) / "tritonserver"
     return root if (root / "bin" / "tritonserver").exists() else None
 
 

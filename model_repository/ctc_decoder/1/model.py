@@ -1,0 +1,27 @@
+"""LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC)."""
+
+import json
+
+import triton_python_backend_utils as pb_utils
+
+from triton_speech.backend import ModelArgs, bytes_column, ragged_input, serve
+from triton_speech.ctc import GreedyCTCDecoder
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        model = ModelArgs(args)
+        vocabulary = json.loads(model.path("labels").read_text())
+        self.decoder = GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"])
+
+    def execute(self, requests):
+        return serve(pb_utils, requests, self.parse, self.compute, self.pack)
+
+    def parse(self, request):
+        return ragged_input(pb_utils, request, "LOGPROBS", "LOGPROBS_LENGTH", axis=0)
+
+    def compute(self, rows):
+        return [self.decoder(logprobs) for logprobs in rows]
+
+    def pack(self, texts):
+        return [pb_utils.Tensor("TRANSCRIPT", bytes_column(texts))]

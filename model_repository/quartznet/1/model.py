@@ -1,0 +1,22 @@
+"""FEATURES [B, n_mels, T], FEATURES_LENGTH -> LOGPROBS [B, T', classes], LOGPROBS_LENGTH (ONNX Runtime)."""
+
+import triton_python_backend_utils as pb_utils
+
+from triton_speech.acoustic import AcousticModel
+from triton_speech.backend import ModelArgs, ragged_input, ragged_output, serve
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        model = ModelArgs(args)
+        self.model = AcousticModel.load(model.path("onnx_model"), int(model.parameter("intra_op_threads", "0")))
+
+    def execute(self, requests):
+        # All requests of the dynamic batch run as one padded ONNX Runtime batch.
+        return serve(pb_utils, requests, self.parse, self.model, self.pack)
+
+    def parse(self, request):
+        return ragged_input(pb_utils, request, "FEATURES", "FEATURES_LENGTH", axis=-1)
+
+    def pack(self, logprobs):
+        return ragged_output(pb_utils, "LOGPROBS", "LOGPROBS_LENGTH", logprobs, axis=0)
