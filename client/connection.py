@@ -1,0 +1,111 @@
+"""One Triton connection over gRPC or HTTP (KServe v2), synchronous and asyncio."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+PROTOCOLS = ("grpc", "http")
+
+
+class ServerUnreachable(ConnectionError):
+    """No Triton server answers at the given address."""
+
+
+class InferenceError(RuntimeError):
+    """The server answered a request with an error (bad input, model failure)."""
+
+
+def default_url(protocol: str) -> str:
+    port = os.environ.get("TRITON_GRPC_PORT", "8001") if protocol == "grpc" else os.environ.get("TRITON_HTTP_PORT", "8000")
+    return f"127.0.0.1:{port}"
+
+
+def _module(protocol: str, asynchronous: bool):
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if protocol == "grpc":
+        import tritonclient.grpc as sync_module
+        import tritonclient.grpc.aio as async_module
+    else:
+        import tritonclient.http as sync_module
+        import tritonclient.http.aio as async_module
+    return async_module if asynchronous else sync_module
+
+
+def _inputs(module, tensors: Mapping[str, np.ndarray]) -> list:
+    inputs = []
+    for name, array in tensors.items():
+        infer_input = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        infer_input.set_data_from_numpy(array)
+        inputs.append(infer_input)
+    return inputs
+
+
+class TritonConnection:
+    def __init__(self, url: str | None = None, protocol: str = "grpc", timeout_s: float = 120.0):
+        _module(protocol, asynchronous=False)  # validates the protocol
+        self.protocol = protocol
+        self.url = url or default_url(protocol)
+        self.timeout_s = timeout_s
+        self._client = None
+
+    def _unreachable(self, error: Exception) -> ServerUnreachable:
+        return ServerUnreachable(
+            f"cannot reach a Triton server at {self.url} over {self.protocol} ({error}). "
+            f"Start one with `make serve`, or pass --url HOST:PORT."
+        )
+
+    @property
+    def client(self):
+        if self._client is None:
+            module = _module(self.protocol, asynchronous=False)
+            try:
+                self._client = module.InferenceServerClient(self.url)
+                live = self._client.is_server_live()
+            except Exception as error:  # connection refused, DNS, protocol mismatch
+                self._client = None
+                raise self._unreachable(error) from None
+            if not live:
+                raise self._unreachable(RuntimeError("server is not live"))
+        return self._client
+
+    def infer(self, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]) -> dict[str, np.ndarray]:
+        module = _module(self.protocol, asynchronous=False)
+        requested = [module.InferRequestedOutput(name) for name in outputs]
+        try:
+            result = self.client.infer(model, _inputs(module, tensors), outputs=requested)
+        except InferenceServerException as error:
+            raise InferenceError(error.message()) from None
+        return {name: result.as_numpy(name) for name in outputs}
+
+    async def infer_async(self, client, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
+        module = _module(self.protocol, asynchronous=True)
+        requested = [module.InferRequestedOutput(name) for name in outputs]
+        try:
+            result = await client.infer(model, _inputs(module, tensors), outputs=requested)
+        except InferenceServerException as error:
+            raise InferenceError(error.message()) from None
+        return {name: result.as_numpy(name) for name in outputs}
+
+    async def open_async(self):
+        """An asyncio client (close it with ``await client.close()``); raises ServerUnreachable."""
+        module = _module(self.protocol, asynchronous=True)
+        client = module.InferenceServerClient(self.url)
+        try:
+            live = await client.is_server_live()
+        except Exception as error:
+            await client.close()
+            raise self._unreachable(error) from None
+        if not live:
+            await client.close()
+            raise self._unreachable(RuntimeError("server is not live"))
+        return client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
