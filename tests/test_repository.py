@@ -1,0 +1,106 @@
+"""Configs generated from the descriptions, validated against Triton's ModelConfig protobuf."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from ensembles import asr
+from ensembles.builder import build
+from ensembles.settings import RepositorySettings
+from ensembles.spec import Batching, ConfigError, Ensemble, PythonModel, Step, Tensor, validate_repository
+
+
+def parse(path) -> pb.ModelConfig:
+    return text_format.Parse(path.read_text(), pb.ModelConfig())
+
+
+def test_built_repository_has_every_model_with_its_files(tmp_path, quartznet_export):
+    names = build(tmp_path, quartznet_export, RepositorySettings())
+    assert names == ["feature_extractor", "quartznet", "ctc_decoder", "asr"]
+    for name in names:
+        config = parse(tmp_path / name / "config.pbtxt")
+        assert config.name == name
+    assert (tmp_path / "quartznet" / "1" / "model.onnx").exists()
+    assert (tmp_path / "feature_extractor" / "1" / "frontend.npz").exists()
+    assert (tmp_path / "ctc_decoder" / "1" / "labels.json").exists()
+    assert all((tmp_path / n / "1" / "model.py").exists() for n in names[:3])
+
+
+def test_settings_reach_the_configs(tmp_path, quartznet_export):
+    settings = RepositorySettings(max_batch_size=4, max_queue_delay_us=777, preferred_batch_sizes=(2, 4),
+                                  instances={"quartznet": 3}, max_audio_seconds=12.5)
+    build(tmp_path, quartznet_export, settings)
+    quartznet = parse(tmp_path / "quartznet" / "config.pbtxt")
+    assert quartznet.max_batch_size == 4
+    assert quartznet.dynamic_batching.max_queue_delay_microseconds == 777
+    assert list(quartznet.dynamic_batching.preferred_batch_size) == [2, 4]
+    assert quartznet.instance_group[0].count == 3
+    assert parse(tmp_path / "ctc_decoder" / "config.pbtxt").instance_group[0].count == 1
+    assert parse(tmp_path / "feature_extractor" / "config.pbtxt").parameters["max_audio_seconds"].string_value == "12.5"
+    ensemble = parse(tmp_path / "asr" / "config.pbtxt")
+    assert ensemble.platform == "ensemble" and ensemble.max_batch_size == 4
+
+
+def test_shapes_come_from_the_export(quartznet_export):
+    configs = {m.name: m.config() for m in asr.models(quartznet_export, RepositorySettings())}
+    assert list(configs["quartznet"].output[0].dims) == [-1, 29]
+    assert list(configs["feature_extractor"].output[0].dims) == [64, -1]
+    assert configs["quartznet"].input[0].allow_ragged_batch
+
+
+def _model(name, inputs, outputs):
+    return PythonModel(name, tuple(inputs), tuple(outputs), Batching())
+
+
+A = Tensor("A", "FP32", (-1,))
+B = Tensor("B", "INT64", (1,))
+
+
+@pytest.mark.parametrize(
+    "step, outputs, message",
+    [
+        (Step("missing", {"A": "A"}, {"B": "B"}), (B,), "unknown model missing"),
+        (Step("m", {"Z": "A"}, {"B": "B"}), (B,), "has no input Z"),
+        (Step("m", {"A": "nowhere"}, {"B": "B"}), (B,), "which no earlier step makes"),
+        (Step("m", {"A": "A"}, {"Q": "B"}), (B,), "has no output Q"),
+        (Step("m", {"A": "A"}, {"B": "C"}), (B,), "output B is produced by no step"),
+        (Step("m", {"A": "A"}, {"B": "B"}), (Tensor("B", "FP32", (1,)),), "wrong data type"),
+    ],
+)
+def test_ensemble_wiring_errors_are_caught(step, outputs, message):
+    model = _model("m", [A], [B])
+    ensemble = Ensemble("e", (A,), outputs, (step,), max_batch_size=4)
+    with pytest.raises(ConfigError, match=message):
+        validate_repository([model.config(), ensemble.config()])
+
+
+def test_type_mismatch_between_steps_is_caught():
+    first = _model("first", [A], [B])
+    second = _model("second", [Tensor("X", "FP32", (1,))], [Tensor("Y", "FP32", (1,))])
+    ensemble = Ensemble("e", (A,), (Tensor("Y", "FP32", (1,)),), (
+        Step("first", {"A": "A"}, {"B": "b"}), Step("second", {"X": "b"}, {"Y": "Y"})), max_batch_size=4)
+    with pytest.raises(ConfigError, match="different data types"):
+        validate_repository([first.config(), second.config(), ensemble.config()])
+
+
+def test_optional_ensemble_input_cannot_feed_a_required_input():
+    model = _model("m", [A], [B])
+    ensemble = Ensemble("e", (Tensor("A", "FP32", (-1,), optional=True),), (B,),
+                        (Step("m", {"A": "A"}, {"B": "B"}),), max_batch_size=4)
+    with pytest.raises(ConfigError, match="optional A feeds required input"):
+        validate_repository([model.config(), ensemble.config()])
+
+
+def test_invalid_settings_are_rejected():
+    with pytest.raises(ConfigError, match="preferred batch sizes"):
+        Batching(max_batch_size=4, preferred_batch_sizes=(8,))
+    with pytest.raises(ConfigError, match="unknown data type"):
+        Tensor("X", "FLOAT", (1,))
+
+
+def test_nothing_is_written_when_validation_fails(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        build(tmp_path / "repo", tmp_path / "no-export", RepositorySettings())
+    assert not (tmp_path / "repo").exists()

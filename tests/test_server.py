@@ -1,0 +1,70 @@
+"""The server launcher: ports from the environment, readiness, clean SIGTERM, no /dev/shm leftovers."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import free_ports
+from triton_speech.server import Ports, ServerError, TritonServer
+
+pytestmark = pytest.mark.server
+
+
+def test_ports_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TRITON_HTTP_PORT", "9100")
+    monkeypatch.setenv("TRITON_GRPC_PORT", "9101")
+    monkeypatch.setenv("TRITON_METRICS_PORT", "9102")
+    assert Ports.from_env() == Ports(9100, 9101, 9102)
+    command = TritonServer("model_repository").command()
+    assert {"--http-port=9100", "--grpc-port=9101", "--metrics-port=9102"} <= set(command)
+    assert "--http-address=127.0.0.1" in command
+
+
+def test_missing_repository_is_a_clear_error(tmp_path):
+    with pytest.raises(ServerError, match="does not exist"):
+        TritonServer(tmp_path / "nowhere", ports=free_ports()).start()
+
+
+def test_broken_repository_reports_the_server_log(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.pbtxt").write_text('name: "broken"\nbackend: "python"\n')
+    with pytest.raises(ServerError, match="exited with code"):
+        TritonServer(tmp_path, ports=free_ports(), ready_timeout_s=60).start()
+
+
+def test_serve_command_stops_cleanly_on_sigterm(asr_repository, tmp_path):
+    ports = free_ports()
+    env = dict(os.environ, TRITON_HTTP_PORT=str(ports.http), TRITON_GRPC_PORT=str(ports.grpc),
+               TRITON_METRICS_PORT=str(ports.metrics))
+    regions_before = set(glob.glob("/dev/shm/triton_speech_*"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triton_speech.server", "--model-repository", str(asr_repository)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{ports.http}/v2/models/asr/ready", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not become ready")
+        assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before, "python backend made no shm regions"
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Triton is ready" in stdout and "Triton stopped." in stdout
+    assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before == set()

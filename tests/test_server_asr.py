@@ -1,0 +1,126 @@
+"""The asr ensemble on a real Triton server: results, batching, bad input, metrics."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import numpy as np
+import pytest
+
+from client import ASRClient, InferenceError, TritonConnection
+from tests.conftest import TEST_MAX_AUDIO_SECONDS, speechlike
+
+pytestmark = pytest.mark.server
+SECONDS = (1.0, 2.7, 0.4, 4.2, 1.9, 3.3, 0.8, 2.2)
+
+
+@pytest.fixture(scope="module")
+def utterances():
+    return [speechlike(s, 100 + seed) for seed, s in enumerate(SECONDS)]
+
+
+@pytest.fixture(scope="module")
+def expected(pipeline, utterances):
+    """The in-process pipeline, one utterance at a time."""
+    return [pipeline.transcribe([audio])[0] for audio in utterances]
+
+
+def test_expected_transcripts_are_not_trivial(expected):
+    # The comparisons below mean little if the random model said nothing.
+    assert sum(len(text) > 0 for text in expected) >= len(expected) - 1
+    assert len(set(expected)) > 1
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_served_transcript_equals_in_process_pipeline(triton, protocol, utterances, expected):
+    url = triton.grpc_url if protocol == "grpc" else triton.http_url
+    client = ASRClient(url, protocol)
+    assert [client.transcribe(audio) for audio in utterances[:4]] == expected[:4]
+
+
+def inference_stats(triton, model: str) -> tuple[int, int]:
+    stats = TritonConnection(triton.grpc_url).client.get_inference_statistics(model, as_json=True)
+    entry = stats["model_stats"][0]
+    return int(entry.get("inference_count", 0)), int(entry.get("execution_count", 0))
+
+
+def test_concurrent_requests_of_different_lengths_are_batched_and_match_alone(triton, utterances, expected):
+    inferences_before, executions_before = inference_stats(triton, "quartznet")
+    results = ASRClient(triton.grpc_url).transcribe_many(utterances, concurrency=len(utterances))
+    inferences, executions = inference_stats(triton, "quartznet")
+    assert results == expected
+    assert inferences - inferences_before == len(utterances)
+    # Fewer executions than requests: the dynamic batcher merged ragged requests.
+    assert executions - executions_before < len(utterances)
+
+
+def test_padded_batch_in_one_request_uses_audio_length(triton, utterances, expected):
+    rows = utterances[:3]
+    audio = np.zeros((len(rows), max(r.shape[0] for r in rows)), dtype=np.float32)
+    for i, r in enumerate(rows):
+        audio[i, : r.shape[0]] = r
+    lengths = np.array([[r.shape[0]] for r in rows], dtype=np.int32)
+    outputs = TritonConnection(triton.grpc_url).infer("asr", {"AUDIO": audio, "AUDIO_LENGTH": lengths}, ["TRANSCRIPT"])
+    assert [t.decode() for t in outputs["TRANSCRIPT"].reshape(-1)] == expected[:3]
+
+
+def _audio(samples: int, value: float = 0.1, dtype=np.float32) -> np.ndarray:
+    return np.full((1, samples), value, dtype=dtype)
+
+
+def _with_bad_sample(value: float) -> np.ndarray:
+    audio = speechlike(1.0, 5).reshape(1, -1).copy()
+    audio[0, 1234] = value
+    return audio
+
+
+BAD_INPUTS = {
+    "empty": ({"AUDIO": _audio(0)}, r"empty"),
+    "shorter than one frame": ({"AUDIO": _audio(100)}, r"100 samples; at least 160"),
+    "wrong dtype": ({"AUDIO": _audio(16000, dtype=np.float64)}, r"'AUDIO' data-type is 'FP64', but model 'asr' expects 'FP32'"),
+    "wrong rank": ({"AUDIO": np.zeros((1, 2, 16000), dtype=np.float32)}, r"unexpected shape for input 'AUDIO'"),
+    "nan": ({"AUDIO": _with_bad_sample(np.nan)}, r"1 NaN or Inf samples"),
+    "inf": ({"AUDIO": _with_bad_sample(np.inf)}, r"1 NaN or Inf samples"),
+    "too long": (
+        {"AUDIO": _audio(int((TEST_MAX_AUDIO_SECONDS + 0.5) * 16000))},
+        rf"20.50 s long; the limit is {TEST_MAX_AUDIO_SECONDS:g} s .*not truncated",
+    ),
+    "length beyond samples": (
+        {"AUDIO": _audio(1600), "AUDIO_LENGTH": np.array([[3200]], dtype=np.int32)},
+        r"AUDIO_LENGTH 3200 of row 0 exceeds the 1600 samples",
+    ),
+}
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(triton, protocol, case, utterances, expected):
+    tensors, message = BAD_INPUTS[case]
+    url = triton.grpc_url if protocol == "grpc" else triton.http_url
+    connection = TritonConnection(url, protocol)
+    with pytest.raises(InferenceError, match=message):
+        connection.infer("asr", tensors, ["TRANSCRIPT"])
+    assert ASRClient(url, protocol).transcribe(utterances[0]) == expected[0]
+
+
+def _metric(triton, name: str, model: str) -> float:
+    """Sum of a counter over its series for ``model`` (failures carry an extra ``reason`` label)."""
+    text = urllib.request.urlopen(triton.metrics_url, timeout=5).read().decode()
+    series = re.findall(rf'^{name}{{([^}}]*)}} (\S+)$', text, re.MULTILINE)
+    return sum(float(value) for labels, value in series if f'model="{model}"' in labels.split(","))
+
+
+def test_metrics_count_requests(triton, utterances):
+    success_before = _metric(triton, "nv_inference_request_success", "asr")
+    failure_before = _metric(triton, "nv_inference_request_failure", "asr")
+    client = ASRClient(triton.grpc_url)
+    for audio in utterances[:3]:
+        client.transcribe(audio)
+    assert _metric(triton, "nv_inference_request_success", "asr") - success_before == 3
+    assert _metric(triton, "nv_inference_request_failure", "asr") == failure_before
+    with pytest.raises(InferenceError):
+        client.transcribe(np.zeros(0, dtype=np.float32))
+    assert _metric(triton, "nv_inference_request_success", "asr") - success_before == 3
+    # Triton 2.51 counts a failed ensemble request under reason="OTHER" once per failing layer (2 here).
+    assert _metric(triton, "nv_inference_request_failure", "asr") > failure_before
