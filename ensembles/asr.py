@@ -49,7 +49,8 @@ def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel |
         outputs=(logprobs, logprobs_length),
         batching=settings.batching("quartznet"),
         parameters={"onnx_model": "model.onnx", "intra_op_threads": str(settings.onnx_threads)},
-        artifacts={"model.onnx": export_dir / "model.onnx"},
+        # export.json travels with the weights: where they came from and the parity measured.
+        artifacts={"model.onnx": export_dir / "model.onnx", "export.json": export_dir / "export.json"},
     )
     ctc_decoder = PythonModel(
         name="ctc_decoder",

@@ -1,0 +1,58 @@
+# Quick start: `make demo` then `make test`. Every target sets up what it needs.
+SHELL := /bin/bash
+PYTHON_BOOTSTRAP ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+PIP := $(PYTHON) -m pip
+REPOSITORY ?= model_repository
+EXPORT_DIR ?= build/export
+# A real checkpoint, e.g. make export QUARTZNET_NEMO=QuartzNet15x5Base-En.nemo (default: random weights)
+QUARTZNET_NEMO ?=
+# Builder settings (see `python -m ensembles --help`)
+REPOSITORY_FLAGS ?=
+PYTEST_FLAGS ?=
+
+.PHONY: setup export repository serve demo test bench clean
+.DEFAULT_GOAL := demo
+
+setup: $(VENV)/.installed
+
+# torch first, from the local CPU wheel, then everything else under constraints that keep it (and
+# numpy<2, which the bundled python backend needs). nvidia-pytriton is installed for its tritonserver
+# binary only, without its Python-API dependencies.
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	@echo "== setting up $(VENV) (about 2-3 minutes on a fresh machine)"
+	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test]"
+	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
+	    else echo "note: install espeak-ng and sox (apt-get) for spoken samples"; fi; }
+	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
+	touch $@
+
+export: $(EXPORT_DIR)/quartznet/export.json
+
+$(EXPORT_DIR)/quartznet/export.json: | setup
+	$(PYTHON) -m export quartznet $(if $(QUARTZNET_NEMO),--nemo $(QUARTZNET_NEMO)) --output $(EXPORT_DIR)/quartznet
+
+repository: export
+	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet $(REPOSITORY_FLAGS)
+
+serve: repository
+	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
+
+demo: repository
+	$(PYTHON) -m client.demo --model-repository $(REPOSITORY)
+
+test: setup
+	$(PYTHON) -m pytest $(PYTEST_FLAGS)
+
+bench: repository
+	$(PYTHON) -m benchmarks --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet
+
+# Generated files are exactly what .gitignore marks under these paths.
+clean:
+	git clean -fdXq -- $(REPOSITORY) build samples
