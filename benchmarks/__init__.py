@@ -1,0 +1,1 @@
+"""Benchmarks: served models against in-process baselines, measured in the same run."""

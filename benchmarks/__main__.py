@@ -1,0 +1,59 @@
+"""python -m benchmarks: served vs in-process ASR, written to benchmarks/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import os
+import sys
+from pathlib import Path
+
+from benchmarks import asr, audio, report
+from triton_speech.pipeline import ASRPipeline
+from triton_speech.server import TritonServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--asr-export", type=Path, default=Path("build/export/quartznet"))
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 5.0, 10.0])
+    parser.add_argument("--clips", type=int, default=8, help="different clips per length")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    args = parser.parse_args(argv)
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    clips = audio.buckets(tuple(args.seconds), args.clips)
+    pipeline = ASRPipeline.from_export(args.asr_export)
+    with TritonServer(args.model_repository) as server:
+        rows = asr.sweep(server.grpc_url, pipeline, clips, tuple(args.concurrency), tuple(args.batch), args.rounds)
+
+    report.write_csv(rows, args.output / "asr.csv")
+    report.plot_throughput_latency(rows, args.output / "asr.png")
+    ratios = summary(rows)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    text = (f"# ASR benchmark\n\nMachine: {machine}. Model: {json.loads((args.asr_export / 'export.json').read_text())['source']}.\n\n"
+            + report.markdown_table(rows) + "\n\n## Served / in-process (best RTFx per clip length)\n\n"
+            + report.markdown_table(ratios) + "\n")
+    (args.output / "asr.md").write_text(text)
+    print(text)
+    return 0
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    out = []
+    for clip in sorted({r["clip_s"] for r in rows}):
+        best = {mode: max(r["rtfx"] for r in rows if r["mode"] == mode and r["clip_s"] == clip)
+                for mode in ("served grpc", "in-process onnxruntime")}
+        out.append({"clip_s": clip, "served_rtfx": best["served grpc"],
+                    "in_process_rtfx": best["in-process onnxruntime"],
+                    "served/in_process": round(best["served grpc"] / best["in-process onnxruntime"], 2)})
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
