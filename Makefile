@@ -33,9 +33,14 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	touch $@
 
-export: $(EXPORT_DIR)/quartznet/export.json
+QUARTZNET_EXPORT := $(EXPORT_DIR)/quartznet/export.json
+export: $(QUARTZNET_EXPORT)
 
-$(EXPORT_DIR)/quartznet/export.json: | setup
+# A checkpoint named on the command line is always exported (never a stale earlier export).
+ifneq ($(QUARTZNET_NEMO),)
+.PHONY: $(QUARTZNET_EXPORT)
+endif
+$(QUARTZNET_EXPORT): | setup
 	$(PYTHON) -m export quartznet $(if $(QUARTZNET_NEMO),--nemo $(QUARTZNET_NEMO)) --output $(EXPORT_DIR)/quartznet
 
 repository: export

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 
 import numpy as np
@@ -111,16 +112,27 @@ def _metric(triton, name: str, model: str) -> float:
     return sum(float(value) for labels, value in series if f'model="{model}"' in labels.split(","))
 
 
+def _settled_metric(triton, name: str, model: str, expected, timeout_s: float = 10.0) -> float:
+    """The counter once ``expected(value)`` holds, or its last value (metrics update asynchronously)."""
+    deadline = time.monotonic() + timeout_s
+    value = _metric(triton, name, model)
+    while not expected(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = _metric(triton, name, model)
+    return value
+
+
 def test_metrics_count_requests(triton, utterances):
     success_before = _metric(triton, "nv_inference_request_success", "asr")
     failure_before = _metric(triton, "nv_inference_request_failure", "asr")
     client = ASRClient(triton.grpc_url)
     for audio in utterances[:3]:
         client.transcribe(audio)
-    assert _metric(triton, "nv_inference_request_success", "asr") - success_before == 3
-    assert _metric(triton, "nv_inference_request_failure", "asr") == failure_before
+    success = _settled_metric(triton, "nv_inference_request_success", "asr", lambda v: v >= success_before + 3)
+    assert success - success_before == 3
     with pytest.raises(InferenceError):
         client.transcribe(np.zeros(0, dtype=np.float32))
-    assert _metric(triton, "nv_inference_request_success", "asr") - success_before == 3
     # Triton 2.51 counts a failed ensemble request under reason="OTHER" once per failing layer (2 here).
-    assert _metric(triton, "nv_inference_request_failure", "asr") > failure_before
+    failure = _settled_metric(triton, "nv_inference_request_failure", "asr", lambda v: v > failure_before)
+    assert failure > failure_before
+    assert _metric(triton, "nv_inference_request_success", "asr") == success
