@@ -1,4 +1,4 @@
-"""python -m client asr FILE [FILE ...] [--url HOST:PORT] [--protocol grpc|http]"""
+"""python -m client asr FILE [FILE ...] | tts "TEXT" -o OUT.wav  [--url HOST:PORT] [--protocol grpc|http]"""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from client.asr import ASRClient
-from client.connection import PROTOCOLS, ServerUnreachable
+from client.connection import PROTOCOLS, InferenceError, ServerUnreachable
+from client.tts import TTSClient
 
 
 def _connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,15 +22,25 @@ def main(argv: list[str] | None = None) -> int:
     asr.add_argument("files", nargs="+")
     asr.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
     _connection_arguments(asr)
+    tts = commands.add_parser("tts", help="synthesize speech to a WAV file (22050 Hz)")
+    tts.add_argument("text")
+    tts.add_argument("-o", "--output", required=True, help="WAV file to write")
+    tts.add_argument("--seed", type=int, default=None, help="noise seed: the same seed gives the same audio")
+    tts.add_argument("--sigma", type=float, default=None, help="WaveGlow noise scale (server default 0.666)")
+    tts.add_argument("--denoiser-strength", type=float, default=None, help="WaveGlow denoiser (e.g. 0.01)")
+    _connection_arguments(tts)
     args = parser.parse_args(argv)
 
     try:
         if args.command == "asr":
             return _asr(args)
+        return _tts(args)
     except ServerUnreachable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 0
+    except InferenceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def _asr(args) -> int:
@@ -45,6 +56,19 @@ def _asr(args) -> int:
         else:
             print(f"{path}: {result}")
     return 1 if failed else 0
+
+
+def _tts(args) -> int:
+    import soundfile
+
+    result = TTSClient(args.url, args.protocol).synthesize(args.text, args.seed, args.sigma, args.denoiser_strength)
+    soundfile.write(args.output, result.audio, result.sample_rate, subtype="PCM_16")
+    seconds = result.audio.shape[0] / result.sample_rate
+    print(f"{args.output}: {seconds:.2f} s at {result.sample_rate} Hz")
+    if result.step_limit_reached:
+        print("warning: the decoder hit its step limit: the speech is cut short (raise max_decoder_steps)",
+              file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ AUDIO_LENGTH = Tensor("AUDIO_LENGTH", "INT32", (1,), optional=True)
 TRANSCRIPT = Tensor("TRANSCRIPT", "BYTES", (1,))
 
 
-def read_export(export_dir: Path) -> dict:
-    """The metadata `python -m export quartznet` writes beside its artifacts."""
+def read_export(export_dir: Path, model: str = "quartznet") -> dict:
+    """The metadata `python -m export MODEL` writes beside its artifacts."""
     info_path = Path(export_dir) / "export.json"
     if not info_path.exists():
-        raise FileNotFoundError(f"{info_path} not found: run `python -m export quartznet` (or `make export`)")
-    return json.loads(info_path.read_text())
+        raise FileNotFoundError(f"{info_path} not found: run `python -m export {model}` (or `make export`)")
+    info = json.loads(info_path.read_text())
+    if info.get("model") != model:
+        raise FileNotFoundError(f"{info_path} describes {info.get('model')!r}, not {model}")
+    return info
 
 
 def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel | Ensemble]:

@@ -13,27 +13,41 @@ import argparse
 import os
 import shutil
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ensembles import asr
+from ensembles import asr, tts
 from ensembles.settings import RepositorySettings
 from ensembles.spec import ConfigError, Ensemble, PythonModel, to_text, validate_repository
 
 SOURCE_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 
 
-def describe(asr_export: Path | None, settings: RepositorySettings) -> list[PythonModel | Ensemble]:
+@dataclass(frozen=True)
+class Exports:
+    """Exported artifact directories; a pipeline whose exports are None is left out of the repository."""
+
+    asr: Path | None = None
+    tacotron2: Path | None = None
+    waveglow: Path | None = None
+
+
+def describe(exports: Exports, settings: RepositorySettings) -> list[PythonModel | Ensemble]:
     described: list[PythonModel | Ensemble] = []
-    if asr_export is not None:
-        described += asr.models(asr_export, settings)
+    if exports.asr is not None:
+        described += asr.models(exports.asr, settings)
+    if (exports.tacotron2 is None) != (exports.waveglow is None):
+        raise ConfigError("the tts pipeline needs both a tacotron2 and a waveglow export")
+    if exports.tacotron2 is not None:
+        described += tts.models(exports.tacotron2, exports.waveglow, settings)
     if not described:
         raise ConfigError("nothing to build: give at least one exported model directory")
     return described
 
 
-def build(output: Path, asr_export: Path | None, settings: RepositorySettings = RepositorySettings()) -> list[str]:
+def build(output: Path, exports: Exports, settings: RepositorySettings = RepositorySettings()) -> list[str]:
     """Build the repository in ``output``; returns the model names written."""
-    described = describe(asr_export, settings)
+    described = describe(exports, settings)
     configs = {entry.name: entry.config() for entry in described}
     validate_repository(configs.values())
     for entry in described:
@@ -82,23 +96,33 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=SOURCE_REPOSITORY)
     parser.add_argument("--asr-export", type=Path, default=Path("build/export/quartznet"))
-    parser.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size)
-    parser.add_argument("--max-queue-delay-us", type=int, default=defaults.max_queue_delay_us)
-    parser.add_argument("--preferred-batch-sizes", type=int, nargs="*", default=list(defaults.preferred_batch_sizes))
+    parser.add_argument("--tacotron2-export", type=Path, default=Path("build/export/tacotron2"))
+    parser.add_argument("--waveglow-export", type=Path, default=Path("build/export/waveglow"))
+    parser.add_argument("--without", nargs="*", choices=["asr", "tts"], default=[], help="pipelines to leave out")
     parser.add_argument("--instances", nargs="*", default=[], metavar="MODEL=COUNT")
-    parser.add_argument("--max-audio-seconds", type=float, default=defaults.max_audio_seconds)
-    parser.add_argument("--onnx-threads", type=int, default=defaults.onnx_threads)
+    for setting in fields(RepositorySettings):
+        if setting.name == "instances":
+            continue
+        default = getattr(defaults, setting.name)
+        flag = "--" + setting.name.replace("_", "-")
+        if isinstance(default, tuple):
+            parser.add_argument(flag, type=int, nargs="*", default=list(default))
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
     args = parser.parse_args(argv)
-    settings = RepositorySettings(
-        max_batch_size=args.max_batch_size,
-        max_queue_delay_us=args.max_queue_delay_us,
-        preferred_batch_sizes=tuple(args.preferred_batch_sizes),
-        instances=_instances(args.instances),
-        max_audio_seconds=args.max_audio_seconds,
-        onnx_threads=args.onnx_threads,
+    settings = RepositorySettings(**{
+        f.name: _instances(args.instances) if f.name == "instances"
+        else tuple(getattr(args, f.name)) if isinstance(getattr(defaults, f.name), tuple)
+        else getattr(args, f.name)
+        for f in fields(RepositorySettings)
+    })
+    exports = Exports(
+        asr=None if "asr" in args.without else args.asr_export,
+        tacotron2=None if "tts" in args.without else args.tacotron2_export,
+        waveglow=None if "tts" in args.without else args.waveglow_export,
     )
     try:
-        names = build(args.output, args.asr_export, settings)
+        names = build(args.output, exports, settings)
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

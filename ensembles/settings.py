@@ -18,6 +18,13 @@ class RepositorySettings:
     max_audio_seconds: float = 60.0
     # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)
     onnx_threads: int = 0
+    # TTS: request text limit, sentence length the text is split to, decoder loop and vocoder defaults
+    max_text_chars: int = 1000
+    max_sentence_chars: int = 250
+    gate_threshold: float = 0.5
+    max_decoder_steps: int = 2000
+    sigma: float = 0.666
+    denoiser_strength: float = 0.0
 
     def batching(self, model: str) -> Batching:
         return Batching(

@@ -55,26 +55,86 @@ def quartznet_export(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def asr_repository(tmp_path_factory, quartznet_export) -> Path:
-    from ensembles.builder import build
+def tacotron2_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
+    from tests.tiny_models import TINY_TACOTRON2, dle_wrapped, tiny_tacotron2
+
+    path = tmp_path_factory.mktemp("tts") / "tacotron2.pt"
+    torch.save(dle_wrapped(tiny_tacotron2(), {**TINY_TACOTRON2, "n_frames_per_step": 1, "gate_threshold": 0.5}), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tacotron2_export(tacotron2_checkpoint, tmp_path_factory) -> tuple[Path, dict]:
+    from export import tts
+
+    output = tmp_path_factory.mktemp("tts") / "tacotron2"
+    return output, tts.export_tacotron2(tacotron2_checkpoint, output)
+
+
+@pytest.fixture(scope="session")
+def waveglow_export(tmp_path_factory) -> tuple[Path, dict]:
+    import torch
+
+    from export import tts
+    from tests.tiny_models import TINY_WAVEGLOW, dle_wrapped, tiny_waveglow
+
+    directory = tmp_path_factory.mktemp("tts")
+    torch.save(dle_wrapped(tiny_waveglow(), TINY_WAVEGLOW), directory / "waveglow.pt")
+    return directory / "out", tts.export_waveglow(directory / "waveglow.pt", directory / "out")
+
+
+@pytest.fixture(scope="session")
+def decoding_case():
+    """(model, sequences, seeds, decoder settings, stop steps) where the tiny Tacotron2 items stop apart."""
+    from tests.tiny_models import decoding_case
+
+    return decoding_case()
+
+
+# Settings of the test repository: a long queue delay makes the dynamic batcher merge the concurrent
+# requests of the batching tests; small limits keep the over-limit requests cheap.
+TEST_SETTINGS = dict(
+    max_batch_size=8, max_queue_delay_us=20000, max_audio_seconds=TEST_MAX_AUDIO_SECONDS,
+    max_text_chars=400, max_sentence_chars=60,
+)
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory, quartznet_export, tacotron2_export, waveglow_export, decoding_case) -> Path:
+    """ASR (QuartzNet 15x5, random) and TTS (tiny Tacotron2 + WaveGlow) in one repository."""
+    from ensembles.builder import Exports, build
     from ensembles.settings import RepositorySettings
 
     output = tmp_path_factory.mktemp("model_repository")
-    # A long queue delay makes the dynamic batcher merge the concurrent requests of the batching test.
-    settings = RepositorySettings(max_batch_size=8, max_queue_delay_us=20000, max_audio_seconds=TEST_MAX_AUDIO_SECONDS)
-    build(output, quartznet_export, settings)
+    exports = Exports(asr=quartznet_export, tacotron2=tacotron2_export[0], waveglow=waveglow_export[0])
+    decoder = decoding_case[3]
+    settings = RepositorySettings(**TEST_SETTINGS, gate_threshold=decoder.gate_threshold,
+                                  max_decoder_steps=decoder.max_decoder_steps)
+    build(output, exports, settings)
     return output
 
 
 @pytest.fixture(scope="session")
-def triton(asr_repository, tmp_path_factory):
+def triton(repository, tmp_path_factory):
     from triton_speech.server import TritonServer
 
     log = tmp_path_factory.mktemp("triton") / "tritonserver.log"
-    server = TritonServer(asr_repository, ports=free_ports(), log_path=log)
+    server = TritonServer(repository, ports=free_ports(), log_path=log)
     with server:
         yield server
     assert server.remove_shm_regions() == [], "server left /dev/shm regions behind"
+
+
+@pytest.fixture(scope="session")
+def tts_pipeline(tacotron2_export, waveglow_export, decoding_case):
+    """The tts ensemble in-process, with the test repository's settings."""
+    from triton_speech.tts import Tacotron2Engine, TTSPipeline, WaveGlowEngine
+
+    settings = decoding_case[3]
+    return TTSPipeline(Tacotron2Engine.load(tacotron2_export[0], settings), WaveGlowEngine.load(waveglow_export[0]),
+                       max_sentence_chars=TEST_SETTINGS["max_sentence_chars"])
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from ensembles import asr
-from ensembles.builder import build
+from ensembles.builder import Exports, build
 from ensembles.settings import RepositorySettings
 from ensembles.spec import Batching, ConfigError, Ensemble, PythonModel, Step, Tensor, validate_repository
 
@@ -17,7 +17,7 @@ def parse(path) -> pb.ModelConfig:
 
 
 def test_built_repository_has_every_model_with_its_files(tmp_path, quartznet_export):
-    names = build(tmp_path, quartznet_export, RepositorySettings())
+    names = build(tmp_path, Exports(asr=quartznet_export), RepositorySettings())
     assert names == ["feature_extractor", "quartznet", "ctc_decoder", "asr"]
     for name in names:
         config = parse(tmp_path / name / "config.pbtxt")
@@ -31,7 +31,7 @@ def test_built_repository_has_every_model_with_its_files(tmp_path, quartznet_exp
 def test_settings_reach_the_configs(tmp_path, quartznet_export):
     settings = RepositorySettings(max_batch_size=4, max_queue_delay_us=777, preferred_batch_sizes=(2, 4),
                                   instances={"quartznet": 3}, max_audio_seconds=12.5)
-    build(tmp_path, quartznet_export, settings)
+    build(tmp_path, Exports(asr=quartznet_export), settings)
     quartznet = parse(tmp_path / "quartznet" / "config.pbtxt")
     assert quartznet.max_batch_size == 4
     assert quartznet.dynamic_batching.max_queue_delay_microseconds == 777
@@ -102,5 +102,5 @@ def test_invalid_settings_are_rejected():
 
 def test_nothing_is_written_when_validation_fails(tmp_path):
     with pytest.raises(FileNotFoundError):
-        build(tmp_path / "repo", tmp_path / "no-export", RepositorySettings())
+        build(tmp_path / "repo", Exports(asr=tmp_path / "no-export"), RepositorySettings())
     assert not (tmp_path / "repo").exists()

@@ -40,13 +40,13 @@ def test_broken_repository_reports_the_server_log(tmp_path):
         TritonServer(tmp_path, ports=free_ports(), ready_timeout_s=60).start()
 
 
-def test_serve_command_stops_cleanly_on_sigterm(asr_repository, tmp_path):
+def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
     ports = free_ports()
     env = dict(os.environ, TRITON_HTTP_PORT=str(ports.http), TRITON_GRPC_PORT=str(ports.grpc),
                TRITON_METRICS_PORT=str(ports.metrics))
     regions_before = set(glob.glob("/dev/shm/triton_speech_*"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "triton_speech.server", "--model-repository", str(asr_repository)],
+        [sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -17,6 +17,7 @@ import numpy as np
 
 from triton_speech.batching import pad_batch, unpad_batch
 from triton_speech.errors import InputError
+from triton_speech.text_input import decode_utf8
 
 
 class ModelArgs:
@@ -79,6 +80,22 @@ def serve(
         offset += len(request_rows)
         responses[index] = pb_utils.InferenceResponse(output_tensors=pack(mine))
     return responses
+
+
+def optional_scalars(pb_utils, request, name: str, rows: int, default, kind=float) -> list:
+    """A per-row scalar input ``[B, 1]`` as ``rows`` Python values, or ``default`` for each when absent."""
+    values = input_array(pb_utils, request, name)
+    if values is None:
+        return [default] * rows
+    values = values.reshape(-1)
+    if values.shape[0] != rows:
+        raise InputError(f"{name} has {values.shape[0]} rows, expected {rows}")
+    return [kind(v) for v in values]
+
+
+def text_inputs(pb_utils, request, name: str, max_chars: int) -> list[str]:
+    """A BYTES input ``[B, 1]`` decoded as UTF-8, each row within ``max_chars``."""
+    return [decode_utf8(raw, max_chars, name) for raw in input_array(pb_utils, request, name).reshape(-1)]
 
 
 def ragged_input(pb_utils, request, name: str, length_name: str, axis: int) -> list[np.ndarray]:

@@ -1,0 +1,342 @@
+"""Export DeepLearningExamples Tacotron2 and WaveGlow checkpoints to ONNX for ``triton_speech.tts``.
+
+Tacotron2 becomes three graphs, driven by the numpy decoder loop of ``Tacotron2Engine``; WaveGlow one graph
+with its noise as an input. Tensor names are ``triton_speech.tts``'s constants; shapes (B batch, T text,
+F mel frames, G = F * 256 / n_group audio groups):
+
+    encoder.onnx       text int64 [B, T], text_length int64 [B]
+                       -> memory [B, T, 512], processed_memory [B, T, 128], memory_mask bool [B, T] (True = text)
+    decoder_step.onnx  previous_frame [B, 80], prenet_dropout_mask [B, 2, 256], attention_hidden [B, 1024],
+                       attention_cell [B, 1024], decoder_hidden [B, 1024], decoder_cell [B, 1024],
+                       attention_weights [B, T], attention_weights_cum [B, T], attention_context [B, 512],
+                       memory, processed_memory, memory_mask
+                       -> mel_frame [B, 80], gate_logit [B], next_<state> for each state above
+    postnet.onnx       mel [B, 80, F], mel_length int64 [B] -> mel_postnet [B, 80, F]
+    waveglow.onnx      mel [B, 80, F], z [B, 8, G], sigma [1], mel_length int64 [B] -> audio [B, F * 256]
+
+All FP32. Each export checks the graphs against the PyTorch model with ONNX Runtime and raises beyond
+the stated tolerance; ``export.json`` records shapes, source and the measured parity.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from export.progress import Stages, loud_notice
+from export.tts_models import WAVEGLOW_HOP, Tacotron2, WaveGlow, checkpoint_config, dle_state_dict, read_checkpoint
+from triton_speech.acoustic import onnx_session
+from triton_speech.tts import (
+    DECODER_INPUTS, DECODER_OUTPUTS, DECODER_STATES, DEFAULT_SIGMA, ENCODER_INPUTS, ENCODER_OUTPUTS,
+    POSTNET_INPUTS, POSTNET_OUTPUTS, SAMPLE_RATE, WAVEGLOW_INPUTS, WAVEGLOW_OUTPUTS, DecoderSettings,
+)
+
+OPSET = 17
+# Max |ONNX - PyTorch| over every output of the three Tacotron2 graphs.
+TACOTRON2_TOLERANCE = 1e-4
+# Max |ONNX - PyTorch| of WaveGlow audio relative to the reference's peak amplitude.
+WAVEGLOW_TOLERANCE = 1e-4
+# Random-weight WaveGlow: DLE zero-initialises each coupling's last layer, which makes every flow an
+# identity; small random values exercise the whole graph while keeping exp(-log_scale) tame.
+RANDOM_WAVEGLOW_END_STD = 0.02
+PARITY_DECODER_STEPS = 8
+
+
+def _export(module: torch.nn.Module, example: tuple, path: Path, inputs, outputs, dynamic_axes: dict,
+            metadata: dict | None = None) -> None:
+    # The exporter restores the wrapper's training flag on everything inside it: a wrapper left in
+    # training mode would switch the model's BatchNorm layers to training.
+    module.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        # Both are about shapes fixed at trace time that are not: pad_packed_sequence's total_length is the
+        # input's own width, and the LSTM gets no initial state whose batch size could have been frozen.
+        warnings.filterwarnings("ignore", "Converting a tensor to a Python boolean", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", "Exporting a model to ONNX with a batch_size other than 1", UserWarning)
+        torch.onnx.export(module, example, str(path), input_names=list(inputs), output_names=list(outputs),
+                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+    if metadata:
+        model = onnx.load(str(path))
+        onnx.helper.set_model_props(model, {key: str(value) for key, value in metadata.items()})
+        onnx.save(model, str(path))
+
+
+class MethodGraph(torch.nn.Module):
+    """One method of a model as ``forward``, for the exporter; the graph's inputs are the method's arguments."""
+
+    def __init__(self, model: torch.nn.Module, method: str):
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, *inputs):
+        return getattr(self.model, self.method)(*inputs)
+
+
+def graph_signature(path: Path) -> dict:
+    """{"inputs"/"outputs": {name: [dim or axis name, ...]}} of an ONNX file."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+
+    def shapes(values):
+        return {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+    return {"inputs": shapes(graph.input), "outputs": shapes(graph.output)}
+
+
+def _max_abs(reference: torch.Tensor, ours: np.ndarray) -> float:
+    if tuple(reference.shape) != ours.shape:
+        raise AssertionError(f"ONNX output shape {ours.shape} differs from PyTorch {tuple(reference.shape)}")
+    return float(np.abs(reference.numpy().astype(np.float64) - ours).max(initial=0.0))
+
+
+# --- Tacotron2 ---------------------------------------------------------------------------------------
+
+
+def build_tacotron2(checkpoint: Path | None, seed: int = 0) -> tuple[Tacotron2, dict]:
+    """The checkpoint's model (architecture from its ``config``) or deterministic random weights."""
+    if checkpoint is None:
+        torch.manual_seed(seed)
+        return Tacotron2().eval(), {}
+    stored = read_checkpoint(checkpoint)
+    config = checkpoint_config(stored)
+    model = Tacotron2.from_config(config) if config else Tacotron2()
+    model.load_state_dict(dle_state_dict(stored), strict=True)
+    return model.eval(), config
+
+
+def parity_texts(model: Tacotron2, lengths=(23, 9, 16), seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded ragged batch of random symbol ids (pad id 0), longest first so that padding is exercised."""
+    generator = torch.Generator().manual_seed(seed)
+    n_symbols = model.embedding.num_embeddings
+    text = torch.zeros(len(lengths), max(lengths), dtype=torch.int64)
+    for row, length in enumerate(lengths):
+        text[row, :length] = torch.randint(1, n_symbols, (length,), generator=generator)
+    return text, torch.tensor(lengths, dtype=torch.int64)
+
+
+def parity_dropout_masks(model: Tacotron2, steps: int, batch: int, seed: int = 2) -> torch.Tensor:
+    """[steps, B, layers, units] masks of DLE's dropout rate 0.5 (values 0 and 2)."""
+    generator = torch.Generator().manual_seed(seed)
+    layers, units = model.prenet_shape
+    return (torch.rand(steps, batch, layers, units, generator=generator) < 0.5).float() * 2.0
+
+
+def export_tacotron2_graphs(model: Tacotron2, output: Path) -> None:
+    text, text_length = parity_texts(model)
+    with torch.no_grad():
+        memory, processed_memory, memory_mask = model.encode(text, text_length)
+    _export(MethodGraph(model, "encode"), (text, text_length), output / "encoder.onnx", ENCODER_INPUTS, ENCODER_OUTPUTS,
+            {"text": {0: "batch", 1: "text_time"}, "text_length": {0: "batch"},
+             **{name: {0: "batch", 1: "text_time"} for name in ENCODER_OUTPUTS}},
+            metadata={"n_symbols": model.embedding.num_embeddings, "n_mel_channels": model.n_mel_channels})
+
+    batch = text.size(0)
+    state = model.decoder.initial_state(memory)
+    step_inputs = (torch.zeros(batch, model.n_mel_channels), parity_dropout_masks(model, 1, batch)[0], *state,
+                   memory, processed_memory, memory_mask)
+    text_axis_names = ("attention_weights", "attention_weights_cum", *ENCODER_OUTPUTS)
+    dynamic_axes = {name: {0: "batch"} for name in (*DECODER_INPUTS, *DECODER_OUTPUTS)}
+    for name in text_axis_names:
+        dynamic_axes[name] = {0: "batch", 1: "text_time"}
+        if name in DECODER_STATES:
+            dynamic_axes[f"next_{name}"] = {0: "batch", 1: "text_time"}
+    _export(MethodGraph(model.decoder, "step"), step_inputs, output / "decoder_step.onnx",
+            DECODER_INPUTS, DECODER_OUTPUTS, dynamic_axes)
+
+    mel = torch.randn(batch, model.n_mel_channels, 17)
+    _export(MethodGraph(model, "postnet_mel"), (mel, torch.tensor([17, 11, 5])), output / "postnet.onnx",
+            POSTNET_INPUTS, POSTNET_OUTPUTS, {"mel": {0: "batch", 2: "frames"}, "mel_length": {0: "batch"},
+                              "mel_postnet": {0: "batch", 2: "frames"}})
+
+
+def check_tacotron2(model: Tacotron2, output: Path, steps: int = PARITY_DECODER_STEPS) -> dict:
+    """Max |ONNX - PyTorch| of each graph on a ragged batch; the decoder over ``steps`` real decoding steps."""
+    encoder, decoder_step, postnet = (onnx_session(output / f"{name}.onnx")
+                                      for name in ("encoder", "decoder_step", "postnet"))
+    text, text_length = parity_texts(model, lengths=(31, 7, 19), seed=3)
+    with torch.no_grad():
+        encoded = model.encode(text, text_length)
+    ours = encoder.run(list(ENCODER_OUTPUTS), {"text": text.numpy(), "text_length": text_length.numpy()})
+    if not np.array_equal(ours[2], encoded[2].numpy()):
+        raise AssertionError("ONNX memory_mask differs from PyTorch")
+    errors = {"encoder": max(_max_abs(reference, value) for reference, value in zip(encoded[:2], ours[:2]))}
+
+    # Each step gets PyTorch's previous outputs, so the error of one step does not feed the next.
+    batch = text.size(0)
+    masks = parity_dropout_masks(model, steps, batch, seed=4)
+    frame = torch.zeros(batch, model.n_mel_channels)
+    state = model.decoder.initial_state(encoded[0])
+    frames, decoder_error = [], 0.0
+    for mask in masks:
+        inputs = (frame, mask, *state, *encoded)
+        with torch.no_grad():
+            reference = model.decoder.step(*inputs)
+        ours = decoder_step.run(list(DECODER_OUTPUTS), {n: t.numpy() for n, t in zip(DECODER_INPUTS, inputs)})
+        decoder_error = max(decoder_error, *(_max_abs(r, o) for r, o in zip(reference, ours)))
+        frame, _, *state = reference
+        frames.append(frame)
+    errors["decoder_step"] = decoder_error
+
+    mel = torch.stack(frames, dim=2)
+    mel_length = torch.tensor([steps, steps - 3, 1])
+    with torch.no_grad():
+        reference = model.postnet_mel(mel, mel_length)
+    (ours,) = postnet.run(list(POSTNET_OUTPUTS), {"mel": mel.numpy(), "mel_length": mel_length.numpy()})
+    errors["postnet"] = max(_max_abs(reference[row, :, :n], ours[row, :, :n]) for row, n in enumerate(mel_length))
+    return errors
+
+
+def export_tacotron2(checkpoint: Path | None, output: Path, check: bool = True) -> dict:
+    """Export a DLE Tacotron2 checkpoint (or random weights, seed 0) as encoder/decoder_step/postnet ONNX."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    stages = Stages(["load", "export", "parity", "write"], desc="export tacotron2")
+    with stages:
+        stages.next("load")
+        if checkpoint is None:
+            loud_notice(
+                "No --checkpoint given: exporting Tacotron2 with DETERMINISTIC RANDOM WEIGHTS. Speech will be "
+                "noise; pass --checkpoint nvidia_tacotron2pyt_fp16.pt (NGC) for a real model."
+            )
+        model, config = build_tacotron2(checkpoint)
+
+        stages.next("export")
+        export_tacotron2_graphs(model, output)
+
+        stages.next("parity")
+        errors = check_tacotron2(model, output) if check else {}
+        for graph, error in errors.items():
+            if error > TACOTRON2_TOLERANCE:
+                raise AssertionError(f"{graph}.onnx differs from PyTorch by {error:.2e} > {TACOTRON2_TOLERANCE:g}")
+
+        stages.next("write")
+        defaults = DecoderSettings(
+            gate_threshold=config.get("gate_threshold", DecoderSettings.gate_threshold),
+            max_decoder_steps=config.get("max_decoder_steps", DecoderSettings.max_decoder_steps),
+        )
+        layers, units = model.prenet_shape
+        info = {
+            "model": "tacotron2",
+            "source": str(checkpoint) if checkpoint else "random weights (seed 0)",
+            "random_weights": checkpoint is None,
+            "sample_rate": SAMPLE_RATE,
+            "n_mel_channels": model.n_mel_channels,
+            "n_symbols": model.embedding.num_embeddings,
+            "prenet_dropout_mask": [layers, units],
+            "decoder_defaults": {"gate_threshold": defaults.gate_threshold,
+                                 "max_decoder_steps": defaults.max_decoder_steps,
+                                 "prenet_dropout": defaults.prenet_dropout},
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "graphs": {name: graph_signature(output / f"{name}.onnx")
+                       for name in ("encoder", "decoder_step", "postnet")},
+            "parity": {"max_abs": errors or None, "tolerance": TACOTRON2_TOLERANCE,
+                       "decoder_steps_checked": PARITY_DECODER_STEPS if check else 0},
+        }
+        (output / "export.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+# --- WaveGlow ----------------------------------------------------------------------------------------
+
+
+def build_waveglow(checkpoint: Path | None, seed: int = 0) -> WaveGlow:
+    """The checkpoint's model (with weight norm, as stored) or deterministic random weights."""
+    if checkpoint is None:
+        torch.manual_seed(seed)
+        model = WaveGlow()
+        with torch.no_grad():
+            for wn in model.WN:
+                torch.nn.init.normal_(wn.end.weight, std=RANDOM_WAVEGLOW_END_STD)
+                torch.nn.init.normal_(wn.end.bias, std=RANDOM_WAVEGLOW_END_STD)
+        return model.eval()
+    stored = read_checkpoint(checkpoint)
+    known = {"n_mel_channels", "n_flows", "n_group", "n_early_every", "n_early_size", "WN_config"}
+    model = WaveGlow(**{k: v for k, v in checkpoint_config(stored).items() if k in known})
+    model.load_state_dict(dle_state_dict(stored), strict=True)
+    return model.eval()
+
+
+def parity_mels(model: WaveGlow, frames=(12, 7), seed: int = 5):
+    """Log-mel-like inputs (around -5, like speech) of ragged lengths, and standard normal z."""
+    generator = torch.Generator().manual_seed(seed)
+    n_mel = model.upsample.in_channels
+    mel = -5.0 + 2.0 * torch.randn(len(frames), n_mel, max(frames), generator=generator)
+    z = torch.randn(len(frames), model.n_group, max(frames) * WAVEGLOW_HOP // model.n_group, generator=generator)
+    return mel, torch.tensor(frames, dtype=torch.int64), z
+
+
+def relative_error(reference: torch.Tensor, ours: np.ndarray, mel_length: torch.Tensor) -> float:
+    """Max |ours - reference| / max |reference| over each item's valid samples."""
+    worst = 0.0
+    for row, frames in enumerate(mel_length.tolist()):
+        expected = reference[row, : frames * WAVEGLOW_HOP].double().numpy()
+        difference = np.abs(ours[row, : frames * WAVEGLOW_HOP] - expected).max()
+        worst = max(worst, float(difference / np.abs(expected).max()))
+    return worst
+
+
+def export_waveglow(checkpoint: Path | None, output: Path, sigma: float = DEFAULT_SIGMA, check: bool = True) -> dict:
+    """Export a DLE WaveGlow checkpoint (or random weights, seed 0) as ``waveglow.onnx``, weight norm folded."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    stages = Stages(["load", "fold weight norm", "export", "parity", "write"], desc="export waveglow")
+    with stages:
+        stages.next("load")
+        if checkpoint is None:
+            loud_notice(
+                "No --checkpoint given: exporting WaveGlow with DETERMINISTIC RANDOM WEIGHTS. Audio will be "
+                "noise; pass --checkpoint nvidia_waveglow256pyt_fp16.pt (NGC) for a real model."
+            )
+        model = build_waveglow(checkpoint)
+        mel, mel_length, z = parity_mels(model)
+        sigma_input = torch.tensor([sigma], dtype=torch.float32)
+        with torch.no_grad():
+            reference = model.infer(mel, z, sigma_input, mel_length) if check else None
+
+        stages.next("fold weight norm")
+        model.remove_weight_norm()
+        with torch.no_grad():
+            folded = model.infer(mel, z, sigma_input, mel_length).numpy() if check else None
+        folding_error = relative_error(reference, folded, mel_length) if check else None
+
+        stages.next("export")
+        path = output / "waveglow.onnx"
+        _export(MethodGraph(model, "infer"), (mel, z, sigma_input, mel_length), path, WAVEGLOW_INPUTS, WAVEGLOW_OUTPUTS,
+                {"mel": {0: "batch", 2: "frames"}, "mel_length": {0: "batch"}, "z": {0: "batch", 2: "groups"},
+                 "audio": {0: "batch", 1: "samples"}},
+                metadata={"hop_length": WAVEGLOW_HOP, "sample_rate": SAMPLE_RATE, "default_sigma": sigma})
+
+        stages.next("parity")
+        onnx_error = None
+        if check:
+            (ours,) = onnx_session(path).run(list(WAVEGLOW_OUTPUTS), {
+                "mel": mel.numpy(), "z": z.numpy(), "sigma": sigma_input.numpy(), "mel_length": mel_length.numpy(),
+            })
+            onnx_error = relative_error(reference, ours, mel_length)
+            for what, error in (("weight-norm folding", folding_error), ("waveglow.onnx", onnx_error)):
+                if error > WAVEGLOW_TOLERANCE:
+                    raise AssertionError(
+                        f"{what} changes the audio by {error:.2e} of its peak > {WAVEGLOW_TOLERANCE:g}"
+                    )
+
+        stages.next("write")
+        info = {
+            "model": "waveglow",
+            "source": str(checkpoint) if checkpoint else "random weights (seed 0)",
+            "random_weights": checkpoint is None,
+            "sample_rate": SAMPLE_RATE,
+            "hop_length": WAVEGLOW_HOP,
+            "n_mel_channels": model.upsample.in_channels,
+            "n_group": model.n_group,
+            "default_sigma": sigma,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "graphs": {"waveglow": graph_signature(path)},
+            "parity": {"weight_norm_folding_max_rel": folding_error, "onnx_max_rel": onnx_error,
+                       "tolerance_rel": WAVEGLOW_TOLERANCE},
+        }
+        (output / "export.json").write_text(json.dumps(info, indent=1))
+    return info

@@ -1,0 +1,433 @@
+"""Tacotron2 and WaveGlow in PyTorch with the parameter layout of NVIDIA DeepLearningExamples checkpoints.
+
+``Tacotron2().state_dict()`` and ``WaveGlow().state_dict()`` have exactly the names and shapes of the
+published ``nvidia_tacotron2pyt_*`` and ``waveglow256pyt_fp16`` checkpoints, so they load with
+``strict=True``. The computation follows DLE's inference path with three changes that make a padded
+batch give every item what it gets alone, and randomness an explicit input:
+
+* Convolutions over text (encoder), mel frames (postnet) and audio groups (WaveGlow's dilated layers)
+  see zeros beyond each item's length, as a lone item sees the convolution's zero padding.
+* The prenet's always-on dropout (DLE keeps it on at inference: the model was trained that way and
+  speaks badly without it) multiplies by a given mask instead of drawing one inside the model.
+* WaveGlow takes its Gaussian noise ``z`` as an input instead of drawing it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# WaveGlow's upsampling is fixed in DLE's code (not a hyperparameter): one mel frame = 256 samples.
+WAVEGLOW_HOP = 256
+WAVEGLOW_UPSAMPLE_KERNEL = 1024
+
+
+class LinearLayer(nn.Module):
+    """``nn.Linear`` under the attribute name the checkpoints use (``linear_layer``)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.linear_layer = nn.Linear(in_features, out_features, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_layer(x)
+
+
+class ConvLayer(nn.Module):
+    """Same-length ``nn.Conv1d`` under the attribute name the checkpoints use (``conv``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def length_mask(lengths: torch.Tensor, max_length: int | torch.Tensor) -> torch.Tensor:
+    """[B, T] bool, True at the valid positions ``t < lengths[b]``."""
+    return torch.arange(max_length, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def conv_bn(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
+    return nn.Sequential(ConvLayer(in_channels, out_channels, kernel_size), nn.BatchNorm1d(out_channels))
+
+
+class Encoder(nn.Module):
+    def __init__(self, n_convolutions: int, embedding_dim: int, kernel_size: int):
+        super().__init__()
+        self.convolutions = nn.ModuleList(
+            conv_bn(embedding_dim, embedding_dim, kernel_size) for _ in range(n_convolutions)
+        )
+        self.lstm = nn.LSTM(embedding_dim, embedding_dim // 2, 1, batch_first=True, bidirectional=True)
+
+    def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[B, C, T] embedded text -> [B, T, C] memory, zero beyond each item's length."""
+        valid = length_mask(lengths, embedded.size(2)).unsqueeze(1).to(embedded.dtype)
+        x = embedded
+        for conv in self.convolutions:
+            x = F.relu(conv(x * valid))
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, _ = self.lstm(packed)
+        memory, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.size(2))
+        return memory
+
+
+class LocationLayer(nn.Module):
+    def __init__(self, n_filters: int, kernel_size: int, attention_dim: int):
+        super().__init__()
+        self.location_conv = ConvLayer(2, n_filters, kernel_size, bias=False)
+        self.location_dense = LinearLayer(n_filters, attention_dim, bias=False)
+
+    def forward(self, weights_and_cumulative: torch.Tensor) -> torch.Tensor:
+        return self.location_dense(self.location_conv(weights_and_cumulative).transpose(1, 2))
+
+
+class Attention(nn.Module):
+    """Location-sensitive attention."""
+
+    def __init__(self, query_dim: int, memory_dim: int, attention_dim: int, n_filters: int, kernel_size: int):
+        super().__init__()
+        self.query_layer = LinearLayer(query_dim, attention_dim, bias=False)
+        self.memory_layer = LinearLayer(memory_dim, attention_dim, bias=False)
+        self.v = LinearLayer(attention_dim, 1, bias=False)
+        self.location_layer = LocationLayer(n_filters, kernel_size, attention_dim)
+
+    def forward(self, query, memory, processed_memory, weights, weights_cumulative, memory_mask):
+        location = self.location_layer(torch.stack((weights, weights_cumulative), dim=1))
+        energies = self.v(torch.tanh(self.query_layer(query).unsqueeze(1) + location + processed_memory)).squeeze(2)
+        energies = energies.masked_fill(~memory_mask, float("-inf"))
+        weights = torch.softmax(energies, dim=1)
+        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)
+        return context, weights
+
+
+class Prenet(nn.Module):
+    def __init__(self, in_dim: int, dim: int, n_layers: int = 2):
+        super().__init__()
+        sizes = [in_dim] + [dim] * n_layers
+        self.layers = nn.ModuleList(LinearLayer(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x: torch.Tensor, dropout_mask: torch.Tensor) -> torch.Tensor:
+        """``dropout_mask`` [B, n_layers, dim]: DLE's dropout is keep/0.5 in {0, 2}; all ones turns it off."""
+        for index, linear in enumerate(self.layers):
+            x = F.relu(linear(x)) * dropout_mask[:, index]
+        return x
+
+
+class Decoder(nn.Module):
+    def __init__(self, n_mel_channels, encoder_embedding_dim, attention_dim, attention_location_n_filters,
+                 attention_location_kernel_size, attention_rnn_dim, decoder_rnn_dim, prenet_dim):
+        super().__init__()
+        self.n_mel_channels = n_mel_channels
+        self.prenet = Prenet(n_mel_channels, prenet_dim)
+        self.attention_rnn = nn.LSTMCell(prenet_dim + encoder_embedding_dim, attention_rnn_dim)
+        self.attention_layer = Attention(attention_rnn_dim, encoder_embedding_dim, attention_dim,
+                                         attention_location_n_filters, attention_location_kernel_size)
+        self.decoder_rnn = nn.LSTMCell(attention_rnn_dim + encoder_embedding_dim, decoder_rnn_dim)
+        self.linear_projection = LinearLayer(decoder_rnn_dim + encoder_embedding_dim, n_mel_channels)
+        self.gate_layer = LinearLayer(decoder_rnn_dim + encoder_embedding_dim, 1)
+
+    def initial_state(self, memory: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Zero state in ``step``'s order (attention/decoder LSTM h, c; weights; cumulative; context)."""
+        batch, max_time, memory_dim = memory.shape
+        attention, decoder = self.attention_rnn.hidden_size, self.decoder_rnn.hidden_size
+        sizes = (attention, attention, decoder, decoder, max_time, max_time, memory_dim)
+        return tuple(memory.new_zeros(batch, size) for size in sizes)
+
+    def step(self, previous_frame, prenet_dropout_mask, attention_hidden, attention_cell, decoder_hidden, decoder_cell,
+             attention_weights, attention_weights_cum, attention_context, memory, processed_memory, memory_mask):
+        """One autoregressive step: (mel frame [B, n_mel], gate logit [B], *new state in the input order)."""
+        prenet_output = self.prenet(previous_frame, prenet_dropout_mask)
+        attention_hidden, attention_cell = self.attention_rnn(
+            torch.cat((prenet_output, attention_context), dim=1), (attention_hidden, attention_cell)
+        )
+        attention_context, attention_weights = self.attention_layer(
+            attention_hidden, memory, processed_memory, attention_weights, attention_weights_cum, memory_mask
+        )
+        attention_weights_cum = attention_weights_cum + attention_weights
+        decoder_hidden, decoder_cell = self.decoder_rnn(
+            torch.cat((attention_hidden, attention_context), dim=1), (decoder_hidden, decoder_cell)
+        )
+        projection_input = torch.cat((decoder_hidden, attention_context), dim=1)
+        mel_frame = self.linear_projection(projection_input)
+        gate_logit = self.gate_layer(projection_input).squeeze(1)
+        return (mel_frame, gate_logit, attention_hidden, attention_cell, decoder_hidden, decoder_cell,
+                attention_weights, attention_weights_cum, attention_context)
+
+
+class Postnet(nn.Module):
+    def __init__(self, n_mel_channels: int, embedding_dim: int, kernel_size: int, n_convolutions: int):
+        super().__init__()
+        channels = [n_mel_channels] + [embedding_dim] * (n_convolutions - 1) + [n_mel_channels]
+        self.convolutions = nn.ModuleList(conv_bn(a, b, kernel_size) for a, b in zip(channels[:-1], channels[1:]))
+
+    def forward(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
+        """The residual DLE adds to the decoder's mel (tanh between layers, linear last)."""
+        valid = length_mask(mel_lengths, mel.size(2)).unsqueeze(1).to(mel.dtype)
+        x = mel
+        for index, conv in enumerate(self.convolutions):
+            x = conv(x * valid)
+            if index < len(self.convolutions) - 1:
+                x = torch.tanh(x)
+        return x
+
+
+class Tacotron2(nn.Module):
+    """DLE Tacotron2 (``n_frames_per_step`` 1); defaults are the published checkpoints' hyperparameters."""
+
+    def __init__(self, n_mel_channels: int = 80, n_symbols: int = 148, symbols_embedding_dim: int = 512,
+                 encoder_kernel_size: int = 5, encoder_n_convolutions: int = 3, encoder_embedding_dim: int = 512,
+                 attention_rnn_dim: int = 1024, attention_dim: int = 128, attention_location_n_filters: int = 32,
+                 attention_location_kernel_size: int = 31, decoder_rnn_dim: int = 1024, prenet_dim: int = 256,
+                 postnet_embedding_dim: int = 512, postnet_kernel_size: int = 5, postnet_n_convolutions: int = 5):
+        super().__init__()
+        if symbols_embedding_dim != encoder_embedding_dim:
+            raise ValueError("symbols_embedding_dim must equal encoder_embedding_dim (the encoder convolves them)")
+        self.n_mel_channels = n_mel_channels
+        self.embedding = nn.Embedding(n_symbols, symbols_embedding_dim)
+        self.encoder = Encoder(encoder_n_convolutions, encoder_embedding_dim, encoder_kernel_size)
+        self.decoder = Decoder(n_mel_channels, encoder_embedding_dim, attention_dim, attention_location_n_filters,
+                               attention_location_kernel_size, attention_rnn_dim, decoder_rnn_dim, prenet_dim)
+        self.postnet = Postnet(n_mel_channels, postnet_embedding_dim, postnet_kernel_size, postnet_n_convolutions)
+
+    # Training-only or loop settings found in a checkpoint's 'config'; they do not change the network.
+    _RUNTIME_CONFIG_KEYS = {"mask_padding", "max_decoder_steps", "gate_threshold", "p_attention_dropout",
+                            "p_decoder_dropout", "decoder_no_early_stopping", "n_frames_per_step"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Tacotron2":
+        if config.get("n_frames_per_step", 1) != 1:
+            raise ValueError(f"n_frames_per_step {config['n_frames_per_step']} is not supported (DLE publishes 1)")
+        return cls(**{k: v for k, v in config.items() if k not in cls._RUNTIME_CONFIG_KEYS})
+
+    @property
+    def prenet_shape(self) -> tuple[int, int]:
+        """(layers, units) of the prenet dropout mask of one item and step."""
+        return len(self.decoder.prenet.layers), self.decoder.prenet.layers[-1].linear_layer.out_features
+
+    def encode(self, text: torch.Tensor, text_length: torch.Tensor):
+        """int64 [B, T] ids, [B] lengths -> memory [B, T, C], processed memory [B, T, A], mask [B, T] (True = valid)."""
+        memory = self.encoder(self.embedding(text).transpose(1, 2), text_length)
+        processed_memory = self.decoder.attention_layer.memory_layer(memory)
+        return memory, processed_memory, length_mask(text_length, text.size(1))
+
+    def postnet_mel(self, mel: torch.Tensor, mel_length: torch.Tensor) -> torch.Tensor:
+        """Decoder mel [B, n_mel, T] -> final mel (decoder mel + postnet residual)."""
+        return mel + self.postnet(mel, mel_length)
+
+    @torch.no_grad()
+    def infer(self, text: torch.Tensor, text_length: torch.Tensor, prenet_dropout_masks: torch.Tensor,
+              gate_threshold: float = 0.5):
+        """Reference decoding loop: at most ``prenet_dropout_masks.shape[0]`` steps (masks [steps, B, layers, units]).
+
+        An item stops at the first step whose gate probability exceeds ``gate_threshold``; that frame is kept
+        (as in NVIDIA/tacotron2). Returns final mel [B, n_mel, T], lengths [B], and whether each item hit the limit.
+        """
+        memory, processed_memory, memory_mask = self.encode(text, text_length)
+        state = self.decoder.initial_state(memory)
+        frame = memory.new_zeros(text.size(0), self.n_mel_channels)
+        lengths = torch.zeros(text.size(0), dtype=torch.int64)
+        running = torch.ones(text.size(0), dtype=torch.bool)
+        frames = []
+        for mask in prenet_dropout_masks:
+            frame, gate_logit, *state = self.decoder.step(frame, mask, *state, memory, processed_memory, memory_mask)
+            frames.append(frame)
+            lengths += running.long()
+            running &= torch.sigmoid(gate_logit) <= gate_threshold
+            if not running.any():
+                break
+        mel = torch.stack(frames, dim=2)
+        return self.postnet_mel(mel, lengths), lengths, running
+
+
+class WN(nn.Module):
+    """WaveGlow's coupling network: gated dilated convolutions conditioned on the upsampled mel."""
+
+    def __init__(self, n_in_channels: int, n_cond_channels: int, n_layers: int, n_channels: int, kernel_size: int):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"WN kernel_size must be odd, got {kernel_size}")
+        self.n_layers = n_layers
+        self.n_channels = n_channels
+        self.start = _legacy_weight_norm(nn.Conv1d(n_in_channels, n_channels, 1))
+        # DLE zero-initialises the last layer so that every coupling starts as the identity.
+        self.end = nn.Conv1d(n_channels, 2 * n_in_channels, 1)
+        nn.init.zeros_(self.end.weight)
+        nn.init.zeros_(self.end.bias)
+        self.in_layers = nn.ModuleList()
+        self.cond_layers = nn.ModuleList()
+        self.res_skip_layers = nn.ModuleList()
+        for i in range(n_layers):
+            dilation = 2**i
+            self.in_layers.append(_legacy_weight_norm(nn.Conv1d(
+                n_channels, 2 * n_channels, kernel_size, dilation=dilation, padding=dilation * (kernel_size - 1) // 2
+            )))
+            self.cond_layers.append(_legacy_weight_norm(nn.Conv1d(n_cond_channels, 2 * n_channels, 1)))
+            # The last layer has no residual half.
+            res_skip_channels = 2 * n_channels if i < n_layers - 1 else n_channels
+            self.res_skip_layers.append(_legacy_weight_norm(nn.Conv1d(n_channels, res_skip_channels, 1)))
+
+    def forward(self, audio: torch.Tensor, spect: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``valid`` [B, 1, groups]: zero beyond each item, so the dilated convolutions never read padding."""
+        audio = self.start(audio)
+        output = None
+        for i in range(self.n_layers):
+            gates = self.in_layers[i](audio * valid) + self.cond_layers[i](spect)
+            acts = torch.tanh(gates[:, : self.n_channels]) * torch.sigmoid(gates[:, self.n_channels :])
+            res_skip = self.res_skip_layers[i](acts)
+            if i < self.n_layers - 1:
+                audio = audio + res_skip[:, : self.n_channels]
+                skip = res_skip[:, self.n_channels :]
+            else:
+                skip = res_skip
+            output = skip if output is None else output + skip
+        return self.end(output)
+
+
+def _legacy_weight_norm(conv: nn.Conv1d) -> nn.Conv1d:
+    """``weight_g``/``weight_v`` parameters, the names stored in the checkpoints (the parametrize API renames them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return nn.utils.weight_norm(conv, name="weight")
+
+
+class Invertible1x1Conv(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 1, bias=False)
+        # A random rotation (determinant +1), as DLE initialises it; computed on the CPU even under a meta device.
+        with torch.no_grad():
+            rotation = torch.linalg.qr(torch.randn(channels, channels, device="cpu"))[0]
+            if torch.det(rotation) < 0:
+                rotation[:, 0] = -rotation[:, 0]
+            self.conv.weight.copy_(rotation.unsqueeze(-1))
+        self.inverse_weight: torch.Tensor | None = None
+
+    def cache_inverse(self) -> None:
+        """Invert once (float64 for accuracy); ONNX has no matrix inverse, so the export needs this cached."""
+        self.inverse_weight = None
+        self.inverse_weight = self.inverse().detach()
+
+    def inverse(self) -> torch.Tensor:
+        if self.inverse_weight is not None:
+            return self.inverse_weight
+        return torch.linalg.inv(self.conv.weight.squeeze(-1).double()).to(self.conv.weight.dtype).unsqueeze(-1)
+
+    def reverse(self, z: torch.Tensor) -> torch.Tensor:
+        # Cached only by cache_inverse: a cache taken before load_state_dict would keep the old weights.
+        return F.conv1d(z, self.inverse())
+
+
+class WaveGlow(nn.Module):
+    """DLE WaveGlow; defaults are the published 256-channel checkpoint's hyperparameters."""
+
+    def __init__(self, n_mel_channels: int = 80, n_flows: int = 12, n_group: int = 8, n_early_every: int = 4,
+                 n_early_size: int = 2, WN_config: dict | None = None):  # noqa: N803 (the checkpoints' config key)
+        super().__init__()
+        if n_group % 2:
+            raise ValueError(f"n_group must be even, got {n_group}")
+        if WAVEGLOW_HOP % n_group:
+            raise ValueError(f"n_group {n_group} must divide the hop of {WAVEGLOW_HOP} samples")
+        wn_config = {"n_layers": 8, "n_channels": 256, "kernel_size": 3, **(WN_config or {})}
+        self.n_flows = n_flows
+        self.n_group = n_group
+        self.n_early_every = n_early_every
+        self.n_early_size = n_early_size
+        self.upsample = nn.ConvTranspose1d(
+            n_mel_channels, n_mel_channels, WAVEGLOW_UPSAMPLE_KERNEL, stride=WAVEGLOW_HOP
+        )
+        self.WN = nn.ModuleList()
+        self.convinv = nn.ModuleList()
+        n_remaining = n_group
+        for k in range(n_flows):
+            if self.emits_early(k):
+                n_remaining -= n_early_size
+            self.convinv.append(Invertible1x1Conv(n_remaining))
+            self.WN.append(WN(n_remaining // 2, n_mel_channels * n_group, **wn_config))
+        self.n_remaining_channels = n_remaining
+
+    def emits_early(self, flow: int) -> bool:
+        """Whether ``flow`` hands ``n_early_size`` channels straight to the output (every ``n_early_every``-th)."""
+        return flow > 0 and flow % self.n_early_every == 0
+
+    def remove_weight_norm(self) -> "WaveGlow":
+        """Fold ``weight_g``/``weight_v`` into plain weights (the inference layout) and cache the inverse 1x1 convs."""
+        for wn in self.WN:
+            for conv in [wn.start, *wn.in_layers, *wn.cond_layers, *wn.res_skip_layers]:
+                nn.utils.remove_weight_norm(conv)
+        for convinv in self.convinv:
+            convinv.cache_inverse()
+        return self
+
+    def infer(self, mel: torch.Tensor, z: torch.Tensor, sigma: torch.Tensor | float,
+              mel_length: torch.Tensor | None = None) -> torch.Tensor:
+        """mel [B, n_mel, T], z [B, n_group, T * 256 / n_group] ~ N(0, 1), sigma -> audio [B, T * 256].
+
+        Channels of ``z``: the last ``n_remaining_channels`` start the reverse flow; before them, each
+        early-output flow takes the next ``n_early_size`` channels, from the back.
+        """
+        batch, n_mel, frames = mel.shape
+        spect = self.upsample(mel)[:, :, : frames * WAVEGLOW_HOP]
+        # [B, n_mel, groups * n_group] -> [B, n_mel * n_group, groups], channel = mel * n_group + position
+        spect = spect.reshape(batch, n_mel, -1, self.n_group).transpose(2, 3).reshape(batch, n_mel * self.n_group, -1)
+        if mel_length is None:
+            mel_length = torch.full((batch,), frames, dtype=torch.int64, device=mel.device)
+        valid = length_mask(mel_length * (WAVEGLOW_HOP // self.n_group), spect.size(2)).unsqueeze(1).to(mel.dtype)
+        noise = z * sigma
+        noise_end = self.n_group - self.n_remaining_channels
+        audio = noise[:, noise_end:]
+        for k in reversed(range(self.n_flows)):
+            n_half = audio.size(1) // 2
+            audio_0, audio_1 = audio[:, :n_half], audio[:, n_half:]
+            output = self.WN[k](audio_0, spect, valid)
+            shift, log_scale = output[:, :n_half], output[:, n_half:]
+            audio = self.convinv[k].reverse(torch.cat((audio_0, (audio_1 - shift) * torch.exp(-log_scale)), dim=1))
+            if self.emits_early(k):
+                audio = torch.cat((noise[:, noise_end - self.n_early_size : noise_end], audio), dim=1)
+                noise_end -= self.n_early_size
+        return audio.transpose(1, 2).reshape(batch, -1)
+
+
+def load_dle_checkpoint(path: str | Path, model: nn.Module) -> dict:
+    """Load a DLE checkpoint file into ``model`` with ``strict=True``; return the checkpoint's ``config`` (or {}).
+
+    Accepts DLE's wrapper (a dict with ``state_dict`` and ``config``) or a bare state dict, and strips the
+    ``module.1.`` / ``module.`` prefixes of DDP-trained files as DLE's loaders do. FP16 weights are cast.
+    """
+    checkpoint = read_checkpoint(path)
+    model.load_state_dict(dle_state_dict(checkpoint), strict=True)
+    return checkpoint_config(checkpoint)
+
+
+def checkpoint_config(checkpoint: dict) -> dict:
+    """The hyperparameters DLE stores next to the weights (``config``), or {} for a bare state dict."""
+    return dict(checkpoint.get("config") or {}) if "state_dict" in checkpoint else {}
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass
+    warnings.warn(f"{path} holds objects beyond tensors; unpickling it in full (only do this for files you trust)")
+    return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
+def dle_state_dict(checkpoint: dict) -> dict:
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    stripped = {}
+    for name, tensor in state_dict.items():
+        for prefix in ("module.1.", "module."):
+            if name.startswith(prefix):
+                name = name[len(prefix) :]
+                break
+        stripped[name] = tensor
+    return stripped
