@@ -2,6 +2,9 @@
 
 from client.asr import ASRClient
 from client.connection import InferenceError, ServerUnreachable, TritonConnection
+from client.punctuate import PunctuatorClient
 from client.tts import Synthesis, TTSClient
 
-__all__ = ["ASRClient", "InferenceError", "ServerUnreachable", "Synthesis", "TTSClient", "TritonConnection"]
+__all__ = [
+    "ASRClient", "InferenceError", "PunctuatorClient", "ServerUnreachable", "Synthesis", "TTSClient", "TritonConnection",
+]

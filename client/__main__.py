@@ -1,4 +1,5 @@
-"""python -m client asr FILE [FILE ...] | tts "TEXT" -o OUT.wav  [--url HOST:PORT] [--protocol grpc|http]"""
+"""python -m client asr FILE [FILE ...] [--raw] | tts "TEXT" -o OUT.wav | punctuate "TEXT" ...
+[--url HOST:PORT] [--protocol grpc|http]"""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from client.asr import ASRClient
 from client.connection import PROTOCOLS, InferenceError, ServerUnreachable
+from client.punctuate import PunctuatorClient
 from client.tts import TTSClient
 
 
@@ -21,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     asr = commands.add_parser("asr", help="transcribe audio files (WAV, FLAC, OGG; any rate, mono or stereo)")
     asr.add_argument("files", nargs="+")
     asr.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
+    asr.add_argument("--raw", action="store_true", help="also print the unpunctuated CTC transcript")
     _connection_arguments(asr)
     tts = commands.add_parser("tts", help="synthesize speech to a WAV file (22050 Hz)")
     tts.add_argument("text")
@@ -29,11 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     tts.add_argument("--sigma", type=float, default=None, help="WaveGlow noise scale (server default 0.666)")
     tts.add_argument("--denoiser-strength", type=float, default=None, help="WaveGlow denoiser (e.g. 0.01)")
     _connection_arguments(tts)
+    punctuate = commands.add_parser("punctuate", help="restore punctuation and capitalization of texts")
+    punctuate.add_argument("texts", nargs="+")
+    _connection_arguments(punctuate)
     args = parser.parse_args(argv)
 
     try:
         if args.command == "asr":
             return _asr(args)
+        if args.command == "punctuate":
+            for text in PunctuatorClient(args.url, args.protocol).punctuate(args.texts):
+                print(text)
+            return 0
         return _tts(args)
     except ServerUnreachable as error:
         print(f"error: {error}", file=sys.stderr)
@@ -45,16 +55,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _asr(args) -> int:
     client = ASRClient(args.url, args.protocol)
-    results = client.transcribe_files(args.files, args.concurrency, progress=len(args.files) > 1)
+    results = client.recognize_files(args.files, args.concurrency, progress=len(args.files) > 1)
     failed = 0
     for path, result in zip(args.files, results):
         if isinstance(result, Exception):
             failed += 1
             print(f"{path}: error: {result}", file=sys.stderr)
-        elif len(args.files) == 1:
-            print(result)
-        else:
-            print(f"{path}: {result}")
+            continue
+        print(result.text if len(args.files) == 1 else f"{path}: {result.text}")
+        if args.raw:
+            print(f"  raw: {result.raw}")
     return 1 if failed else 0
 
 

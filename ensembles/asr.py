@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ensembles.spec import Ensemble, PythonModel, Step, Tensor
+from ensembles.spec import Ensemble, PythonModel, Step, Tensor, read_export
+from ensembles import punctuation
 from ensembles.settings import RepositorySettings
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
 # Optional: a client that sends a padded batch [B, N] says how many samples of each row are audio.
 AUDIO_LENGTH = Tensor("AUDIO_LENGTH", "INT32", (1,), optional=True)
 TRANSCRIPT = Tensor("TRANSCRIPT", "BYTES", (1,))
+# With a punctuator: TRANSCRIPT is punctuated and capitalized, RAW_TRANSCRIPT is the CTC decoder's text.
+RAW_TRANSCRIPT = Tensor("RAW_TRANSCRIPT", "BYTES", (1,))
 
 
-def read_export(export_dir: Path, model: str = "quartznet") -> dict:
-    """The metadata `python -m export MODEL` writes beside its artifacts."""
-    info_path = Path(export_dir) / "export.json"
-    if not info_path.exists():
-        raise FileNotFoundError(f"{info_path} not found: run `python -m export {model}` (or `make export`)")
-    info = json.loads(info_path.read_text())
-    if info.get("model") != model:
-        raise FileNotFoundError(f"{info_path} describes {info.get('model')!r}, not {model}")
-    return info
-
-
-def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel | Ensemble]:
+def models(export_dir: Path, settings: RepositorySettings,
+           punctuator_export: Path | None = None) -> list[PythonModel | Ensemble]:
+    """feature_extractor, quartznet, ctc_decoder (+ punctuator) and the asr ensemble chaining them."""
     export_dir = Path(export_dir)
     info = read_export(export_dir)
     n_mels, num_classes = int(info["n_mels"]), int(info["num_classes"])
@@ -63,27 +56,35 @@ def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel |
         parameters={"labels": "labels.json"},
         artifacts={"labels.json": export_dir / "labels.json"},
     )
+    steps = [
+        Step(
+            "feature_extractor",
+            inputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"},
+            outputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"},
+        ),
+        Step(
+            "quartznet",
+            inputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"},
+            outputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
+        ),
+    ]
+    described = [feature_extractor, quartznet, ctc_decoder]
+    if punctuator_export is None:
+        steps.append(Step("ctc_decoder", inputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
+                          outputs={"TRANSCRIPT": "TRANSCRIPT"}))
+        outputs = (TRANSCRIPT,)
+    else:
+        steps.append(Step("ctc_decoder", inputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
+                          outputs={"TRANSCRIPT": "raw_transcript"}))
+        steps.append(Step("punctuator", inputs={"TEXT": "raw_transcript"},
+                          outputs={"PUNCTUATED_TEXT": "TRANSCRIPT", "UNPUNCTUATED_TEXT": "RAW_TRANSCRIPT"}))
+        described.append(punctuation.punctuator(punctuator_export, settings))
+        outputs = (TRANSCRIPT, RAW_TRANSCRIPT)
     asr = Ensemble(
         name="asr",
         inputs=(AUDIO, AUDIO_LENGTH),
-        outputs=(TRANSCRIPT,),
+        outputs=outputs,
         max_batch_size=settings.max_batch_size,
-        steps=(
-            Step(
-                "feature_extractor",
-                inputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"},
-                outputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"},
-            ),
-            Step(
-                "quartznet",
-                inputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"},
-                outputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
-            ),
-            Step(
-                "ctc_decoder",
-                inputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
-                outputs={"TRANSCRIPT": "TRANSCRIPT"},
-            ),
-        ),
+        steps=tuple(steps),
     )
-    return [feature_extractor, quartznet, ctc_decoder, asr]
+    return described + [asr]

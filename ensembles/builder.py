@@ -1,6 +1,6 @@
 """Write a Triton model repository from the descriptions in this package.
 
-    python -m ensembles --asr-export build/export/quartznet --output model_repository
+    python -m ensembles --output model_repository   # exports from build/export/{quartznet,punctuator,...}
 
 Configs are generated and validated first; only then is anything written. ``model.py`` files are
 copied from ``model_repository/<name>/1/`` in this checkout (their one home) when the output is
@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ensembles import asr, tts
+from ensembles import asr, punctuation, tts
 from ensembles.settings import RepositorySettings
 from ensembles.spec import ConfigError, Ensemble, PythonModel, to_text, validate_repository
 
@@ -28,6 +28,7 @@ class Exports:
     """Exported artifact directories; a pipeline whose exports are None is left out of the repository."""
 
     asr: Path | None = None
+    punctuator: Path | None = None  # chained into asr after the CTC decoder (or served alone)
     tacotron2: Path | None = None
     waveglow: Path | None = None
 
@@ -35,7 +36,9 @@ class Exports:
 def describe(exports: Exports, settings: RepositorySettings) -> list[PythonModel | Ensemble]:
     described: list[PythonModel | Ensemble] = []
     if exports.asr is not None:
-        described += asr.models(exports.asr, settings)
+        described += asr.models(exports.asr, settings, exports.punctuator)
+    elif exports.punctuator is not None:
+        described.append(punctuation.punctuator(exports.punctuator, settings))
     if (exports.tacotron2 is None) != (exports.waveglow is None):
         raise ConfigError("the tts pipeline needs both a tacotron2 and a waveglow export")
     if exports.tacotron2 is not None:
@@ -96,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=SOURCE_REPOSITORY)
     parser.add_argument("--asr-export", type=Path, default=Path("build/export/quartznet"))
+    parser.add_argument("--punctuator-export", type=Path, default=Path("build/export/punctuator"))
     parser.add_argument("--tacotron2-export", type=Path, default=Path("build/export/tacotron2"))
     parser.add_argument("--waveglow-export", type=Path, default=Path("build/export/waveglow"))
-    parser.add_argument("--without", nargs="*", choices=["asr", "tts"], default=[], help="pipelines to leave out")
+    parser.add_argument("--without", nargs="*", choices=["asr", "punctuation", "tts"], default=[], help="pipelines to leave out")
     parser.add_argument("--instances", nargs="*", default=[], metavar="MODEL=COUNT")
     for setting in fields(RepositorySettings):
         if setting.name == "instances":
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     })
     exports = Exports(
         asr=None if "asr" in args.without else args.asr_export,
+        punctuator=None if "punctuation" in args.without else args.punctuator_export,
         tacotron2=None if "tts" in args.without else args.tacotron2_export,
         waveglow=None if "tts" in args.without else args.waveglow_export,
     )

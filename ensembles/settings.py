@@ -16,6 +16,8 @@ class RepositorySettings:
     # model name -> instance count; models not named get one instance
     instances: Mapping[str, int] = field(default_factory=dict)
     max_audio_seconds: float = 60.0
+    # Punctuator text limit: a 60 s transcript is ~1000 characters; long texts are windowed, not cut
+    max_punctuation_chars: int = 5000
     # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)
     onnx_threads: int = 0
     # TTS: request text limit, sentence length the text is split to, decoder loop and vocoder defaults

@@ -8,6 +8,7 @@ express: ensemble steps that name real models and tensors, matching data types a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,17 @@ class Ensemble:
         return config
 
 
+def read_export(export_dir: Path, model: str = "quartznet") -> dict:
+    """The metadata `python -m export MODEL` writes beside its artifacts."""
+    info_path = Path(export_dir) / "export.json"
+    if not info_path.exists():
+        raise FileNotFoundError(f"{info_path} not found: run `python -m export {model}` (or `make export`)")
+    info = json.loads(info_path.read_text())
+    if info.get("model") != model:
+        raise FileNotFoundError(f"{info_path} describes {info.get('model')!r}, not {model}")
+    return info
+
+
 def to_text(config: pb.ModelConfig) -> str:
     """Serialize, and prove the text parses back into the same ``ModelConfig``."""
     text = text_format.MessageToString(config)
@@ -157,6 +169,7 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
     available = {t.name: t.data_type for t in ensemble.input}
     optional = {t.name for t in ensemble.input if t.optional}
     produced: set[str] = set()
+    ensemble_outputs = {t.name for t in ensemble.output}
     for index, step in enumerate(ensemble.ensemble_scheduling.step):
         model = models.get(step.model_name)
         if model is None:
@@ -168,6 +181,10 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
         model_inputs = {t.name: t for t in model.input}
         model_outputs = {t.name: t for t in model.output}
         for model_input, tensor in step.input_map.items():
+            if tensor in ensemble_outputs:
+                # Triton 2.51 deadlocks ("at least one output is not set") on requests that ask for only
+                # some outputs when a step reads an ensemble output; route such tensors separately.
+                raise ConfigError(f"{where}: {model.name} reads ensemble output {tensor}")
             if model_input not in model_inputs:
                 raise ConfigError(f"{where}: {model.name} has no input {model_input}")
             if tensor not in available:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ensembles.asr import read_export
 from ensembles.settings import RepositorySettings
-from ensembles.spec import Ensemble, PythonModel, Step, Tensor
+from ensembles.spec import Ensemble, PythonModel, Step, Tensor, read_export
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
 # Optional per request: the seed of the prenet dropout and WaveGlow noise (same seed, same audio),

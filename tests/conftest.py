@@ -12,6 +12,7 @@ import pytest
 DATA = Path(__file__).parent / "data"
 # Audio limit of the test repository: small, so the over-limit request stays cheap.
 TEST_MAX_AUDIO_SECONDS = 20.0
+TEST_MAX_PUNCTUATION_CHARS = 2000
 
 
 def free_port() -> int:
@@ -51,6 +52,16 @@ def quartznet_export(tmp_path_factory) -> Path:
 
     output = tmp_path_factory.mktemp("export") / "quartznet"
     quartznet.export(None, output)
+    return output
+
+
+@pytest.fixture(scope="session")
+def punctuator_export(tmp_path_factory) -> Path:
+    """The small random punctuator the export builds without a checkpoint."""
+    from export.punctuator import export_punctuator
+
+    output = tmp_path_factory.mktemp("export") / "punctuator"
+    export_punctuator(None, output)
     return output
 
 
@@ -97,18 +108,20 @@ def decoding_case():
 # requests of the batching tests; small limits keep the over-limit requests cheap.
 TEST_SETTINGS = dict(
     max_batch_size=8, max_queue_delay_us=20000, max_audio_seconds=TEST_MAX_AUDIO_SECONDS,
-    max_text_chars=400, max_sentence_chars=60,
+    max_text_chars=400, max_sentence_chars=60, max_punctuation_chars=TEST_MAX_PUNCTUATION_CHARS,
 )
 
 
 @pytest.fixture(scope="session")
-def repository(tmp_path_factory, quartznet_export, tacotron2_export, waveglow_export, decoding_case) -> Path:
-    """ASR (QuartzNet 15x5, random) and TTS (tiny Tacotron2 + WaveGlow) in one repository."""
+def repository(tmp_path_factory, quartznet_export, punctuator_export, tacotron2_export, waveglow_export,
+               decoding_case) -> Path:
+    """ASR (QuartzNet 15x5 + small punctuator, random) and TTS (tiny Tacotron2 + WaveGlow) in one repository."""
     from ensembles.builder import Exports, build
     from ensembles.settings import RepositorySettings
 
     output = tmp_path_factory.mktemp("model_repository")
-    exports = Exports(asr=quartznet_export, tacotron2=tacotron2_export[0], waveglow=waveglow_export[0])
+    exports = Exports(asr=quartznet_export, punctuator=punctuator_export, tacotron2=tacotron2_export[0],
+                      waveglow=waveglow_export[0])
     decoder = decoding_case[3]
     settings = RepositorySettings(**TEST_SETTINGS, gate_threshold=decoder.gate_threshold,
                                   max_decoder_steps=decoder.max_decoder_steps)
@@ -138,7 +151,8 @@ def tts_pipeline(tacotron2_export, waveglow_export, decoding_case):
 
 
 @pytest.fixture(scope="session")
-def pipeline(quartznet_export):
+def pipeline(quartznet_export, punctuator_export):
+    """The asr ensemble in-process (with the punctuator)."""
     from triton_speech.pipeline import ASRPipeline
 
-    return ASRPipeline.from_export(quartznet_export)
+    return ASRPipeline.from_export(quartznet_export, punctuator_export)

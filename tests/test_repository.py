@@ -85,6 +85,15 @@ def test_type_mismatch_between_steps_is_caught():
         validate_repository([first.config(), second.config(), ensemble.config()])
 
 
+def test_a_step_may_not_read_an_ensemble_output():
+    first = _model("first", [A], [B])
+    second = _model("second", [Tensor("X", "INT64", (1,))], [Tensor("Y", "FP32", (1,))])
+    ensemble = Ensemble("e", (A,), (B, Tensor("Y", "FP32", (1,))), (
+        Step("first", {"A": "A"}, {"B": "B"}), Step("second", {"X": "B"}, {"Y": "Y"})), max_batch_size=4)
+    with pytest.raises(ConfigError, match="second reads ensemble output B"):
+        validate_repository([first.config(), second.config(), ensemble.config()])
+
+
 def test_optional_ensemble_input_cannot_feed_a_required_input():
     model = _model("m", [A], [B])
     ensemble = Ensemble("e", (Tensor("A", "FP32", (-1,), optional=True),), (B,),

@@ -56,6 +56,15 @@ def test_concurrent_requests_of_different_lengths_are_batched_and_match_alone(tr
     assert executions - executions_before < len(utterances)
 
 
+def test_a_request_may_ask_for_any_subset_of_outputs(triton, utterances, pipeline):
+    (expected,) = pipeline.recognize([utterances[0]])
+    connection = TritonConnection(triton.grpc_url)
+    for outputs in (["TRANSCRIPT"], ["RAW_TRANSCRIPT"], ["RAW_TRANSCRIPT", "TRANSCRIPT"]):
+        result = connection.infer("asr", {"AUDIO": utterances[0].reshape(1, -1)}, outputs)
+        assert {name: result[name][0, 0].decode() for name in outputs} == {
+            name: {"TRANSCRIPT": expected.text, "RAW_TRANSCRIPT": expected.raw}[name] for name in outputs}
+
+
 def test_padded_batch_in_one_request_uses_audio_length(triton, utterances, expected):
     rows = utterances[:3]
     audio = np.zeros((len(rows), max(r.shape[0] for r in rows)), dtype=np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,29 +11,45 @@ import numpy as np
 from triton_speech.acoustic import AcousticModel
 from triton_speech.ctc import GreedyCTCDecoder
 from triton_speech.features import MelFrontend
+from triton_speech.punctuation import Punctuator
+
+
+@dataclass
+class Transcript:
+    text: str  # punctuated and capitalized when a punctuator is in the pipeline
+    raw: str  # the CTC decoder's text
 
 
 class ASRPipeline:
-    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder):
+    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder,
+                 punctuator: Punctuator | None = None):
         self.frontend = frontend
         self.acoustic = acoustic
         self.decoder = decoder
+        self.punctuator = punctuator
 
     @classmethod
-    def from_export(cls, export_dir: str | Path, intra_op_threads: int = 0) -> "ASRPipeline":
+    def from_export(cls, export_dir: str | Path, punctuator_dir: str | Path | None = None,
+                    intra_op_threads: int = 0) -> "ASRPipeline":
         export_dir = Path(export_dir)
         vocabulary = json.loads((export_dir / "labels.json").read_text())
         return cls(
             MelFrontend.load(export_dir / "frontend.npz"),
             AcousticModel.load(export_dir / "model.onnx", intra_op_threads),
             GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"]),
+            None if punctuator_dir is None else Punctuator.load(punctuator_dir, intra_op_threads),
         )
 
     @property
     def sample_rate(self) -> int:
         return self.frontend.config.sample_rate
 
-    def transcribe(self, audio: list[np.ndarray]) -> list[str]:
+    def recognize(self, audio: list[np.ndarray]) -> list[Transcript]:
         """Transcripts of 16 kHz mono float32 utterances, computed as one batch."""
         logprobs = self.acoustic([self.frontend(a) for a in audio])
-        return [self.decoder(item) for item in logprobs]
+        raw = [self.decoder(item) for item in logprobs]
+        text = raw if self.punctuator is None else self.punctuator(raw)
+        return [Transcript(t, r) for t, r in zip(text, raw)]
+
+    def transcribe(self, audio: list[np.ndarray]) -> list[str]:
+        return [transcript.text for transcript in self.recognize(audio)]

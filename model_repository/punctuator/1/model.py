@@ -1,0 +1,29 @@
+"""TEXT [B, 1] -> PUNCTUATED_TEXT [B, 1] (BERT punctuation and capitalization, windowed) and
+UNPUNCTUATED_TEXT [B, 1] (the text as received: an ensemble's raw-transcript output comes from here)."""
+
+import triton_python_backend_utils as pb_utils
+
+from triton_speech.backend import ModelArgs, bytes_column, serve, text_inputs
+from triton_speech.punctuation import Punctuator
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        model = ModelArgs(args)
+        self.max_chars = int(model.parameter("max_text_chars"))
+        self.punctuator = Punctuator.load(model.directory, int(model.parameter("intra_op_threads", "0")))
+
+    def execute(self, requests):
+        # Every window of every text in the dynamic batch runs as one ONNX Runtime batch.
+        return serve(pb_utils, requests, self.parse, self.compute, self.pack)
+
+    def parse(self, request):
+        return text_inputs(pb_utils, request, "TEXT", self.max_chars)
+
+    def compute(self, texts):
+        return list(zip(self.punctuator(texts), texts))
+
+    def pack(self, rows):
+        punctuated, received = zip(*rows)
+        return [pb_utils.Tensor("PUNCTUATED_TEXT", bytes_column(punctuated)),
+                pb_utils.Tensor("UNPUNCTUATED_TEXT", bytes_column(received))]
