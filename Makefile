@@ -6,8 +6,11 @@ PYTHON := $(VENV)/bin/python
 PIP := $(PYTHON) -m pip
 REPOSITORY ?= model_repository
 EXPORT_DIR ?= build/export
-# A real checkpoint, e.g. make export QUARTZNET_NEMO=QuartzNet15x5Base-En.nemo (default: random weights)
+# Real checkpoints (default: random weights), e.g. make repository QUARTZNET_NEMO=QuartzNet15x5Base-En.nemo
 QUARTZNET_NEMO ?=
+PUNCTUATOR_NEMO ?=
+TACOTRON2_CHECKPOINT ?=
+WAVEGLOW_CHECKPOINT ?=
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
@@ -33,18 +36,25 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	touch $@
 
-QUARTZNET_EXPORT := $(EXPORT_DIR)/quartznet/export.json
-export: $(QUARTZNET_EXPORT)
+# One export per model; a checkpoint named on the command line is always exported (never a stale
+# earlier export), and without one each export builds random weights and says so.
+EXPORTS := quartznet punctuator tacotron2 waveglow
+export: $(foreach model,$(EXPORTS),$(EXPORT_DIR)/$(model)/export.json)
 
-# A checkpoint named on the command line is always exported (never a stale earlier export).
-ifneq ($(QUARTZNET_NEMO),)
-.PHONY: $(QUARTZNET_EXPORT)
-endif
-$(QUARTZNET_EXPORT): | setup
-	$(PYTHON) -m export quartznet $(if $(QUARTZNET_NEMO),--nemo $(QUARTZNET_NEMO)) --output $(EXPORT_DIR)/quartznet
+CHECKPOINT_quartznet := $(if $(QUARTZNET_NEMO),--nemo $(QUARTZNET_NEMO))
+CHECKPOINT_punctuator := $(if $(PUNCTUATOR_NEMO),--nemo $(PUNCTUATOR_NEMO))
+CHECKPOINT_tacotron2 := $(if $(TACOTRON2_CHECKPOINT),--checkpoint $(TACOTRON2_CHECKPOINT))
+CHECKPOINT_waveglow := $(if $(WAVEGLOW_CHECKPOINT),--checkpoint $(WAVEGLOW_CHECKPOINT))
+$(foreach model,$(EXPORTS),$(if $(CHECKPOINT_$(model)),$(eval $(EXPORT_DIR)/$(model)/export.json: FORCE)))
+FORCE:
+
+$(EXPORT_DIR)/%/export.json: | setup
+	$(PYTHON) -m export $* $(CHECKPOINT_$*) --output $(EXPORT_DIR)/$*
 
 repository: export
-	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet $(REPOSITORY_FLAGS)
+	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
+	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
+	  --waveglow-export $(EXPORT_DIR)/waveglow $(REPOSITORY_FLAGS)
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
@@ -56,7 +66,8 @@ test: setup
 	$(PYTHON) -m pytest $(PYTEST_FLAGS)
 
 bench: repository
-	$(PYTHON) -m benchmarks --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet
+	$(PYTHON) -m benchmarks --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
+	  --tacotron2-export $(EXPORT_DIR)/tacotron2 --waveglow-export $(EXPORT_DIR)/waveglow
 
 # Generated files are exactly what .gitignore marks under these paths.
 clean:

@@ -1,4 +1,4 @@
-"""python -m benchmarks: served vs in-process ASR, written to benchmarks/results/."""
+"""python -m benchmarks: served vs in-process ASR and TTS, written to benchmarks/results/."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import asr, audio, report
+from benchmarks import asr, audio, report, tts
 from triton_speech.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
@@ -24,10 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--tacotron2-export", type=Path, default=Path("build/export/tacotron2"))
+    parser.add_argument("--waveglow-export", type=Path, default=Path("build/export/waveglow"))
+    parser.add_argument("--tts-repeats", type=int, default=2, help="0 skips the TTS benchmark")
     args = parser.parse_args(argv)
 
     args.output.mkdir(parents=True, exist_ok=True)
     clips = audio.buckets(tuple(args.seconds), args.clips)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     pipeline = ASRPipeline.from_export(args.asr_export)
     with TritonServer(args.model_repository) as server:
         rows = asr.sweep(server.grpc_url, pipeline, clips, tuple(args.concurrency), tuple(args.batch), args.rounds)
@@ -35,12 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     report.write_csv(rows, args.output / "asr.csv")
     report.plot_throughput_latency(rows, args.output / "asr.png")
     ratios = summary(rows)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     text = (f"# ASR benchmark\n\nMachine: {machine}. Model: {json.loads((args.asr_export / 'export.json').read_text())['source']}.\n\n"
             + report.markdown_table(rows) + "\n\n## Served / in-process (best RTFx per clip length)\n\n"
             + report.markdown_table(ratios) + "\n")
     (args.output / "asr.md").write_text(text)
     print(text)
+    if args.tts_repeats > 0:
+        rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)
+        report.write_csv(rows, args.output / "tts.csv")
+        text = (f"# TTS synthesis speed\n\nMachine: {machine}. {tts.__doc__.strip()}\n\n"
+                + report.markdown_table(rows) + "\n")
+        (args.output / "tts.md").write_text(text)
+        print(text)
     return 0
 
 

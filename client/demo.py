@@ -1,4 +1,4 @@
-"""``make demo``: start Triton on the built repository, transcribe a synthesized sample, stop.
+"""``make demo``: start Triton on the built repository, transcribe a spoken sample, synthesize speech, stop.
 
 The sample is spoken by espeak-ng when it is installed (``make setup`` installs it), else a
 speech-like test signal is used and the demo says so.
@@ -18,10 +18,12 @@ import numpy as np
 import soundfile
 
 from client.asr import ASRClient
+from client.tts import TTSClient
 from triton_speech.audio import load_audio
 from triton_speech.server import TritonServer
 
 SAMPLE_TEXT = "the quick brown fox jumps over the lazy dog"
+TTS_TEXT = "Hello from Triton. This sentence was synthesized by Tacotron2 and WaveGlow."
 
 
 def make_sample(path: Path) -> str:
@@ -40,10 +42,15 @@ def make_sample(path: Path) -> str:
     return "(a test tone)"
 
 
+def _random_weights(export_info: Path) -> bool:
+    return export_info.exists() and json.loads(export_info.read_text()).get("random_weights", False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--sample", type=Path, default=Path("samples/demo.wav"))
+    parser.add_argument("--speech", type=Path, default=Path("samples/demo_tts.wav"))
     args = parser.parse_args(argv)
 
     said = make_sample(args.sample)
@@ -53,14 +60,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Ready in {time.perf_counter() - started:.1f} s (gRPC {server.grpc_url}, HTTP {server.http_url})")
         client = ASRClient(server.grpc_url)
         started = time.perf_counter()
-        transcript = client.transcribe_file(args.sample)
+        transcript = client.recognize(load_audio(args.sample, 16000))
         elapsed = time.perf_counter() - started
         print(f"\nASR  {args.sample} says: {said!r}")
-        print(f"     transcript: {transcript!r}  ({elapsed * 1000:.0f} ms over gRPC)")
-        info_path = args.model_repository / "quartznet" / "1" / "export.json"
-        if info_path.exists() and json.loads(info_path.read_text()).get("random_weights"):
-            print("     (QuartzNet has RANDOM weights: the transcript is noise. Export a real .nemo:"
-                  " make export QUARTZNET_NEMO=path/to/QuartzNet15x5Base-En.nemo)")
+        print(f"     transcript: {transcript.text!r}  ({elapsed * 1000:.0f} ms over gRPC)")
+        print(f"     raw (before punctuation): {transcript.raw!r}")
+
+        started = time.perf_counter()
+        speech = TTSClient(server.grpc_url).synthesize(TTS_TEXT, seed=0)
+        elapsed = time.perf_counter() - started
+        soundfile.write(args.speech, speech.audio, speech.sample_rate, subtype="PCM_16")
+        seconds = speech.audio.shape[0] / speech.sample_rate
+        print(f"\nTTS  {TTS_TEXT!r} -> {args.speech}: {seconds:.2f} s of audio at {speech.sample_rate} Hz"
+              f" in {elapsed:.2f} s{' (decoder step limit reached)' if speech.step_limit_reached else ''}")
+        random = [name for name in ("quartznet", "punctuator", "tacotron2", "waveglow") if _random_weights(
+            args.model_repository / name / "1" / "export.json")]
+        if random:
+            print(f"\nRANDOM WEIGHTS in {', '.join(random)}: their output is noise. Real checkpoints:"
+                  " make repository QUARTZNET_NEMO=... PUNCTUATOR_NEMO=... TACOTRON2_CHECKPOINT=..."
+                  " WAVEGLOW_CHECKPOINT=... (see README)")
     print("Triton stopped.")
     return 0
 

@@ -1,8 +1,9 @@
-"""Progress output for long export and training work."""
+"""Progress output and provenance shared by the exports."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -10,6 +11,22 @@ from tqdm import tqdm
 def loud_notice(message: str) -> None:
     bar = "!" * 78
     print(f"\n{bar}\n!! {message}\n{bar}\n", file=sys.stderr, flush=True)
+
+
+def random_weights_notice(model: str, flag: str, example: str) -> None:
+    loud_notice(
+        f"No {flag} given: exporting {model} with DETERMINISTIC RANDOM WEIGHTS: its output is meaningless. "
+        f"Pass {flag} {example} for the real model."
+    )
+
+
+def provenance(model: str, checkpoint: Path | None) -> dict:
+    """The first fields of every export.json: which model, from which checkpoint."""
+    return {
+        "model": model,
+        "source": str(checkpoint) if checkpoint else "random weights (seed 0)",
+        "random_weights": checkpoint is None,
+    }
 
 
 class Stages:

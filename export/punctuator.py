@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.progress import Stages
+from export.progress import Stages, provenance
 from export.punctuator_model import NemoPunctuator, PunctuationCapitalizationModel, random_punctuator, read_nemo
 from triton_speech.punctuation import DEFAULT_MARGIN, DEFAULT_MAX_SEQ_LENGTH, DEFAULT_STEP, check_window_settings
 
@@ -123,9 +123,7 @@ def export_punctuator(
         labels = {"punct": loaded.punct_labels, "capit": loaded.capit_labels, "pad_label": loaded.pad_label}
         (output / "labels.json").write_text(json.dumps(labels, indent=1, ensure_ascii=False), encoding="utf-8")
         info = {
-            "model": "punctuator",
-            "source": str(nemo) if nemo else "random weights (seed 0)",
-            "random_weights": nemo is None,
+            **provenance("punctuator", nemo),
             "max_seq_length": max_seq_length,
             "step": step,
             "margin": margin,

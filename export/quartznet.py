@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.progress import Stages, loud_notice
+from export.progress import Stages, provenance, random_weights_notice
 from triton_speech.features import MelConfig, MelFrontend
 
 # Parity bound of the exported graph against the masked NeMo model, in log-prob units.
@@ -248,10 +248,7 @@ def export(nemo: Path | None, output: Path, config: dict | None = None, check: b
     with stages:
         stages.next("load")
         if nemo is None:
-            loud_notice(
-                "No --nemo checkpoint given: exporting QuartzNet with DETERMINISTIC RANDOM WEIGHTS. "
-                "Transcripts will be meaningless; pass --nemo QuartzNet15x5Base-En.nemo for a real model."
-            )
+            random_weights_notice("QuartzNet", "--nemo", "QuartzNet15x5Base-En.nemo")
             model = random_model(config or quartznet_config())
         else:
             model = load_nemo(nemo)
@@ -275,9 +272,7 @@ def export(nemo: Path | None, output: Path, config: dict | None = None, check: b
         stages.next("write")
         (output / "labels.json").write_text(json.dumps({"labels": labels, "blank_id": len(labels)}, indent=1))
         info = {
-            "model": "quartznet",
-            "source": str(nemo) if nemo else "random weights (seed 0)",
-            "random_weights": nemo is None,
+            **provenance("quartznet", nemo),
             "sample_rate": frontend.config.sample_rate,
             "n_mels": frontend.config.n_mels,
             "num_classes": len(labels) + 1,

@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 import torch
 
-from export.progress import Stages, loud_notice
+from export.progress import Stages, provenance, random_weights_notice
 from export.tts_models import WAVEGLOW_HOP, Tacotron2, WaveGlow, checkpoint_config, dle_state_dict, read_checkpoint
 from triton_speech.acoustic import onnx_session
 from triton_speech.tts import (
@@ -198,10 +198,7 @@ def export_tacotron2(checkpoint: Path | None, output: Path, check: bool = True) 
     with stages:
         stages.next("load")
         if checkpoint is None:
-            loud_notice(
-                "No --checkpoint given: exporting Tacotron2 with DETERMINISTIC RANDOM WEIGHTS. Speech will be "
-                "noise; pass --checkpoint nvidia_tacotron2pyt_fp16.pt (NGC) for a real model."
-            )
+            random_weights_notice("Tacotron2", "--checkpoint", "nvidia_tacotron2pyt_fp16.pt")
         model, config = build_tacotron2(checkpoint)
 
         stages.next("export")
@@ -220,9 +217,7 @@ def export_tacotron2(checkpoint: Path | None, output: Path, check: bool = True) 
         )
         layers, units = model.prenet_shape
         info = {
-            "model": "tacotron2",
-            "source": str(checkpoint) if checkpoint else "random weights (seed 0)",
-            "random_weights": checkpoint is None,
+            **provenance("tacotron2", checkpoint),
             "sample_rate": SAMPLE_RATE,
             "n_mel_channels": model.n_mel_channels,
             "n_symbols": model.embedding.num_embeddings,
@@ -287,10 +282,7 @@ def export_waveglow(checkpoint: Path | None, output: Path, sigma: float = DEFAUL
     with stages:
         stages.next("load")
         if checkpoint is None:
-            loud_notice(
-                "No --checkpoint given: exporting WaveGlow with DETERMINISTIC RANDOM WEIGHTS. Audio will be "
-                "noise; pass --checkpoint nvidia_waveglow256pyt_fp16.pt (NGC) for a real model."
-            )
+            random_weights_notice("WaveGlow", "--checkpoint", "nvidia_waveglow256pyt_fp16.pt")
         model = build_waveglow(checkpoint)
         mel, mel_length, z = parity_mels(model)
         sigma_input = torch.tensor([sigma], dtype=torch.float32)
@@ -325,9 +317,7 @@ def export_waveglow(checkpoint: Path | None, output: Path, sigma: float = DEFAUL
 
         stages.next("write")
         info = {
-            "model": "waveglow",
-            "source": str(checkpoint) if checkpoint else "random weights (seed 0)",
-            "random_weights": checkpoint is None,
+            **provenance("waveglow", checkpoint),
             "sample_rate": SAMPLE_RATE,
             "hop_length": WAVEGLOW_HOP,
             "n_mel_channels": model.upsample.in_channels,
