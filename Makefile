@@ -67,7 +67,8 @@ test: setup
 
 bench: repository
 	$(PYTHON) -m benchmarks --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
-	  --tacotron2-export $(EXPORT_DIR)/tacotron2 --waveglow-export $(EXPORT_DIR)/waveglow
+	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
+	  --waveglow-export $(EXPORT_DIR)/waveglow
 
 # Generated files are exactly what .gitignore marks under these paths.
 clean:

@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from benchmarks import asr, report
-from benchmarks.__main__ import summary
+from benchmarks import asr, punctuation, report, tts
+from benchmarks.__main__ import summary, write
 from tests.conftest import speechlike
 
 pytestmark = pytest.mark.server
@@ -26,3 +26,21 @@ def test_asr_sweep_and_report(triton, pipeline, tmp_path):
         assert len(list(csv.DictReader(handle))) == 3
     assert (tmp_path / "asr.png").stat().st_size > 10_000
     assert report.markdown_table(rows).count("\n") == 4
+
+
+def test_punctuation_benchmark(quartznet_export, punctuator_export):
+    rows = punctuation.measure(quartznet_export, punctuator_export, [speechlike(1.0, 0)], repeats=1)
+    assert [r["what"] for r in rows] == [
+        "punctuator in-process (one text)", "punctuator served grpc (one text)",
+        "asr ensemble with punctuator", "asr ensemble without punctuator", "added by the punctuation step"]
+    assert all(r["p50_ms"] > 0 for r in rows[:4])
+    assert rows[4]["p50_ms"] == round(rows[2]["p50_ms"] - rows[3]["p50_ms"], 2)
+
+
+def test_tts_benchmark_and_report(tacotron2_export, waveglow_export, tmp_path):
+    rows = tts.measure(tacotron2_export[0], waveglow_export[0], text="Hello there.", repeats=1)
+    assert [r["mode"] for r in rows] == ["in-process onnxruntime", "served grpc"]
+    expected_seconds = round(tts.frames_for("Hello there.") * 256 / 22050, 2)
+    assert all(r["audio_s"] == expected_seconds and r["audio_s_per_s"] > 0 for r in rows)
+    write(tmp_path, "tts", rows, "TTS")
+    assert (tmp_path / "tts.md").read_text().startswith("# TTS\n\n| mode |")
