@@ -6,16 +6,20 @@ PYTHON := $(VENV)/bin/python
 PIP := $(PYTHON) -m pip
 REPOSITORY ?= model_repository
 EXPORT_DIR ?= build/export
-# Real checkpoints (default: random weights), e.g. make repository QUARTZNET_NEMO=QuartzNet15x5Base-En.nemo
-QUARTZNET_NEMO ?=
-PUNCTUATOR_NEMO ?=
+# Checkpoints. Defaults: the small models trained here and shipped in export/defaults (`make train-asr`,
+# `make train-punctuator`); with none, the export builds random weights and says so. Real ones, e.g.
+# make repository QUARTZNET_NEMO=QuartzNet15x5Base-En.nemo
+DEFAULTS := export/defaults
+QUARTZNET_NEMO ?= $(wildcard $(DEFAULTS)/quartznet_small.nemo)
+PUNCTUATOR_NEMO ?= $(wildcard $(DEFAULTS)/punctuator_small.nemo)
 TACOTRON2_CHECKPOINT ?=
 WAVEGLOW_CHECKPOINT ?=
+DATA_DIR ?= build/data
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: setup export repository serve demo test bench clean
+.PHONY: setup export repository serve demo test bench perf clean data train-asr train-punctuator
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed
@@ -34,22 +38,38 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
 	    else echo "note: install espeak-ng and sox (apt-get) for spoken samples"; fi; }
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
+	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
+	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
 	touch $@
 
-# One export per model; a checkpoint named on the command line is always exported (never a stale
-# earlier export), and without one each export builds random weights and says so.
+# One export per model. An export is redone when its checkpoint file is newer, and always when the
+# checkpoint is named on the command line (never a stale earlier export).
 EXPORTS := quartznet punctuator tacotron2 waveglow
 export: $(foreach model,$(EXPORTS),$(EXPORT_DIR)/$(model)/export.json)
 
-CHECKPOINT_quartznet := $(if $(QUARTZNET_NEMO),--nemo $(QUARTZNET_NEMO))
-CHECKPOINT_punctuator := $(if $(PUNCTUATOR_NEMO),--nemo $(PUNCTUATOR_NEMO))
-CHECKPOINT_tacotron2 := $(if $(TACOTRON2_CHECKPOINT),--checkpoint $(TACOTRON2_CHECKPOINT))
-CHECKPOINT_waveglow := $(if $(WAVEGLOW_CHECKPOINT),--checkpoint $(WAVEGLOW_CHECKPOINT))
-$(foreach model,$(EXPORTS),$(if $(CHECKPOINT_$(model)),$(eval $(EXPORT_DIR)/$(model)/export.json: FORCE)))
+CHECKPOINT_VARIABLE_quartznet := QUARTZNET_NEMO
+CHECKPOINT_VARIABLE_punctuator := PUNCTUATOR_NEMO
+CHECKPOINT_VARIABLE_tacotron2 := TACOTRON2_CHECKPOINT
+CHECKPOINT_VARIABLE_waveglow := WAVEGLOW_CHECKPOINT
+CHECKPOINT_FLAG_quartznet := --nemo
+CHECKPOINT_FLAG_punctuator := --nemo
+CHECKPOINT_FLAG_tacotron2 := --checkpoint
+CHECKPOINT_FLAG_waveglow := --checkpoint
+checkpoint = $($(CHECKPOINT_VARIABLE_$(1)))
+$(foreach model,$(EXPORTS),$(eval $(EXPORT_DIR)/$(model)/export.json: $(call checkpoint,$(model)) \
+  $(if $(filter command line,$(origin $(CHECKPOINT_VARIABLE_$(model)))),FORCE)))
 FORCE:
 
 $(EXPORT_DIR)/%/export.json: | setup
-	$(PYTHON) -m export $* $(CHECKPOINT_$*) --output $(EXPORT_DIR)/$*
+	$(PYTHON) -m export $* $(if $(call checkpoint,$*),$(CHECKPOINT_FLAG_$*) $(call checkpoint,$*)) --output $(EXPORT_DIR)/$*
+
+# Synthetic speech corpus (espeak-ng + sox) and the default ASR model trained on it (CPU: about 35 min).
+data: $(DATA_DIR)/train.json
+$(DATA_DIR)/train.json: | setup
+	$(PYTHON) -m export.data --output $(DATA_DIR)
+
+train-asr: data
+	$(PYTHON) -m export.train_asr --data $(DATA_DIR) --output $(DEFAULTS)/quartznet_small.nemo
 
 repository: export
 	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
@@ -65,10 +85,24 @@ demo: repository
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_FLAGS)
 
-bench: repository
-	$(PYTHON) -m benchmarks --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
+# Benchmark knobs (`python -m benchmarks --help`), e.g. BENCH_FLAGS="--perf-seconds 5 --tune-instances 1".
+# The NeMo baseline needs the .nemo of the QuartzNet export (random weights: written by the benchmark).
+BENCH_FLAGS ?=
+BENCH_ARGS = --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
-	  --waveglow-export $(EXPORT_DIR)/waveglow
+	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_NEMO),--quartznet-nemo $(QUARTZNET_NEMO)) $(BENCH_FLAGS)
+
+bench: repository
+	$(PYTHON) -m benchmarks $(BENCH_ARGS)
+
+# perf_analyzer sweeps of asr, punctuator and tts only
+perf: repository
+	$(PYTHON) -m benchmarks --only perf $(BENCH_ARGS)
+
+# Retrain the shipped default punctuator (export/defaults/punctuator_small.nemo, its .json summary and
+# tests/data/punctuation_heldout.json): a few minutes on CPU.
+train-punctuator: | setup
+	$(PYTHON) -m export.train_punctuator
 
 # Generated files are exactly what .gitignore marks under these paths.
 clean:

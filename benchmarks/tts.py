@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,6 +28,12 @@ def frames_for(text: str, chars_per_second: float = 15.0) -> int:
     return round(len(text) / chars_per_second * FRAMES_PER_SECOND)
 
 
+def fixed_length_settings(frames: int, max_sentence_chars: int,
+                          base: RepositorySettings = RepositorySettings()) -> RepositorySettings:
+    """``base`` with the gate off: every sentence (up to ``max_sentence_chars``) decodes ``frames`` steps."""
+    return replace(base, gate_threshold=1.0, max_decoder_steps=frames, max_sentence_chars=max_sentence_chars)
+
+
 def measure(tacotron2_export: Path, waveglow_export: Path, text: str = SENTENCE, repeats: int = 2) -> list[dict]:
     frames = frames_for(text)
     settings = DecoderSettings(gate_threshold=1.0, max_decoder_steps=frames)
@@ -41,7 +48,7 @@ def measure(tacotron2_export: Path, waveglow_export: Path, text: str = SENTENCE,
             bar.update(1)
         repository = Path(folder) / "repository"
         build(repository, Exports(tacotron2=tacotron2_export, waveglow=waveglow_export),
-              RepositorySettings(gate_threshold=1.0, max_decoder_steps=frames, max_sentence_chars=len(text)))
+              fixed_length_settings(frames, len(text)))
         with TritonServer(repository) as server:
             client = TTSClient(server.grpc_url)
             for _ in range(repeats):

@@ -22,7 +22,8 @@ from client.tts import TTSClient
 from triton_speech.audio import load_audio
 from triton_speech.server import TritonServer
 
-SAMPLE_TEXT = "the quick brown fox jumps over the lazy dog"
+# In the default model's domain (export/data.py) but not among its training sentences.
+SAMPLE_TEXT = "michael will meet emma on friday at ten thirty in the morning"
 TTS_TEXT = "Hello from Triton. This sentence was synthesized by Tacotron2 and WaveGlow."
 
 

@@ -55,7 +55,7 @@ def build(output: Path, exports: Exports, settings: RepositorySettings = Reposit
     validate_repository(configs.values())
     for entry in described:
         if isinstance(entry, PythonModel):
-            for name, source in entry.artifacts.items():
+            for source in entry.artifacts.values():
                 if not Path(source).exists():
                     raise ConfigError(f"{entry.name}: artifact {source} not found (export first)")
 

@@ -66,6 +66,17 @@ def punctuator_export(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def default_punctuator_export(tmp_path_factory) -> Path:
+    """The trained default punctuator shipped at export/defaults/punctuator_small.nemo, exported."""
+    from export.punctuator import export_punctuator
+    from export.train_punctuator import SMALL_PUNCTUATOR_NEMO
+
+    output = tmp_path_factory.mktemp("export") / "default_punctuator"
+    export_punctuator(SMALL_PUNCTUATOR_NEMO, output)
+    return output
+
+
+@pytest.fixture(scope="session")
 def tacotron2_checkpoint(tmp_path_factory) -> Path:
     import torch
 

@@ -5,7 +5,6 @@ checkpoints, from files in DLE's wrapper format.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +14,9 @@ from export import tts
 from export.tts_models import Tacotron2, WaveGlow, load_dle_checkpoint
 from tests.conftest import DATA
 from tests.tiny_models import (
-    MAX_STEPS, TEXTS, TINY_TACOTRON2, TINY_WAVEGLOW, dle_wrapped, gate_logits, layout, tiny_tacotron2, tiny_waveglow,
+    MAX_STEPS, TEXTS, dle_wrapped, layout, tiny_tacotron2, tiny_waveglow,
 )
 from triton_speech.errors import InputError
-from triton_speech.text import text_to_sequence
 from triton_speech.tts import (
     DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, POSTNET_INPUTS, POSTNET_OUTPUTS,
     WAVEGLOW_INPUTS, WAVEGLOW_OUTPUTS, DecoderSettings, PrenetDropout, Tacotron2Engine, TextToSpeech,

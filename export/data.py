@@ -1,0 +1,220 @@
+"""A synthetic English speech corpus: espeak-ng voices, sox and noise augmentation, NeMo manifests.
+
+    python -m export.data --output build/data            (make data)
+
+Sentences come from templates over names, places, numbers, dates, times, prices and everyday phrases;
+transcripts are the words spoken, lower case (numbers spelled out the way the voice says them). The
+held-out split uses voices (an accent and two voice variants) and sentences the training split never has.
+Everything is seeded: the same arguments give the same corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+from triton_speech.text import number_to_words, ordinal_to_words, year_to_words
+
+SAMPLE_RATE = 16000
+# espeak-ng's own English voices (no mbrola needed). The last accent is only ever heard in evaluation.
+ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc"]
+HELD_OUT_ACCENTS = ["en-029"]
+VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f5", "klatt", "klatt2", "klatt3",
+            "Michael", "paul", "anika", "linda", "steph", "robert", "john"]
+HELD_OUT_VARIANTS = ["f4", "m6"]
+
+NAMES = ["michael", "sarah", "john", "emma", "david", "olivia", "james", "sophia", "robert", "mia", "daniel",
+         "grace", "peter", "laura", "thomas", "anna", "paul", "julia", "mark", "helen", "steven", "alice",
+         "george", "kate", "henry", "lucy", "frank", "rachel", "brian", "nina"]
+PLACES = ["london", "boston", "paris", "chicago", "berlin", "madrid", "toronto", "dublin", "seattle", "denver",
+          "the station", "the office", "the library", "the airport", "the hospital", "the market", "the park"]
+ITEMS = ["apples", "books", "tickets", "chairs", "coffees", "pencils", "boxes", "bottles of water", "eggs",
+         "shirts", "plates", "bags of rice", "cups of tea", "oranges", "batteries"]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december"]
+STREETS = ["oak", "maple", "main", "church", "park", "river", "hill", "station", "king", "high"]
+PHRASES = [
+    "good morning how are you today", "i think it is going to rain this afternoon",
+    "could you please send me the report before lunch", "the train was late again this morning",
+    "let's meet for coffee after work", "i can't find my keys anywhere", "dinner will be ready in ten minutes",
+    "please turn off the lights when you leave", "we need more milk and bread", "the children are playing outside",
+    "my phone battery is almost empty", "thank you very much for your help", "what time does the store open",
+    "the weather is lovely today", "i'll call you back in five minutes", "do you want to watch a movie tonight",
+    "she is reading a book in the garden", "the doctor will see you now", "our flight leaves early tomorrow",
+    "he forgot to water the plants", "it's too cold to go swimming", "the meeting has been moved to next week",
+    "can you help me carry these boxes", "the museum is closed on mondays", "turn left at the next corner",
+    "i would like a glass of water please", "the cat is sleeping on the sofa", "we're going to the beach",
+    "don't forget your umbrella", "the music is too loud", "where did you park the car",
+]
+
+
+def _money(rng: random.Random) -> str:
+    dollars, cents = rng.randint(1, 99), rng.choice([0, 25, 50, 75, 99])
+    spoken = f"{number_to_words(dollars)} dollar{'s' if dollars != 1 else ''}"
+    return spoken + (f" and {number_to_words(cents)} cents" if cents else "")
+
+
+def _time(rng: random.Random) -> str:
+    hour, minute = rng.randint(1, 12), rng.choice([0, 15, 30, 45, 5, 20, 40])
+    spoken = number_to_words(hour) + (f" {number_to_words(minute)}" if minute >= 10 else
+                                      f" oh {number_to_words(minute)}" if minute else " o'clock")
+    return spoken + rng.choice(["", " in the morning", " in the evening"])
+
+
+def _digits(rng: random.Random, count: int) -> str:
+    return " ".join(number_to_words(rng.randint(0, 9)) for _ in range(count))
+
+
+TEMPLATES = [
+    lambda r: f"{r.choice(NAMES)} will meet {r.choice(NAMES)} on {r.choice(WEEKDAYS)} at {_time(r)}",
+    lambda r: f"please call {r.choice(NAMES)} at {_digits(r, 7)}",
+    lambda r: f"the meeting is on {r.choice(MONTHS)} {ordinal_to_words(r.randint(1, 31))}",
+    lambda r: f"i bought {number_to_words(r.randint(2, 40))} {r.choice(ITEMS)} for {_money(r)}",
+    lambda r: f"{r.choice(NAMES)} lives at {number_to_words(r.randint(1, 999))} {r.choice(STREETS)} street",
+    lambda r: f"the train to {r.choice(PLACES)} leaves at {_time(r)}",
+    lambda r: f"{r.choice(NAMES)} was born in {year_to_words(r.randint(1950, 2020))}",
+    lambda r: f"we drove {number_to_words(r.randint(2, 500))} miles to {r.choice(PLACES)}",
+    lambda r: f"it costs {_money(r)}",
+    lambda r: f"{r.choice(PHRASES)}",
+    lambda r: f"{r.choice(NAMES)} said {r.choice(PHRASES)}",
+    lambda r: f"on {r.choice(WEEKDAYS)} {r.choice(PHRASES)}",
+    lambda r: f"there are {number_to_words(r.randint(2, 99))} people waiting at {r.choice(PLACES)}",
+    lambda r: f"{r.choice(NAMES)} and {r.choice(NAMES)} flew to {r.choice(PLACES)} in {r.choice(MONTHS)}",
+]
+
+
+def sentences(count: int, seed: int, exclude: set[str] = frozenset(), templates=TEMPLATES) -> list[str]:
+    """``count`` distinct sentences from ``templates`` (functions of a ``random.Random``), none in ``exclude``."""
+    rng = random.Random(seed)
+    chosen: dict[str, None] = {}
+    attempts = 0
+    while len(chosen) < count:
+        attempts += 1
+        if attempts > count * 50:
+            raise ValueError(f"cannot make {count} distinct sentences from the templates")
+        text = rng.choice(templates)(rng)
+        if text not in exclude:
+            chosen.setdefault(text)
+    return list(chosen)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    voice: str  # espeak-ng -v argument: accent[+variant]
+    speed: int  # words per minute
+    pitch: int  # 0..99
+    tempo: float  # sox tempo factor
+    reverb: int  # sox reverberance, 0 = none
+    noise_snr_db: float | None  # white + pink-ish noise at this SNR, None = clean
+    gain_db: float
+    path: str
+
+
+def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, folder: Path,
+         augment: bool) -> list[Utterance]:
+    rng = random.Random(seed)
+    utterances = []
+    for index, text in enumerate(texts):
+        variant = rng.choice(variants)
+        noisy = augment and rng.random() < 0.5
+        utterances.append(Utterance(
+            text=text,
+            voice=rng.choice(accents) + (f"+{variant}" if variant else ""),
+            speed=rng.randint(130, 200),
+            pitch=rng.randint(25, 75),
+            tempo=round(rng.uniform(0.9, 1.1), 3) if augment else 1.0,
+            reverb=rng.choice([0, 0, 20, 40]) if augment else 0,
+            noise_snr_db=round(rng.uniform(10, 30), 1) if noisy else None,
+            gain_db=round(rng.uniform(-8, 2), 1) if augment else 0.0,
+            path=str(folder / f"{index:05d}.wav"),
+        ))
+    return utterances
+
+
+def synthesize(utterance: Utterance) -> dict:
+    """Speak, resample to 16 kHz with tempo/reverb (sox), add noise and gain; return the manifest line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spoken, processed = Path(tmp) / "spoken.wav", Path(tmp) / "processed.wav"
+        subprocess.run(["espeak-ng", "-v", utterance.voice, "-s", str(utterance.speed), "-p", str(utterance.pitch),
+                        "-w", str(spoken), utterance.text], check=True, capture_output=True)
+        effects = ["rate", "-v", str(SAMPLE_RATE)]
+        if utterance.tempo != 1.0:
+            effects += ["tempo", "-s", str(utterance.tempo)]
+        if utterance.reverb:
+            effects += ["reverb", str(utterance.reverb)]
+        subprocess.run(["sox", "-q", str(spoken), "-r", str(SAMPLE_RATE), "-c", "1", str(processed), *effects],
+                       check=True, capture_output=True)
+        audio, _ = soundfile.read(processed, dtype="float64")
+    rng = np.random.default_rng(zlib.crc32(f"{utterance.path}|{utterance.text}".encode()))
+    if utterance.noise_snr_db is not None:
+        white = rng.standard_normal(audio.shape)
+        coloured = np.convolve(white, np.ones(8) / 8, mode="same")  # low-passed: hum and rumble-like
+        noise = 0.5 * white + coloured
+        scale = np.sqrt(np.mean(audio**2) / (np.mean(noise**2) * 10 ** (utterance.noise_snr_db / 10)))
+        audio = audio + scale * noise
+    audio = audio * 10 ** (utterance.gain_db / 20)
+    audio = np.clip(audio, -1.0, 1.0)
+    soundfile.write(utterance.path, audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    return {"audio_filepath": utterance.path, "duration": round(len(audio) / SAMPLE_RATE, 3), "text": utterance.text}
+
+
+def write_split(name: str, utterances: list[Utterance], output: Path, workers: int) -> Path:
+    Path(utterances[0].path).parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(workers) as pool:
+        lines = list(tqdm(pool.map(synthesize, utterances, chunksize=8), total=len(utterances), desc=f"data {name}"))
+    manifest = output / f"{name}.json"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (output / f"{name}.plan.json").write_text(json.dumps([asdict(u) for u in utterances], indent=0))
+    return manifest
+
+
+def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 2) -> dict[str, Path]:
+    """Write ``train.json`` (augmented, training voices) and ``heldout.json`` (clean, held-out voices and texts)."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed: apt-get install espeak-ng sox (make setup does)")
+    output = Path(output)
+    train_texts = sentences(train, seed)
+    heldout_texts = sentences(heldout, seed + 1, exclude=set(train_texts))
+    return {
+        "train": write_split("train", plan(train_texts, ACCENTS, VARIANTS, seed, output / "train", augment=True),
+                             output, workers),
+        "heldout": write_split("heldout", plan(heldout_texts, HELD_OUT_ACCENTS + ACCENTS[:2], HELD_OUT_VARIANTS,
+                                               seed + 1, output / "heldout", augment=False), output, workers),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export.data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, default=Path("build/data"))
+    parser.add_argument("--train", type=int, default=3000, help="training utterances")
+    parser.add_argument("--heldout", type=int, default=200, help="held-out utterances")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    manifests = build(args.output, args.train, args.heldout, args.seed, args.workers)
+    for name, path in manifests.items():
+        lines = path.read_text().splitlines()
+        hours = sum(json.loads(line)["duration"] for line in lines) / 3600
+        print(f"{name}: {len(lines)} utterances, {hours:.2f} h -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
