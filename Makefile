@@ -42,8 +42,8 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
 	touch $@
 
-# One export per model. An export is redone when its checkpoint file is newer, and always when the
-# checkpoint is named on the command line (never a stale earlier export).
+# One export per model, redone when the checkpoint asked for changes (the name or the file) or the
+# export code changes: never a stale earlier export.
 EXPORTS := quartznet punctuator tacotron2 waveglow
 export: $(foreach model,$(EXPORTS),$(EXPORT_DIR)/$(model)/export.json)
 
@@ -56,11 +56,14 @@ CHECKPOINT_FLAG_punctuator := --nemo
 CHECKPOINT_FLAG_tacotron2 := --checkpoint
 CHECKPOINT_FLAG_waveglow := --checkpoint
 checkpoint = $($(CHECKPOINT_VARIABLE_$(1)))
-$(foreach model,$(EXPORTS),$(eval $(EXPORT_DIR)/$(model)/export.json: $(call checkpoint,$(model)) \
-  $(if $(filter command line,$(origin $(CHECKPOINT_VARIABLE_$(model)))),FORCE)))
-FORCE:
+$(foreach model,$(EXPORTS),$(eval $(EXPORT_DIR)/$(model)/export.json: $(call checkpoint,$(model))))
 
-$(EXPORT_DIR)/%/export.json: | setup
+# checkpoint.txt holds the checkpoint the export was asked for, rewritten (while make reads this file)
+# only when that changes, so that its date says when the request last changed.
+$(foreach model,$(EXPORTS),$(shell mkdir -p $(EXPORT_DIR)/$(model) && echo '$(call checkpoint,$(model))' \
+  | cmp -s - $(EXPORT_DIR)/$(model)/checkpoint.txt || echo '$(call checkpoint,$(model))' > $(EXPORT_DIR)/$(model)/checkpoint.txt))
+
+$(EXPORT_DIR)/%/export.json: $(EXPORT_DIR)/%/checkpoint.txt $(wildcard export/*.py) | setup
 	$(PYTHON) -m export $* $(if $(call checkpoint,$*),$(CHECKPOINT_FLAG_$*) $(call checkpoint,$*)) --output $(EXPORT_DIR)/$*
 
 # Synthetic speech corpus (espeak-ng + sox) and the default ASR model trained on it (CPU: about 35 min).
