@@ -19,7 +19,7 @@ from tests.tiny_models import (
 from triton_speech.errors import InputError
 from triton_speech.tts import (
     DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, POSTNET_INPUTS, POSTNET_OUTPUTS,
-    WAVEGLOW_INPUTS, WAVEGLOW_OUTPUTS, DecoderSettings, PrenetDropout, Tacotron2Engine, TextToSpeech,
+    WAVEGLOW_INPUTS, WAVEGLOW_OUTPUTS, DecoderSettings, PrenetDropout, Tacotron2Engine, TTSPipeline,
     WaveGlowEngine, istft, stft,
 )
 
@@ -240,11 +240,12 @@ def test_stft_round_trip_and_denoiser_removes_the_bias(waveglow_export):
 
 def test_text_to_speech_batch_equals_alone(tacotron2_export, waveglow_export, decoding_case):
     settings = decoding_case[3]
-    speech = TextToSpeech(Tacotron2Engine.load(tacotron2_export[0], settings), WaveGlowEngine.load(waveglow_export[0]))
-    batch = speech(TEXTS, seeds=[11, 12, 13])
+    speech = TTSPipeline(Tacotron2Engine.load(tacotron2_export[0], settings), WaveGlowEngine.load(waveglow_export[0]),
+                         max_sentence_chars=250)
+    batch = speech.batch(TEXTS, seeds=[11, 12, 13])
     for text, seed, together in zip(TEXTS, [11, 12, 13], batch):
-        (alone,) = speech([text], seeds=[seed])
+        (alone,) = speech.batch([text], seeds=[seed])
         assert together.hit_step_limit == alone.hit_step_limit
         np.testing.assert_allclose(together.audio, alone.audio, atol=1e-4 * np.abs(alone.audio).max(), rtol=0)
     with pytest.raises(InputError):
-        speech(["fine", "   "])
+        speech.batch(["fine", "   "], seeds=[0, 0])

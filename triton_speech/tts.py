@@ -331,22 +331,6 @@ class Speech:
     hit_step_limit: bool  # Tacotron2 never decided to stop: the audio is cut at max_decoder_steps
 
 
-class TextToSpeech:
-    """Texts -> audio: ``text_to_sequence``, ``Tacotron2Engine``, ``WaveGlowEngine`` (``InputError`` for bad text)."""
-
-    sample_rate = SAMPLE_RATE
-
-    def __init__(self, tacotron2: Tacotron2Engine, waveglow: WaveGlowEngine):
-        self.tacotron2 = tacotron2
-        self.waveglow = waveglow
-
-    def __call__(self, texts: Sequence[str], seeds: int | Sequence[int] | None = None) -> list[Speech]:
-        seeds = _per_item_seeds(seeds, len(texts))
-        spectrograms = self.tacotron2([text_to_sequence(text) for text in texts], seeds)
-        audio = self.waveglow([s.mel for s in spectrograms], seeds)
-        return [Speech(a, s.hit_step_limit) for a, s in zip(audio, spectrograms)]
-
-
 # --- serving: the pieces the tts ensemble's models call, and the same pipeline in-process -------------
 
 # A sentence with none of these after cleaning has nothing to say ("!!!", "--") and is skipped.
@@ -412,8 +396,15 @@ class TTSPipeline:
 
     def __call__(self, text: str, seed: int = 0, sigma: float | None = None,
                  denoiser_strength: float | None = None) -> Speech:
-        (mel,) = request_mels(self.tacotron2, [(sentence_sequences(text, self.max_sentence_chars), seed)])
+        (speech,) = self.batch([text], [seed], sigma, denoiser_strength)
+        return speech
+
+    def batch(self, texts: Sequence[str], seeds: Sequence[int], sigma: float | None = None,
+              denoiser_strength: float | None = None) -> list[Speech]:
+        """Many texts decoded and vocoded together, as the served models do with a dynamic batch."""
+        mels = request_mels(self.tacotron2, [(sentence_sequences(text, self.max_sentence_chars), seed)
+                                             for text, seed in zip(texts, seeds)])
         sigma = self.waveglow.sigma if sigma is None else sigma
         strength = self.waveglow.denoiser_strength if denoiser_strength is None else denoiser_strength
-        (audio,) = request_audio(self.waveglow, [mel.mel], [seed], [sigma], [strength])
-        return Speech(audio, mel.hit_step_limit)
+        audio = request_audio(self.waveglow, [m.mel for m in mels], seeds, [sigma] * len(mels), [strength] * len(mels))
+        return [Speech(a, m.hit_step_limit) for a, m in zip(audio, mels)]
