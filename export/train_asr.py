@@ -36,7 +36,7 @@ def training_config(train_manifest: Path, validation_manifest: Path, batch_size:
     config["train_ds"] = {**dataset, "manifest_filepath": str(train_manifest), "shuffle": True}
     config["validation_ds"] = {**dataset, "manifest_filepath": str(validation_manifest), "shuffle": False}
     config["spec_augment"] = {"_target_": "nemo.collections.asr.modules.SpectrogramAugmentation",
-                              "freq_masks": 2, "time_masks": 2, "freq_width": 12, "time_width": 0.05}
+                              "freq_masks": 2, "time_masks": 3, "freq_width": 15, "time_width": 0.05}
     config["optim"] = {"name": "adamw", "lr": lr, "betas": [0.9, 0.98], "weight_decay": 1e-3,
                        "sched": {"name": "CosineAnnealing", "warmup_steps": warmup_steps, "min_lr": lr / 100}}
     return config
