@@ -4,7 +4,7 @@ Every combination of ``max_batch_size``, ``max_queue_delay_microseconds``, prefe
 instance counts (of the models named in ``instance_models``) gets its own repository
 (``ensembles.builder.build``) and server, and is measured with perf_analyzer at each concurrency on the
 same clips. ``best_settings`` picks the highest throughput at the highest concurrency among the settings
-whose p99 stays within a latency budget at every concurrency; ``flags`` turns the pick into
+whose lone-request p99 stays near the best one's (and within a budget, if given); ``flags`` turns the pick into
 ``make repository REPOSITORY_FLAGS=...`` (and the values for ``ensembles/settings.py``).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks import perf
+from benchmarks import perf, report
 from ensembles.builder import Exports, build
 from ensembles.settings import RepositorySettings
 from ensembles.spec import ConfigError
@@ -101,21 +101,37 @@ def sweep(exports: Exports, grid: TuningGrid, input_data: Path, clip_seconds: fl
     return rows
 
 
-def best_settings(rows: Sequence[dict], p99_budget_ms: float | None = None) -> tuple[dict, bool]:
-    """The best setting's row at its highest concurrency, and whether it met the p99 budget.
+def best_settings(rows: Sequence[dict], p99_budget_ms: float | None = None,
+                  latency_slack: float | None = 1.2) -> tuple[dict, bool]:
+    """The best setting's row at its highest concurrency, and whether it met the latency bounds.
 
     Best: highest throughput at the highest measured concurrency, among the settings whose p99 is within
-    ``p99_budget_ms`` at every concurrency (all of them without a budget; if none meets it, all of them);
-    ties go to the lower p99 at the lowest concurrency.
+    ``p99_budget_ms`` at every concurrency and, at the lowest concurrency, within ``latency_slack`` times the
+    lowest p99 any setting reached there (a lone request should not wait for batches that never fill; all
+    settings if none meets the bounds). A stable perf_analyzer measurement beats an unstable one; ties go
+    to the lower p99 at the lowest concurrency.
     """
     by_setting: dict[tuple, list[dict]] = {}
     for row in rows:
         by_setting.setdefault(tuple(describe(settings_of(row)).values()), []).append(row)
+    groups = [sorted(g, key=lambda r: r["concurrency_or_batch"]) for g in by_setting.values()]
+    fastest_alone = min(g[0]["p99_ms"] for g in groups)
 
     def within(group):
-        return p99_budget_ms is None or all(r["p99_ms"] <= p99_budget_ms for r in group)
+        return ((p99_budget_ms is None or all(r["p99_ms"] <= p99_budget_ms for r in group))
+                and (latency_slack is None or group[0]["p99_ms"] <= latency_slack * fastest_alone))
 
-    groups = [sorted(g, key=lambda r: r["concurrency_or_batch"]) for g in by_setting.values()]
     eligible = [g for g in groups if within(g)] or groups
-    best = max(eligible, key=lambda g: (g[-1]["throughput_rps"], -g[0]["p99_ms"]))
+    best = max(eligible, key=lambda g: (bool(g[-1].get("stable", True)), g[-1]["throughput_rps"], -g[0]["p99_ms"]))
     return best[-1], within(best)
+
+
+def pick_report(rows: Sequence[dict], p99_budget_ms: float | None = None, latency_slack: float | None = 1.2) -> str:
+    """The Markdown that ends ``tuning.md``: the pick, the bounds it was picked under, and its flags."""
+    best, within_bounds = best_settings(rows, p99_budget_ms, latency_slack)
+    bounds = [f"p99 within {p99_budget_ms:g} ms"] if p99_budget_ms is not None else []
+    if latency_slack is not None:
+        bounds.append(f"lone-request p99 within {latency_slack:g}x the best setting's")
+    under = f" ({'; '.join(bounds)}{'' if within_bounds else ': no setting met them'})" if bounds else ""
+    return (f"## Best{under}\n\n{report.markdown_table([best])}\n\n"
+            f"`make repository REPOSITORY_FLAGS=\"{flags(settings_of(best))}\"`")

@@ -189,3 +189,10 @@ def test_tuning_grid_and_pick():
     assert tuning.best_settings(rows)[0]["max_queue_delay_us"] == 5000  # highest throughput at concurrency 8
     assert tuning.best_settings(rows, p99_budget_ms=600) == (rows[1], True)  # the faster one breaks the budget
     assert tuning.best_settings(rows, p99_budget_ms=50) == (rows[3], False)  # none meets it: best throughput
+    # a lone request 1.3x slower than with the best setting: outside the default slack of 1.2
+    slow_alone = rows_of(0, [(1, 5, 100), (8, 10, 500)]) + rows_of(5000, [(1, 4, 130), (8, 14, 900)])
+    assert tuning.best_settings(slow_alone) == (slow_alone[1], True)
+    assert tuning.best_settings(slow_alone, latency_slack=None) == (slow_alone[3], True)
+    # an unstable measurement loses to a stable one
+    unstable = [dict(row, stable=row["max_queue_delay_us"] == 0) for row in rows]
+    assert tuning.best_settings(unstable)[0]["max_queue_delay_us"] == 0
