@@ -21,7 +21,7 @@ HELDOUT = DATA / "asr_heldout"
 # Issue 5's target is at most 10% WER; the shipped model does not reach it yet (see
 # export/defaults/quartznet_small.json). This bound guards against regressions of what it does reach.
 TARGET_WER = 0.10
-MAX_WER = 0.28  # measured 25.2% through the served ensemble (training-set WER 0.8%)
+MAX_WER = 0.14  # measured 12.3% (export/defaults/quartznet_small.json)
 
 
 @pytest.fixture(scope="module")
