@@ -18,10 +18,9 @@ from triton_speech.audio import load_audio
 pytestmark = pytest.mark.server
 DEFAULT_NEMO = DATA.parent.parent / "export" / "defaults" / "quartznet_small.nemo"
 HELDOUT = DATA / "asr_heldout"
-# Issue 5's target is at most 10% WER; the shipped model does not reach it yet (see
-# export/defaults/quartznet_small.json). This bound guards against regressions of what it does reach.
+# Issue 5's target: at most 10% WER on held-out voices and sentences.
 TARGET_WER = 0.10
-MAX_WER = 0.14  # measured 12.3% (export/defaults/quartznet_small.json)
+MAX_WER = TARGET_WER  # measured 8.0% (export/defaults/quartznet_small.json)
 
 
 @pytest.fixture(scope="module")
