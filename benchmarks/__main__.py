@@ -81,9 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 help="NeMo: stop a clip length's requests after this many seconds")
 
     tuning_group = parser.add_argument_group("tuning")
-    tuning_group.add_argument("--tune-max-batch-size", type=int, nargs="+", default=[16])
+    tuning_group.add_argument("--tune-max-batch-size", type=int, nargs="+", default=[8, 16])
     tuning_group.add_argument("--tune-queue-delay-us", type=int, nargs="+", default=[2000, 10000])
-    tuning_group.add_argument("--tune-preferred", type=_preferred, nargs="+", default=[()],
+    tuning_group.add_argument("--tune-preferred", type=_preferred, nargs="+", default=[(), (4, 8)],
                               help="preferred batch size sets, e.g. none 4,8")
     tuning_group.add_argument("--tune-instances", type=int, nargs="+", default=[1, 2])
     tuning_group.add_argument("--tune-instance-models", nargs="+", default=["quartznet"])
@@ -91,7 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tuning_group.add_argument("--tune-concurrency", type=int, nargs="+", default=[1, 8])
     tuning_group.add_argument("--tune-p99-budget-ms", type=float, default=None)
     tuning_group.add_argument("--tune-latency-slack", type=float, default=1.2,
-                              help="keep settings whose concurrency-1 p99 is within this factor of the best's")
+                              help="keep settings whose lowest-concurrency p50 is within this factor of the best's")
     return parser.parse_args(argv)
 
 
