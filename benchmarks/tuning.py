@@ -4,8 +4,8 @@ Every combination of ``max_batch_size``, ``max_queue_delay_microseconds``, prefe
 instance counts (of the models named in ``instance_models``) gets its own repository
 (``ensembles.builder.build``) and server, and is measured with perf_analyzer at each concurrency on the
 same clips. ``best_settings`` picks the highest throughput at the highest concurrency among the settings
-whose lone-request p99 stays near the best one's (and within a budget, if given); ``flags`` turns the pick into
-``make repository REPOSITORY_FLAGS=...`` (and the values for ``ensembles/settings.py``).
+whose lone-request p50 stays near the best one's (and whose p99 stays within a budget, if given); ``flags``
+turns the pick into ``make repository REPOSITORY_FLAGS=...`` (and the values for ``ensembles/settings.py``).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ def best_settings(rows: Sequence[dict], p99_budget_ms: float | None = None,
     Best: highest throughput at the highest measured concurrency, among the settings whose p99 is within
     ``p99_budget_ms`` at every concurrency and whose p50 at the lowest concurrency is within ``latency_slack``
     times the lowest any setting reached there (a lone request should not wait for batches that never fill;
-    p50, because a p99 over a few seconds is one slow request; all settings if none meets the bounds). A stable perf_analyzer measurement beats an unstable one; ties go
-    to the lower p99 at the lowest concurrency.
+    p50, because a p99 over a few seconds is one slow request; all settings if none meets the bounds).
+    A stable perf_analyzer measurement beats an unstable one; ties go to the lower p99 at the lowest concurrency.
     """
     by_setting: dict[tuple, list[dict]] = {}
     for row in rows:

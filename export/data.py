@@ -123,6 +123,17 @@ def sentences(count: int, seed: int, exclude: set[str] = frozenset(), templates=
     return list(chosen)
 
 
+def read_manifest(manifest: Path) -> list[dict]:
+    """A NeMo manifest's lines; a relative audio path that does not exist from here is relative to the manifest."""
+    manifest = Path(manifest)
+    items = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    for item in items:
+        path = Path(item["audio_filepath"])
+        if not path.is_absolute() and not path.exists():
+            item["audio_filepath"] = str(manifest.parent / path)
+    return items
+
+
 @dataclass(frozen=True)
 class Speaker:
     """A random espeak-ng voice variant: vocal-tract length (all formants scaled together), per-formant
@@ -146,7 +157,8 @@ class Speaker:
     def variant_file(self) -> str:
         lines = ["language variant", f"name {self.name}", f"gender {'female' if self.female else 'male'}",
                  f"pitch {self.pitch[0]} {self.pitch[1]}"]
-        lines += [f"formant {index} {freq} {height} {width}" for index, (freq, height, width) in enumerate(self.formants)]
+        lines += [f"formant {index} {freq} {height} {width}"
+                  for index, (freq, height, width) in enumerate(self.formants)]
         if self.roughness:
             lines.append(f"roughness {self.roughness}")
         return "\n".join(lines) + "\n"
@@ -214,12 +226,12 @@ def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, f
 
 
 def synthesize(utterance: Utterance) -> dict:
-    """Speak, resample to 16 kHz with tempo/reverb (sox), add noise and gain; return the manifest line."""
+    """Speak, then speed, resample, EQ, tempo and reverb (sox), noise and gain; return the manifest line."""
     with tempfile.TemporaryDirectory() as tmp:
         spoken, processed = Path(tmp) / "spoken.wav", Path(tmp) / "processed.wav"
         path = [f"--path={utterance.espeak_path}"] if utterance.espeak_path else []
-        subprocess.run(["espeak-ng", *path, "-v", utterance.voice, "-s", str(utterance.speed), "-p", str(utterance.pitch),
-                        "-w", str(spoken), utterance.text], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", *path, "-v", utterance.voice, "-s", str(utterance.speed),
+                        "-p", str(utterance.pitch), "-w", str(spoken), utterance.text], check=True, capture_output=True)
         effects = ["speed", str(utterance.speed_factor)] if utterance.speed_factor != 1.0 else []
         effects += ["rate", "-v", str(SAMPLE_RATE)]
         if utterance.bass_db or utterance.treble_db:
@@ -288,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="MANIFEST",
                         help="NeMo manifest whose sentences training must not contain (repeatable)")
     args = parser.parse_args(argv)
-    exclude = {json.loads(line)["text"] for manifest in args.exclude for line in manifest.read_text().splitlines()}
+    exclude = {item["text"] for manifest in args.exclude for item in read_manifest(manifest)}
     manifests = build(args.output, args.train, args.heldout, args.seed, args.workers, exclude, args.speakers)
     for name, path in manifests.items():
         lines = path.read_text().splitlines()

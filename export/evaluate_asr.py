@@ -17,19 +17,9 @@ from pathlib import Path
 import jiwer
 from tqdm import tqdm
 
+from export.data import read_manifest
 from triton_speech.audio import load_audio
 from triton_speech.pipeline import ASRPipeline
-
-
-def read_manifest(manifest: Path) -> list[dict]:
-    """Manifest lines; a relative audio path that does not exist from here is relative to the manifest."""
-    manifest = Path(manifest)
-    items = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    for item in items:
-        path = Path(item["audio_filepath"])
-        if not path.is_absolute() and not path.exists():
-            item["audio_filepath"] = str(manifest.parent / path)
-    return items
 
 
 def voice_of(item: dict, plan: dict[str, dict]) -> str:

@@ -6,8 +6,6 @@ sentences the model never heard in training: an accent (en-029) and two voice va
 
 from __future__ import annotations
 
-import json
-
 import jiwer
 import pytest
 
@@ -40,7 +38,9 @@ def default_asr_server(tmp_path_factory):
 
 
 def heldout() -> list[dict]:
-    return [json.loads(line) for line in (HELDOUT / "manifest.json").read_text().splitlines()]
+    from export.data import read_manifest
+
+    return read_manifest(HELDOUT / "manifest.json")
 
 
 def test_heldout_set_uses_only_voices_never_heard_in_training():
@@ -54,7 +54,7 @@ def test_heldout_set_uses_only_voices_never_heard_in_training():
 
 def test_default_model_word_error_rate_on_heldout_speech(default_asr_server):
     items = heldout()
-    audio = [load_audio(HELDOUT / item["audio_filepath"], 16000) for item in items]
+    audio = [load_audio(item["audio_filepath"], 16000) for item in items]
     transcripts = ASRClient(default_asr_server.grpc_url).transcribe_many(audio, concurrency=8)
     references = [item["text"] for item in items]
     wer = jiwer.wer(references, transcripts)
