@@ -223,6 +223,29 @@ class Tacotron2(nn.Module):
         """Decoder mel [B, n_mel, T] -> final mel (decoder mel + postnet residual)."""
         return mel + self.postnet(mel, mel_length)
 
+    def forward(self, text: torch.Tensor, text_length: torch.Tensor, mel_target: torch.Tensor,
+                prenet_dropout_masks: torch.Tensor):
+        """Teacher-forced training pass over target mels [B, n_mel, F] (masks [F, B, layers, units]).
+
+        Each step sees the previous target frame (zeros first), as in DLE's training. Returns decoder mel and
+        postnet mel [B, n_mel, F] (before masking; the loss masks padding), gate logits [B, F] and attention
+        weights [B, F, T].
+        """
+        memory, processed_memory, memory_mask = self.encode(text, text_length)
+        state = self.decoder.initial_state(memory)
+        previous = torch.cat((mel_target.new_zeros(mel_target.size(0), self.n_mel_channels, 1),
+                              mel_target[:, :, :-1]), dim=2)
+        frames, gates, alignments = [], [], []
+        for t in range(mel_target.size(2)):
+            frame, gate_logit, *state = self.decoder.step(previous[:, :, t], prenet_dropout_masks[t], *state,
+                                                          memory, processed_memory, memory_mask)
+            frames.append(frame)
+            gates.append(gate_logit)
+            alignments.append(state[4])  # attention_weights
+        mel = torch.stack(frames, dim=2)
+        mel_length = torch.full((mel.size(0),), mel.size(2), dtype=torch.int64)
+        return mel, self.postnet_mel(mel, mel_length), torch.stack(gates, dim=1), torch.stack(alignments, dim=1)
+
     @torch.no_grad()
     def infer(self, text: torch.Tensor, text_length: torch.Tensor, prenet_dropout_masks: torch.Tensor,
               gate_threshold: float = 0.5):
@@ -321,6 +344,12 @@ class Invertible1x1Conv(nn.Module):
             return self.inverse_weight
         return torch.linalg.inv(self.conv.weight.squeeze(-1).double()).to(self.conv.weight.dtype).unsqueeze(-1)
 
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training direction: W @ audio [B, C, G] and log|det W| summed over the batch and groups."""
+        weight = self.conv.weight.squeeze(-1)
+        log_det = audio.size(0) * audio.size(2) * torch.linalg.slogdet(weight.double())[1].to(weight.dtype)
+        return self.conv(audio), log_det
+
     def reverse(self, z: torch.Tensor) -> torch.Tensor:
         # Cached only by cache_inverse: a cache taken before load_state_dict would keep the old weights.
         return F.conv1d(z, self.inverse())
@@ -367,6 +396,35 @@ class WaveGlow(nn.Module):
             convinv.cache_inverse()
         return self
 
+    def upsampled_mel(self, mel: torch.Tensor, samples: int) -> torch.Tensor:
+        """mel [B, n_mel, F] -> [B, n_mel * n_group, samples / n_group], channel = mel * n_group + position."""
+        batch, n_mel, _ = mel.shape
+        spect = self.upsample(mel)[:, :, :samples]
+        return spect.reshape(batch, n_mel, -1, self.n_group).transpose(2, 3).reshape(batch, n_mel * self.n_group, -1)
+
+    def forward(self, mel: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training direction: audio [B, S] (S = F * 256, or fewer samples of those frames) -> z [B, n_group, S /
+        n_group], and the sums of the couplings' log-scales and of the 1x1 convolutions' log-determinants, the
+        terms of the flow's log-likelihood (``infer`` inverts this)."""
+        batch, samples = audio.shape
+        spect = self.upsampled_mel(mel, samples)
+        valid = torch.ones(batch, 1, spect.size(2), dtype=audio.dtype, device=audio.device)
+        audio = audio.reshape(batch, -1, self.n_group).transpose(1, 2)
+        early, log_scale_sum, log_det_sum = [], audio.new_zeros(()), audio.new_zeros(())
+        for k in range(self.n_flows):
+            if self.emits_early(k):
+                early.append(audio[:, : self.n_early_size])
+                audio = audio[:, self.n_early_size :]
+            audio, log_det = self.convinv[k](audio)
+            n_half = audio.size(1) // 2
+            audio_0, audio_1 = audio[:, :n_half], audio[:, n_half:]
+            output = self.WN[k](audio_0, spect, valid)
+            shift, log_scale = output[:, :n_half], output[:, n_half:]
+            audio = torch.cat((audio_0, torch.exp(log_scale) * audio_1 + shift), dim=1)
+            log_scale_sum = log_scale_sum + log_scale.sum()
+            log_det_sum = log_det_sum + log_det
+        return torch.cat((*early, audio), dim=1), log_scale_sum, log_det_sum
+
     def infer(self, mel: torch.Tensor, z: torch.Tensor, sigma: torch.Tensor | float,
               mel_length: torch.Tensor | None = None) -> torch.Tensor:
         """mel [B, n_mel, T], z [B, n_group, T * 256 / n_group] ~ N(0, 1), sigma -> audio [B, T * 256].
@@ -375,9 +433,7 @@ class WaveGlow(nn.Module):
         early-output flow takes the next ``n_early_size`` channels, from the back.
         """
         batch, n_mel, frames = mel.shape
-        spect = self.upsample(mel)[:, :, : frames * WAVEGLOW_HOP]
-        # [B, n_mel, groups * n_group] -> [B, n_mel * n_group, groups], channel = mel * n_group + position
-        spect = spect.reshape(batch, n_mel, -1, self.n_group).transpose(2, 3).reshape(batch, n_mel * self.n_group, -1)
+        spect = self.upsampled_mel(mel, frames * WAVEGLOW_HOP)
         if mel_length is None:
             mel_length = torch.full((batch,), frames, dtype=torch.int64, device=mel.device)
         valid = length_mask(mel_length * (WAVEGLOW_HOP // self.n_group), spect.size(2)).unsqueeze(1).to(mel.dtype)
@@ -394,6 +450,30 @@ class WaveGlow(nn.Module):
                 audio = torch.cat((noise[:, noise_end - self.n_early_size : noise_end], audio), dim=1)
                 noise_end -= self.n_early_size
         return audio.transpose(1, 2).reshape(batch, -1)
+
+
+class MelSpectrogram(nn.Module):
+    """The mel spectrogram DLE's Tacotron2 predicts and its WaveGlow is conditioned on (``TacotronSTFT``).
+
+    22050 Hz audio in [-1, 1] -> log(max(mel, 1e-5)) [B, 80, 1 + samples // 256]: magnitude of a 1024-point
+    Hann STFT with hop 256 (reflect-padded by half a window, so frame f is centred on sample 256 f), 80
+    Slaney-normalised mel bands from 0 to 8 kHz (librosa's defaults, as DLE builds them).
+    """
+
+    def __init__(self, sample_rate: int = 22050, fft_size: int = 1024, n_mel_channels: int = 80,
+                 fmin: float = 0.0, fmax: float = 8000.0):
+        super().__init__()
+        import librosa
+
+        basis = librosa.filters.mel(sr=sample_rate, n_fft=fft_size, n_mels=n_mel_channels, fmin=fmin, fmax=fmax)
+        self.register_buffer("mel_basis", torch.from_numpy(basis).float(), persistent=False)
+        self.register_buffer("window", torch.hann_window(fft_size), persistent=False)
+        self.fft_size = fft_size
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.stft(audio, self.fft_size, hop_length=WAVEGLOW_HOP, window=self.window, center=True,
+                              pad_mode="reflect", return_complex=True).abs()
+        return torch.log(torch.clamp(self.mel_basis @ spectrum, min=1e-5))
 
 
 def load_dle_checkpoint(path: str | Path, model: nn.Module) -> dict:
