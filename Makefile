@@ -12,14 +12,18 @@ EXPORT_DIR ?= build/export
 DEFAULTS := export/defaults
 QUARTZNET_NEMO ?= $(wildcard $(DEFAULTS)/quartznet_small.nemo)
 PUNCTUATOR_NEMO ?= $(wildcard $(DEFAULTS)/punctuator_small.nemo)
-TACOTRON2_CHECKPOINT ?=
-WAVEGLOW_CHECKPOINT ?=
+TACOTRON2_CHECKPOINT ?= $(wildcard $(DEFAULTS)/tacotron2_small.pt)
+WAVEGLOW_CHECKPOINT ?= $(wildcard $(DEFAULTS)/waveglow_small.pt)
 DATA_DIR ?= build/data
+TTS_DATA_DIR ?= build/tts_data
+# Minutes of training for each TTS model (they train side by side, one core each).
+TTS_MINUTES ?= 90
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: setup export repository serve demo test bench perf clean data train-asr train-punctuator
+.PHONY: setup export repository serve demo test bench perf clean data train-asr train-punctuator \
+	tts-data train-tts train-tacotron2 train-waveglow
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed
@@ -74,6 +78,19 @@ $(DATA_DIR)/train.json: | setup
 
 train-asr: data
 	$(PYTHON) -m export.train_asr --data $(DATA_DIR) --output $(DEFAULTS)/quartznet_small.nemo
+
+# One espeak-ng voice for the default Tacotron2 + WaveGlow; `make -j2 train-tts` trains both at once.
+tts-data: $(TTS_DATA_DIR)/train.json
+$(TTS_DATA_DIR)/train.json: | setup
+	$(PYTHON) -m export.train_tts data --output $(TTS_DATA_DIR)
+
+train-tts: train-tacotron2 train-waveglow
+train-tacotron2: tts-data
+	$(PYTHON) -m export.train_tts tacotron2 --data $(TTS_DATA_DIR) --minutes $(TTS_MINUTES) --threads 1 \
+	  --output $(DEFAULTS)/tacotron2_small.pt
+train-waveglow: tts-data
+	$(PYTHON) -m export.train_tts waveglow --data $(TTS_DATA_DIR) --minutes $(TTS_MINUTES) --threads 1 --fp16 \
+	  --output $(DEFAULTS)/waveglow_small.pt
 
 repository: export
 	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \

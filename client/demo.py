@@ -24,7 +24,8 @@ from triton_speech.server import TritonServer
 
 # In the default model's domain (export/data.py) but not among its training sentences.
 SAMPLE_TEXT = "michael will meet emma on friday at ten thirty in the morning"
-TTS_TEXT = "Hello from Triton. This sentence was synthesized by Tacotron2 and WaveGlow."
+# Also in the default TTS's domain and in none of the training sets; the demo plays it back to the ASR.
+TTS_TEXT = "The train to London leaves at seven thirty in the evening."
 
 
 def make_sample(path: Path) -> str:
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
               f" in {elapsed:.2f} s{' (decoder step limit reached)' if speech.step_limit_reached else ''}")
         random = [name for name in ("quartznet", "punctuator", "tacotron2", "waveglow") if _random_weights(
             args.model_repository / name / "1" / "export.json")]
+        if not random:
+            # The round trip: what the served ASR hears in the served TTS's speech.
+            heard = client.recognize(load_audio(args.speech, 16000))
+            print(f"     heard back by the asr ensemble: {heard.text!r}")
         if random:
             print(f"\nRANDOM WEIGHTS in {', '.join(random)}: their output is noise. Real checkpoints:"
                   " make repository QUARTZNET_NEMO=... PUNCTUATOR_NEMO=... TACOTRON2_CHECKPOINT=..."

@@ -40,6 +40,7 @@ from triton_speech.tts import SAMPLE_RATE
 VOICE = "en-us"
 WORDS_PER_MINUTE = 160
 HELDOUT_MANIFEST = Path("tests/data/asr_heldout/manifest.json")
+ENDINGS = ["", "", ".", ".", "?", "!"]
 
 SMALL_TACOTRON2 = dict(
     n_mel_channels=80, n_symbols=148, symbols_embedding_dim=128, encoder_kernel_size=5, encoder_n_convolutions=3,
@@ -79,7 +80,9 @@ def speak(job: tuple[str, str]) -> dict:
 def build_corpus(output: Path, count: int, seed: int, workers: int, exclude: list[Path]) -> Path:
     """``count`` template sentences (none of the excluded manifests' texts) spoken by ``VOICE``; NeMo manifest."""
     excluded = {item["text"] for manifest in exclude for item in read_manifest(manifest)}
-    texts = sentences(count, seed, exclude=excluded)
+    rng = random.Random(seed)
+    # Users end sentences with punctuation, which espeak-ng voices (a final fall, a question's rise).
+    texts = [text + rng.choice(ENDINGS) for text in sentences(count, seed, exclude=excluded)]
     (output / "wav").mkdir(parents=True, exist_ok=True)
     jobs = [(text, str(output / "wav" / f"{i:05d}.wav")) for i, text in enumerate(texts)]
     with ProcessPoolExecutor(workers) as pool:
@@ -193,15 +196,18 @@ def waveglow_batches(corpus: Corpus, batch_size: int, segment: int, rng: random.
         yield mel, audio
 
 
-def save_checkpoint(model: torch.nn.Module, config: dict, path: Path, record: dict) -> None:
-    """DLE's layout: the weights under ``state_dict``, the hyperparameters under ``config``."""
+def save_checkpoint(model: torch.nn.Module, config: dict, path: Path, record: dict, fp16: bool = False) -> None:
+    """DLE's layout: the weights under ``state_dict``, the hyperparameters under ``config``; FP16 weights
+    (as NVIDIA's waveglow256pyt_fp16) halve the file, and the export casts them back."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "config": config}, path)
+    state_dict = {name: tensor.half() if fp16 and tensor.is_floating_point() else tensor
+                  for name, tensor in model.state_dict().items()}
+    torch.save({"state_dict": state_dict, "config": config}, path)
     path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 def train_loop(name: str, model: torch.nn.Module, config: dict, step_loss, output: Path, minutes: float,
-               max_steps: int, lr: float, save_every: int, record: dict) -> dict:
+               max_steps: int, lr: float, save_every: int, record: dict, fp16: bool = False) -> dict:
     """Adam with grad-norm clipping 1.0 until the time budget or step count; checkpoint every ``save_every``."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-6)
     started = time.monotonic()
@@ -233,11 +239,11 @@ def train_loop(name: str, model: torch.nn.Module, config: dict, step_loss, outpu
             recent = {key: round(float(np.mean([h[key] for h in history[-save_every:]])), 4) for key in values}
             record.update(steps=step, minutes=round((time.monotonic() - started) / 60, 1), recent_losses=recent)
             record.setdefault("loss_log", []).append({"step": step, **recent})
-            save_checkpoint(model, config, output, record)
+            save_checkpoint(model, config, output, record, fp16)
     bar.close()
     recent = {key: round(float(np.mean([h[key] for h in history[-50:]])), 4) for key in history[-1]}
     record.update(steps=step, minutes=round((time.monotonic() - started) / 60, 1), recent_losses=recent)
-    save_checkpoint(model, config, output, record)
+    save_checkpoint(model, config, output, record, fp16)
     return record
 
 
@@ -256,8 +262,9 @@ def initial_model(kind: str, init: Path | None):
     return model, config
 
 
-def train_tacotron2(data: Path, output: Path, minutes: float, max_steps: int, batch_size: int = 32,
-                    lr: float = 1e-3, attention_weight: float = 5.0, init: Path | None = None, seed: int = 0) -> dict:
+def train_tacotron2(data: Path, output: Path, minutes: float, max_steps: int, batch_size: int = 16,
+                    lr: float = 1e-3, attention_weight: float = 5.0, init: Path | None = None, seed: int = 0,
+                    fp16: bool = False) -> dict:
     torch.manual_seed(seed)
     corpus = Corpus(data)
     model, config = initial_model("tacotron2", init)
@@ -271,11 +278,12 @@ def train_tacotron2(data: Path, output: Path, minutes: float, max_steps: int, ba
     record = {"model": "Tacotron2 (DLE layout, narrow)", "parameters": sum(p.numel() for p in model.parameters()),
               "data": str(data), "utterances": len(corpus), "batch_size": batch_size, "lr": lr,
               "attention_weight": attention_weight, "init": str(init) if init else None}
-    return train_loop("tacotron2", model, config, step_loss, output, minutes, max_steps, lr, 100, record)
+    return train_loop("tacotron2", model, config, step_loss, output, minutes, max_steps, lr, 100, record, fp16)
 
 
 def train_waveglow(data: Path, output: Path, minutes: float, max_steps: int, batch_size: int = 8,
-                   segment: int = 4096, lr: float = 5e-4, init: Path | None = None, seed: int = 0) -> dict:
+                   segment: int = 4096, lr: float = 5e-4, init: Path | None = None, seed: int = 0,
+                   fp16: bool = False) -> dict:
     torch.manual_seed(seed)
     corpus = Corpus(data)
     model, config = initial_model("waveglow", init)
@@ -287,7 +295,7 @@ def train_waveglow(data: Path, output: Path, minutes: float, max_steps: int, bat
     record = {"model": "WaveGlow (DLE layout, narrow)", "parameters": sum(p.numel() for p in model.parameters()),
               "data": str(data), "utterances": len(corpus), "batch_size": batch_size, "segment": segment,
               "lr": lr, "init": str(init) if init else None}
-    return train_loop("waveglow", model, config, step_loss, output, minutes, max_steps, lr, 200, record)
+    return train_loop("waveglow", model, config, step_loss, output, minutes, max_steps, lr, 200, record, fp16)
 
 
 # --- evaluation ---------------------------------------------------------------------------------------
@@ -333,17 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--workers", type=int, default=2)
     data.add_argument("--exclude", type=Path, action="append", default=[HELDOUT_MANIFEST],
                       help="NeMo manifest whose sentences never appear (default: the ASR held-out test set)")
-    for name, default_output, steps in (("tacotron2", "export/defaults/tacotron2_small.pt", 6000),
-                                        ("waveglow", "export/defaults/waveglow_small.pt", 6000)):
+    for name, default_output, steps in (("tacotron2", "export/defaults/tacotron2_small.pt", 20000),
+                                        ("waveglow", "export/defaults/waveglow_small.pt", 40000)):
         command = commands.add_parser(name, help=f"train the small {name}")
         command.add_argument("--data", type=Path, default=Path("build/tts_data"))
         command.add_argument("--output", type=Path, default=Path(default_output))
         command.add_argument("--minutes", type=float, default=60.0, help="stop after this much training time")
         command.add_argument("--steps", type=int, default=steps, help="stop after this many steps (sets the LR decay)")
         command.add_argument("--lr", type=float, default=1e-3 if name == "tacotron2" else 5e-4)
-        command.add_argument("--batch-size", type=int, default=32 if name == "tacotron2" else 8)
+        command.add_argument("--batch-size", type=int, default=16 if name == "tacotron2" else 8)
         command.add_argument("--init", type=Path, help="continue from this checkpoint")
         command.add_argument("--threads", type=int, default=torch.get_num_threads())
+        command.add_argument("--fp16", action="store_true", help="store FP16 weights (half the file; the export casts)")
     evaluate = commands.add_parser("evaluate", help="round trip: text -> TTS -> ASR, character error rate")
     evaluate.add_argument("--tacotron2", type=Path, default=Path("export/defaults/tacotron2_small.pt"))
     evaluate.add_argument("--waveglow", type=Path, default=Path("export/defaults/waveglow_small.pt"))
@@ -363,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     train = train_tacotron2 if args.command == "tacotron2" else train_waveglow
     record = train(args.data, args.output, args.minutes, args.steps, batch_size=args.batch_size, lr=args.lr,
-                   init=args.init)
+                   init=args.init, fp16=args.fp16)
     print(json.dumps(record, indent=1))
     return 0
 
