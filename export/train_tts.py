@@ -39,7 +39,7 @@ from triton_speech.tts import SAMPLE_RATE
 # One voice, as DLE's LJSpeech models have: espeak-ng's default American English at a conversational rate.
 VOICE = "en-us"
 WORDS_PER_MINUTE = 160
-HELDOUT_MANIFEST = Path("tests/data/asr_heldout/manifest.json")
+HELDOUT_MANIFEST = Path(__file__).resolve().parent.parent / "tests" / "data" / "asr_heldout" / "manifest.json"
 ENDINGS = ["", "", ".", ".", "?", "!"]
 
 SMALL_TACOTRON2 = dict(

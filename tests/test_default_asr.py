@@ -6,6 +6,8 @@ sentences the model never heard in training: an accent (en-029) and two voice va
 
 from __future__ import annotations
 
+import shutil
+
 import jiwer
 import pytest
 
@@ -18,7 +20,7 @@ DEFAULT_NEMO = DATA.parent.parent / "export" / "defaults" / "quartznet_small.nem
 HELDOUT = DATA / "asr_heldout"
 # Issue 5's target: at most 10% WER on held-out voices and sentences.
 TARGET_WER = 0.10
-MAX_WER = TARGET_WER  # measured 8.0% (export/defaults/quartznet_small.json)
+MAX_WER = TARGET_WER  # measured 8.04% (export/defaults/quartznet_small.json)
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +62,15 @@ def test_default_model_word_error_rate_on_heldout_speech(default_asr_server):
     wer = jiwer.wer(references, transcripts)
     print(f"default QuartzNet WER on {len(items)} held-out utterances: {wer:.3%} (target {TARGET_WER:.0%})")
     assert wer <= MAX_WER
+
+
+# Strict: when a better default gets the sentence right, this fails until the marker goes (issue 5's last item).
+@pytest.mark.xfail(strict=True, reason="issue 5 open: the default QuartzNet hears 'anma' for 'emma' in the demo sample")
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is installed by make setup")
+def test_demo_sample_is_transcribed_word_for_word(default_asr_server, tmp_path):
+    """What `make demo` shows a newcomer: its spoken sample (a sentence outside every training set) comes back exact."""
+    from client.demo import make_sample
+
+    said = make_sample(tmp_path / "demo.wav")
+    transcript = ASRClient(default_asr_server.grpc_url).recognize(load_audio(tmp_path / "demo.wav", 16000))
+    assert transcript.raw == said

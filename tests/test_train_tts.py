@@ -131,3 +131,19 @@ def test_trained_checkpoints_load_through_the_export_path(tmp_path, monkeypatch)
     assert waveglow.n_flows == train_tts.SMALL_WAVEGLOW["n_flows"]
     info = tts.export_waveglow(tmp_path / "w.pt", tmp_path / "export")
     assert not info["random_weights"]
+
+
+def test_round_trip_scores_what_the_asr_hears_in_the_synthesized_speech(tacotron2_checkpoint, waveglow_export,
+                                                                        quartznet_export, tmp_path):
+    import jiwer
+    import soundfile
+
+    from export.data import read_manifest
+
+    manifest = train_tts.HELDOUT_MANIFEST
+    result = train_tts.round_trip(tacotron2_checkpoint, waveglow_export[0].parent / "waveglow.pt", quartznet_export,
+                                  manifest, limit=2, output=tmp_path)
+    texts = [item["text"] for item in read_manifest(manifest)][:2]
+    assert result["sentences"] == 2 and [e["text"] for e in result["examples"]] == texts
+    assert result["cer"] == pytest.approx(jiwer.cer(texts, [e["heard"] for e in result["examples"]]), abs=1e-4)
+    assert soundfile.info(str(tmp_path / "round_trip_0.wav")).samplerate == SAMPLE_RATE
