@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from export.data import read_manifest, sentences
-from export.tts_models import WAVEGLOW_HOP, MelSpectrogram, Tacotron2, WaveGlow, read_checkpoint
+from export.tts_models import MelSpectrogram, Tacotron2, WaveGlow, read_checkpoint
 from triton_speech.text import text_to_sequence
 from triton_speech.tts import SAMPLE_RATE
 
@@ -311,6 +311,7 @@ def round_trip(tacotron2: Path, waveglow: Path, asr_export: Path, manifest: Path
     import jiwer
     import soxr
 
+    from ensembles.settings import RepositorySettings
     from export.tts import export_tacotron2, export_waveglow
     from triton_speech.pipeline import ASRPipeline
     from triton_speech.tts import Tacotron2Engine, TTSPipeline, WaveGlowEngine
@@ -319,8 +320,10 @@ def round_trip(tacotron2: Path, waveglow: Path, asr_export: Path, manifest: Path
     with tempfile.TemporaryDirectory() as tmp:
         export_tacotron2(tacotron2, Path(tmp) / "tacotron2")
         export_waveglow(waveglow, Path(tmp) / "waveglow")
-        tts = TTSPipeline(Tacotron2Engine.load(Path(tmp) / "tacotron2"), WaveGlowEngine.load(Path(tmp) / "waveglow"
-                                                                                              / "waveglow.onnx"), 400)
+        # Sentences split as the served text_normalizer splits them.
+        tts = TTSPipeline(Tacotron2Engine.load(Path(tmp) / "tacotron2"),
+                          WaveGlowEngine.load(Path(tmp) / "waveglow" / "waveglow.onnx"),
+                          RepositorySettings().max_sentence_chars)
         speech = [tts(text, seed=i) for i, text in enumerate(tqdm(texts, desc="synthesize", file=sys.stderr))]
     asr = ASRPipeline.from_export(asr_export)
     audio = [soxr.resample(s.audio, SAMPLE_RATE, asr.sample_rate) for s in speech]

@@ -432,7 +432,7 @@ class WaveGlow(nn.Module):
         Channels of ``z``: the last ``n_remaining_channels`` start the reverse flow; before them, each
         early-output flow takes the next ``n_early_size`` channels, from the back.
         """
-        batch, n_mel, frames = mel.shape
+        batch, _, frames = mel.shape
         spect = self.upsampled_mel(mel, frames * WAVEGLOW_HOP)
         if mel_length is None:
             mel_length = torch.full((batch,), frames, dtype=torch.int64, device=mel.device)
