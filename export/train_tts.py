@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from export.data import read_manifest, sentences
-from export.tts_models import MelSpectrogram, Tacotron2, WaveGlow, read_checkpoint
+from export.tts_models import WAVEGLOW_HOP, MelSpectrogram, Tacotron2, WaveGlow, read_checkpoint
 from triton_speech.text import text_to_sequence
 from triton_speech.tts import SAMPLE_RATE
 
@@ -304,36 +304,53 @@ def train_waveglow(data: Path, output: Path, minutes: float, max_steps: int, bat
 # --- evaluation ---------------------------------------------------------------------------------------
 
 
-def round_trip(tacotron2: Path, waveglow: Path, asr_export: Path, manifest: Path, limit: int,
+def griffin_lim(mel: np.ndarray, n_iter: int = 32) -> np.ndarray:
+    """DLE log-mel [80, F] -> 22050 Hz audio by Griffin-Lim (librosa): a vocoder that needs no training, to
+    judge Tacotron2's mels on their own."""
+    import librosa
+
+    audio = librosa.feature.inverse.mel_to_audio(np.exp(mel), sr=SAMPLE_RATE, n_fft=1024, hop_length=WAVEGLOW_HOP,
+                                                 power=1.0, fmin=0.0, fmax=8000.0, n_iter=n_iter)
+    return audio.astype(np.float32)
+
+
+def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifest: Path, limit: int,
                output: Path | None = None) -> dict:
-    """Export both checkpoints, synthesize held-out sentences in-process (the served code path), transcribe
-    them with the ASR export, and score the character error rate against the input text (jiwer)."""
+    """Export the checkpoints, synthesize held-out sentences in-process (the served code path), transcribe
+    them with the ASR export, and score the character error rate against the input text (jiwer).
+    ``waveglow`` None vocodes with ``griffin_lim`` instead."""
     import jiwer
     import soxr
 
     from ensembles.settings import RepositorySettings
     from export.tts import export_tacotron2, export_waveglow
     from triton_speech.pipeline import ASRPipeline
-    from triton_speech.tts import Tacotron2Engine, TTSPipeline, WaveGlowEngine
+    from triton_speech.tts import Tacotron2Engine, TTSPipeline, WaveGlowEngine, request_mels, sentence_sequences
 
     texts = [item["text"] for item in read_manifest(manifest)][:limit]
+    # Sentences split as the served text_normalizer splits them.
+    max_sentence_chars = RepositorySettings().max_sentence_chars
+    progress = tqdm(texts, desc="synthesize", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         export_tacotron2(tacotron2, Path(tmp) / "tacotron2")
-        export_waveglow(waveglow, Path(tmp) / "waveglow")
-        # Sentences split as the served text_normalizer splits them.
-        tts = TTSPipeline(Tacotron2Engine.load(Path(tmp) / "tacotron2"),
-                          WaveGlowEngine.load(Path(tmp) / "waveglow" / "waveglow.onnx"),
-                          RepositorySettings().max_sentence_chars)
-        speech = [tts(text, seed=i) for i, text in enumerate(tqdm(texts, desc="synthesize", file=sys.stderr))]
+        engine = Tacotron2Engine.load(Path(tmp) / "tacotron2")
+        if waveglow is None:
+            mels = [request_mels(engine, [(sentence_sequences(text, max_sentence_chars), i)])[0]
+                    for i, text in enumerate(progress)]
+            speech = [(griffin_lim(m.mel), m.hit_step_limit) for m in mels]
+        else:
+            export_waveglow(waveglow, Path(tmp) / "waveglow")
+            tts = TTSPipeline(engine, WaveGlowEngine.load(Path(tmp) / "waveglow" / "waveglow.onnx"), max_sentence_chars)
+            speech = [(s.audio, s.hit_step_limit) for s in (tts(text, seed=i) for i, text in enumerate(progress))]
     asr = ASRPipeline.from_export(asr_export)
-    audio = [soxr.resample(s.audio, SAMPLE_RATE, asr.sample_rate) for s in speech]
-    heard = asr.transcribe(audio)
+    heard = asr.transcribe([soxr.resample(audio, SAMPLE_RATE, asr.sample_rate) for audio, _ in speech])
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
-        for i, s in enumerate(speech[:5]):
-            soundfile.write(output / f"round_trip_{i}.wav", s.audio, SAMPLE_RATE)
-    return {"sentences": len(texts), "cer": round(jiwer.cer(texts, heard), 4), "wer": round(jiwer.wer(texts, heard), 4),
-            "hit_step_limit": sum(s.hit_step_limit for s in speech),
+        for i, (audio, _) in enumerate(speech[:5]):
+            soundfile.write(output / f"round_trip_{i}.wav", audio, SAMPLE_RATE)
+    return {"vocoder": "griffin-lim" if waveglow is None else str(waveglow), "sentences": len(texts),
+            "cer": round(jiwer.cer(texts, heard), 4), "wer": round(jiwer.wer(texts, heard), 4),
+            "hit_step_limit": sum(limit_hit for _, limit_hit in speech),
             "examples": [{"text": t, "heard": h} for t, h in list(zip(texts, heard))[:5]]}
 
 
@@ -362,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = commands.add_parser("evaluate", help="round trip: text -> TTS -> ASR, character error rate")
     evaluate.add_argument("--tacotron2", type=Path, default=Path("export/defaults/tacotron2_small.pt"))
     evaluate.add_argument("--waveglow", type=Path, default=Path("export/defaults/waveglow_small.pt"))
+    evaluate.add_argument("--griffin-lim", action="store_true",
+                          help="vocode with Griffin-Lim instead of WaveGlow: judges Tacotron2 alone")
     evaluate.add_argument("--asr-export", type=Path, default=Path("build/export/quartznet"))
     evaluate.add_argument("--manifest", type=Path, default=HELDOUT_MANIFEST)
     evaluate.add_argument("--limit", type=int, default=20)
@@ -372,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         build_corpus(args.output, args.count, args.seed, args.workers, args.exclude)
         return 0
     if args.command == "evaluate":
-        print(json.dumps(round_trip(args.tacotron2, args.waveglow, args.asr_export, args.manifest, args.limit,
+        waveglow = None if args.griffin_lim else args.waveglow
+        print(json.dumps(round_trip(args.tacotron2, waveglow, args.asr_export, args.manifest, args.limit,
                                     args.audio_output), indent=1))
         return 0
     torch.set_num_threads(args.threads)

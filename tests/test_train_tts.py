@@ -143,6 +143,7 @@ def test_round_trip_scores_what_the_asr_hears_in_the_synthesized_speech(tacotron
     manifest = train_tts.HELDOUT_MANIFEST
     result = train_tts.round_trip(tacotron2_checkpoint, waveglow_export[0].parent / "waveglow.pt", quartznet_export,
                                   manifest, limit=2, output=tmp_path)
+    assert result["vocoder"] == str(waveglow_export[0].parent / "waveglow.pt")
     texts = [item["text"] for item in read_manifest(manifest)][:2]
     assert result["sentences"] == 2 and [e["text"] for e in result["examples"]] == texts
     assert result["cer"] == pytest.approx(jiwer.cer(texts, [e["heard"] for e in result["examples"]]), abs=1e-4)
