@@ -14,6 +14,10 @@ QUARTZNET_NEMO ?= $(wildcard $(DEFAULTS)/quartznet_small.nemo)
 PUNCTUATOR_NEMO ?= $(wildcard $(DEFAULTS)/punctuator_small.nemo)
 TACOTRON2_CHECKPOINT ?= $(wildcard $(DEFAULTS)/tacotron2_small.pt)
 WAVEGLOW_CHECKPOINT ?= $(wildcard $(DEFAULTS)/waveglow_small.pt)
+# CTC decoding over a word list (python -m ensembles --lexicon): the default model's list (the words of its
+# training transcripts, python -m export.lexicon) goes with the default model only; other models decode greedily
+# unless given one, e.g. make repository QUARTZNET_NEMO=x.nemo QUARTZNET_LEXICON=words.txt
+QUARTZNET_LEXICON ?= $(if $(filter $(DEFAULTS)/quartznet_small.nemo,$(QUARTZNET_NEMO)),$(wildcard $(DEFAULTS)/quartznet_small.lexicon.txt))
 DATA_DIR ?= build/data
 TTS_DATA_DIR ?= build/tts_data
 # Minutes of training for each TTS model (they train side by side, one core each).
@@ -95,7 +99,7 @@ train-waveglow: tts-data
 repository: export
 	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
-	  --waveglow-export $(EXPORT_DIR)/waveglow $(REPOSITORY_FLAGS)
+	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) $(REPOSITORY_FLAGS)
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)

@@ -1,12 +1,14 @@
-"""The ASR models and the ``asr`` ensemble: audio -> features -> QuartzNet -> greedy CTC -> text."""
+"""The ASR models and the ``asr`` ensemble: audio -> features -> QuartzNet -> CTC decoding -> text."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from ensembles.spec import Ensemble, PythonModel, Step, Tensor, read_export
+from ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
 from ensembles import punctuation
 from ensembles.settings import RepositorySettings
+from triton_speech.ctc import check_spelling, read_lexicon
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
 # Optional: a client that sends a padded batch [B, N] says how many samples of each row are audio.
@@ -48,13 +50,24 @@ def models(export_dir: Path, settings: RepositorySettings,
         # export.json travels with the weights: where they came from and the parity measured.
         artifacts={"model.onnx": export_dir / "model.onnx", "export.json": export_dir / "export.json"},
     )
+    decoding = {"labels": "labels.json"}
+    decoding_files = {"labels.json": export_dir / "labels.json"}
+    if settings.lexicon:
+        if settings.ctc_beam_size < 1:
+            raise ConfigError(f"ctc_beam_size must be at least 1, got {settings.ctc_beam_size}")
+        try:  # a word the model cannot spell would fail the server's load; say so now
+            check_spelling(read_lexicon(settings.lexicon), json.loads((export_dir / "labels.json").read_text())["labels"])
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"ctc_decoder: lexicon {settings.lexicon}: {error}") from error
+        decoding.update(lexicon="lexicon.txt", beam_size=str(settings.ctc_beam_size))
+        decoding_files["lexicon.txt"] = Path(settings.lexicon)
     ctc_decoder = PythonModel(
         name="ctc_decoder",
         inputs=(logprobs, logprobs_length),
         outputs=(TRANSCRIPT,),
         batching=settings.batching("ctc_decoder"),
-        parameters={"labels": "labels.json"},
-        artifacts={"labels.json": export_dir / "labels.json"},
+        parameters=decoding,
+        artifacts=decoding_files,
     )
     steps = [
         Step(

@@ -16,6 +16,9 @@ class RepositorySettings:
     # model name -> instance count; models not named get one instance
     instances: Mapping[str, int] = field(default_factory=dict)
     max_audio_seconds: float = 60.0
+    # CTC decoding: greedy, or (given a word list, one word per line) beam search whose words are all listed
+    lexicon: str = ""
+    ctc_beam_size: int = 32
     # Punctuator text limit: a 60 s transcript is ~1000 characters; long texts are windowed, not cut
     max_punctuation_chars: int = 5000
     # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)

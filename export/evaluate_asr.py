@@ -2,7 +2,7 @@
 
     python -m export.evaluate_asr --export build/export/quartznet --manifest tests/data/asr_heldout/manifest.json
 
-Runs the code the served ``asr`` ensemble runs (front-end, ONNX Runtime, greedy CTC), without a server, so it
+Runs the code the served ``asr`` ensemble runs (front-end, ONNX Runtime, CTC decoding), without a server, so it
 can watch a training run; the shipped number is measured through the server (tests/test_default_asr.py).
 """
 
@@ -26,11 +26,12 @@ def voice_of(item: dict, plan: dict[str, dict]) -> str:
     return item.get("voice") or plan.get(Path(item["audio_filepath"]).name, {}).get("voice", "?")
 
 
-def evaluate(export_dir: Path, manifest: Path, limit: int | None = None, batch_size: int = 8) -> dict:
+def evaluate(export_dir: Path, manifest: Path, limit: int | None = None, batch_size: int = 8,
+             lexicon: Path | None = None) -> dict:
     items = read_manifest(manifest)[:limit]
     plan_file = Path(manifest).with_suffix(".plan.json")  # export.data writes the voices next to the manifest
     plan = {Path(u["path"]).name: u for u in json.loads(plan_file.read_text())} if plan_file.exists() else {}
-    pipeline = ASRPipeline.from_export(export_dir)
+    pipeline = ASRPipeline.from_export(export_dir, lexicon=lexicon)
     hypotheses = []
     for start in tqdm(range(0, len(items), batch_size), desc="evaluate", unit="batch"):
         batch = items[start:start + batch_size]
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export", type=Path, default=Path("build/export/quartznet"))
     parser.add_argument("--manifest", type=Path, default=Path("tests/data/asr_heldout/manifest.json"))
     parser.add_argument("--limit", type=int, default=None, help="first N utterances only")
+    parser.add_argument("--lexicon", type=Path, default=None, help="decode over this word list (else greedy)")
     args = parser.parse_args(argv)
-    print(json.dumps(evaluate(args.export, args.manifest, args.limit), indent=1))
+    print(json.dumps(evaluate(args.export, args.manifest, args.limit, lexicon=args.lexicon), indent=1))
     return 0
 
 

@@ -1,9 +1,9 @@
-"""Greedy CTC decoding."""
+"""CTC decoding: greedy, and beam search over a lexicon."""
 
 import numpy as np
 import pytest
 
-from triton_speech.ctc import GreedyCTCDecoder
+from triton_speech.ctc import GreedyCTCDecoder, LexiconCTCDecoder, check_spelling, read_lexicon
 
 LABELS = [" ", "a", "b", "c", "'"]
 BLANK = len(LABELS)
@@ -44,3 +44,65 @@ def test_vocabulary_comes_from_the_caller():
 def test_wrong_class_count_is_an_error():
     with pytest.raises(ValueError, match=r"\[T, 6\]"):
         GreedyCTCDecoder(LABELS)(np.zeros((4, 7), dtype=np.float32))
+
+
+# --- beam search over a lexicon ---------------------------------------------------------------------
+
+SPACE, A, B, C, QUOTE = range(5)
+
+
+def scored_frames(frames: list[dict[int, float]]) -> np.ndarray:
+    """Log-probs with the given scores per frame; every other class is very unlikely."""
+    scores = np.full((len(frames), len(LABELS) + 1), -20.0, dtype=np.float32)
+    for t, frame in enumerate(frames):
+        for index, score in frame.items():
+            scores[t, index] = score
+    return scores
+
+
+def test_lexicon_decoding_agrees_with_greedy_when_greedy_spells_known_words():
+    rng = np.random.default_rng(0)
+    words = ["ab", "ba", "cab", "a", "c'b", "abba"]
+    decoder = LexiconCTCDecoder(LABELS, words)
+    for _ in range(20):
+        said = " ".join(rng.choice(words, size=rng.integers(1, 5)))
+        path = []
+        for char in said:  # each letter for 1-3 frames, a blank between repeated letters
+            index = LABELS.index(char)
+            if path and path[-1] == index:
+                path.append(BLANK)
+            path += [index] * int(rng.integers(1, 4))
+        scores = logprobs_for(path)
+        assert GreedyCTCDecoder(LABELS)(scores) == said
+        assert decoder(scores) == said
+
+
+def test_lexicon_decoding_picks_the_best_known_spelling():
+    # Best path: "a" "a" "c" -> "ac", which is not a word; "abc" costs one less likely frame.
+    frames = scored_frames([{A: -0.4, B: -1.2}, {A: -0.4, B: -1.2}, {C: -0.01}])
+    assert GreedyCTCDecoder(LABELS)(frames) == "ac"
+    assert LexiconCTCDecoder(LABELS, ["abc", "cc"])(frames) == "abc"
+
+
+def test_lexicon_decoding_keeps_ctc_rules_for_double_letters():
+    decoder = LexiconCTCDecoder(LABELS, ["ab", "abb"])
+    assert decoder(logprobs_for([A, B, B])) == "ab"  # a repeat without a blank is one letter
+    assert decoder(logprobs_for([A, B, BLANK, B])) == "abb"
+
+
+def test_lexicon_decoding_respects_the_length():
+    decoder = LexiconCTCDecoder(LABELS, ["ab", "c"])
+    scores = logprobs_for([A, B, SPACE, C])
+    assert decoder(scores) == "ab c" and decoder(scores, length=2) == "ab" and decoder(scores, length=0) == ""
+
+
+def test_lexicon_words_must_be_spelled_with_the_labels(tmp_path):
+    with pytest.raises(ValueError, match=r"'abd'.*\['d'\]"):
+        LexiconCTCDecoder(LABELS, ["ab", "abd"])
+    with pytest.raises(ValueError, match="no words"):
+        check_spelling([], LABELS)
+    with pytest.raises(ValueError, match="space label"):
+        LexiconCTCDecoder(["a", "b"], ["ab"])
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ab a b\n\nc'b  c ' b\nab\n")  # a pronunciation lexicon: the first column is the word
+    assert check_spelling(read_lexicon(lexicon), LABELS) == ["ab", "c'b"]

@@ -43,6 +43,28 @@ def test_settings_reach_the_configs(tmp_path, quartznet_export):
     assert ensemble.platform == "ensemble" and ensemble.max_batch_size == 4
 
 
+def test_lexicon_decoding_is_a_setting(tmp_path, quartznet_export):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("hello\nworld\n")
+    build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(lexicon), ctc_beam_size=8))
+    decoder = parse(tmp_path / "repo" / "ctc_decoder" / "config.pbtxt")
+    assert decoder.parameters["lexicon"].string_value == "lexicon.txt"
+    assert decoder.parameters["beam_size"].string_value == "8"
+    assert (tmp_path / "repo" / "ctc_decoder" / "1" / "lexicon.txt").read_text() == "hello\nworld\n"
+    build(tmp_path / "greedy", Exports(asr=quartznet_export), RepositorySettings())
+    assert "lexicon" not in parse(tmp_path / "greedy" / "ctc_decoder" / "config.pbtxt").parameters
+
+
+def test_a_lexicon_the_model_cannot_spell_is_rejected_before_anything_is_written(tmp_path, quartznet_export):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("hello\nWorld\n")  # the model's labels are lower case
+    with pytest.raises(ConfigError, match=r"ctc_decoder: lexicon .*'World'"):
+        build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(lexicon)))
+    with pytest.raises(ConfigError, match="No such file"):
+        build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(tmp_path / "none")))
+    assert not (tmp_path / "repo").exists()
+
+
 def test_shapes_come_from_the_export(quartznet_export):
     configs = {m.name: m.config() for m in asr.models(quartznet_export, RepositorySettings())}
     assert list(configs["quartznet"].output[0].dims) == [-1, 29]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from triton_speech.acoustic import AcousticModel
-from triton_speech.ctc import GreedyCTCDecoder
+from triton_speech.ctc import GreedyCTCDecoder, LexiconCTCDecoder, read_lexicon
 from triton_speech.features import MelFrontend
 from triton_speech.punctuation import Punctuator
 
@@ -21,7 +21,7 @@ class Transcript:
 
 
 class ASRPipeline:
-    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder,
+    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder | LexiconCTCDecoder,
                  punctuator: Punctuator | None = None):
         self.frontend = frontend
         self.acoustic = acoustic
@@ -30,13 +30,16 @@ class ASRPipeline:
 
     @classmethod
     def from_export(cls, export_dir: str | Path, punctuator_dir: str | Path | None = None,
-                    intra_op_threads: int = 0) -> "ASRPipeline":
+                    intra_op_threads: int = 0, lexicon: str | Path | None = None,
+                    beam_size: int = 32) -> "ASRPipeline":
+        """The pipeline of an export; with ``lexicon`` (a word list), CTC beam search over its words."""
         export_dir = Path(export_dir)
         vocabulary = json.loads((export_dir / "labels.json").read_text())
         return cls(
             MelFrontend.load(export_dir / "frontend.npz"),
             AcousticModel.load(export_dir / "model.onnx", intra_op_threads),
-            GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"]),
+            GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"]) if lexicon is None else
+            LexiconCTCDecoder(vocabulary["labels"], read_lexicon(lexicon), vocabulary["blank_id"], beam_size),
             None if punctuator_dir is None else Punctuator.load(punctuator_dir, intra_op_threads),
         )
 

@@ -1,18 +1,22 @@
-"""LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC)."""
+"""LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC, or beam search over a lexicon)."""
 
 import json
 
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.backend import ModelArgs, bytes_column, ragged_input, serve
-from triton_speech.ctc import GreedyCTCDecoder
+from triton_speech.ctc import GreedyCTCDecoder, LexiconCTCDecoder, read_lexicon
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
         vocabulary = json.loads(model.path("labels").read_text())
-        self.decoder = GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"])
+        if "lexicon" not in model.parameters:
+            self.decoder = GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"])
+        else:
+            self.decoder = LexiconCTCDecoder(vocabulary["labels"], read_lexicon(model.path("lexicon")),
+                                             vocabulary["blank_id"], int(model.parameter("beam_size")))
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)
