@@ -44,6 +44,7 @@ VOICE = "en-us"
 WORDS_PER_MINUTE = 160
 HELDOUT_MANIFEST = Path(__file__).resolve().parent.parent / "tests" / "data" / "asr_heldout" / "manifest.json"
 ENDINGS = ["", "", ".", ".", "?", "!"]
+TRAILING_PAUSE = 0.15  # seconds of espeak-ng's final pause kept after the last sound (it speaks about 0.33 s)
 
 SMALL_TACOTRON2 = dict(
     n_mel_channels=80, n_symbols=148, symbols_embedding_dim=128, encoder_kernel_size=5, encoder_n_convolutions=3,
@@ -63,7 +64,11 @@ WAVEGLOW_SIGMA = 1.0  # the training sigma (DLE's); inference uses 0.666
 
 
 def speak(job: tuple[str, str]) -> dict:
-    """espeak-ng at its native 22050 Hz, leading and trailing silence trimmed (a gate target, not speech)."""
+    """espeak-ng at its native 22050 Hz; leading silence trimmed, trailing silence cut to ``TRAILING_PAUSE``.
+
+    Some of the final pause stays: without it the last symbol (often a final '.' or '?') gets no frames to
+    align with, and the model never learns to stop after one (session 3's default ran on past the demo's '.').
+    """
     text, path = job
     with tempfile.NamedTemporaryFile(suffix=".wav") as spoken:
         subprocess.run(["espeak-ng", "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "-w", spoken.name, text],
@@ -75,7 +80,7 @@ def speak(job: tuple[str, str]) -> dict:
 
     _, (start, end) = librosa.effects.trim(audio, top_db=40, frame_length=1024, hop_length=256)
     margin = SAMPLE_RATE // 50  # 20 ms
-    audio = audio[max(0, start - margin) : end + margin]
+    audio = audio[max(0, start - margin) : end + int(TRAILING_PAUSE * SAMPLE_RATE)]
     soundfile.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
     return {"audio_filepath": path, "duration": round(len(audio) / SAMPLE_RATE, 3), "text": text}
 
