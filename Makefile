@@ -18,6 +18,8 @@ WAVEGLOW_CHECKPOINT ?= $(wildcard $(DEFAULTS)/waveglow_small.pt)
 # training transcripts, python -m export.lexicon) goes with the default model only; other models decode greedily
 # unless given one, e.g. make repository QUARTZNET_NEMO=x.nemo QUARTZNET_LEXICON=words.txt
 QUARTZNET_LEXICON ?= $(if $(filter $(DEFAULTS)/quartznet_small.nemo,$(QUARTZNET_NEMO)),$(wildcard $(DEFAULTS)/quartznet_small.lexicon.txt))
+# The tts vocoder: WaveGlow given a checkpoint; else Griffin-Lim (no weights), never a random WaveGlow's noise.
+VOCODER ?= $(if $(WAVEGLOW_CHECKPOINT),waveglow,griffin_lim)
 DATA_DIR ?= build/data
 TTS_DATA_DIR ?= build/tts_data
 # Minutes of training for each TTS model (they train side by side, one core each).
@@ -99,7 +101,8 @@ train-waveglow: tts-data
 repository: export
 	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
-	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) $(REPOSITORY_FLAGS)
+	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) \
+	  --vocoder $(VOCODER) $(REPOSITORY_FLAGS)
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)

@@ -75,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         seconds = speech.audio.shape[0] / speech.sample_rate
         print(f"\nTTS  {TTS_TEXT!r} -> {args.speech}: {seconds:.2f} s of audio at {speech.sample_rate} Hz"
               f" in {elapsed:.2f} s{' (decoder step limit reached)' if speech.step_limit_reached else ''}")
-        random = [name for name in ("quartznet", "punctuator", "tacotron2", "waveglow") if _random_weights(
-            args.model_repository / name / "1" / "export.json")]
+        served = server.models()
+        if "griffin_lim" in served:
+            print("     vocoder: Griffin-Lim (no WaveGlow checkpoint given; see README, Default models)")
+        random = [name for name in ("quartznet", "punctuator", "tacotron2", "waveglow") if name in served and
+                  _random_weights(args.model_repository / name / "1" / "export.json")]
         if not random:
             # The round trip: what the served ASR hears in the served TTS's speech.
             heard = client.recognize(load_audio(args.speech, 16000))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ensembles import asr, punctuation, tts
 from ensembles.settings import RepositorySettings
-from ensembles.spec import ConfigError, Ensemble, PythonModel, to_text, validate_repository
+from ensembles.spec import GENERATED_HEADER, ConfigError, Ensemble, PythonModel, to_text, validate_repository
 
 SOURCE_REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 
@@ -30,7 +30,7 @@ class Exports:
     asr: Path | None = None
     punctuator: Path | None = None  # chained into asr after the CTC decoder (or served alone)
     tacotron2: Path | None = None
-    waveglow: Path | None = None
+    waveglow: Path | None = None  # unused with the griffin_lim vocoder
 
 
 def describe(exports: Exports, settings: RepositorySettings) -> list[PythonModel | Ensemble]:
@@ -39,10 +39,10 @@ def describe(exports: Exports, settings: RepositorySettings) -> list[PythonModel
         described += asr.models(exports.asr, settings, exports.punctuator)
     elif exports.punctuator is not None:
         described.append(punctuation.punctuator(exports.punctuator, settings))
-    if (exports.tacotron2 is None) != (exports.waveglow is None):
-        raise ConfigError("the tts pipeline needs both a tacotron2 and a waveglow export")
     if exports.tacotron2 is not None:
         described += tts.models(exports.tacotron2, exports.waveglow, settings)
+    elif exports.waveglow is not None:
+        raise ConfigError("the tts pipeline needs a tacotron2 export (and a waveglow one, or --vocoder griffin_lim)")
     if not described:
         raise ConfigError("nothing to build: give at least one exported model directory")
     return described
@@ -69,7 +69,26 @@ def build(output: Path, exports: Exports, settings: RepositorySettings = Reposit
             _place(SOURCE_REPOSITORY / entry.name / "1" / "model.py", version_dir / "model.py")
             for name, source in entry.artifacts.items():
                 _place(Path(source), version_dir / name)
+    _remove_stale(output, set(configs))
     return list(configs)
+
+
+def _remove_stale(output: Path, built: set[str]) -> None:
+    """Unbuild models an earlier build wrote that this one leaves out (another vocoder, ``--without``): their
+    config.pbtxt and placed artifacts go, a model.py source stays. Directories not ours are not touched."""
+    for model_dir in output.iterdir():
+        config = model_dir / "config.pbtxt"
+        if model_dir.name in built or not config.is_file():
+            continue
+        ours = config.read_text().startswith(GENERATED_HEADER) or (SOURCE_REPOSITORY / model_dir.name).is_dir()
+        if not ours:
+            continue
+        config.unlink()
+        for placed in (model_dir / "1").glob("*"):
+            if placed.name != "model.py" and placed.is_file():
+                placed.unlink()
+        if model_dir.resolve().parent != SOURCE_REPOSITORY.resolve():
+            shutil.rmtree(model_dir)  # elsewhere the model.py was a copy too
 
 
 def _place(source: Path, target: Path) -> None:
@@ -124,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         asr=None if "asr" in args.without else args.asr_export,
         punctuator=None if "punctuation" in args.without else args.punctuator_export,
         tacotron2=None if "tts" in args.without else args.tacotron2_export,
-        waveglow=None if "tts" in args.without else args.waveglow_export,
+        waveglow=None if "tts" in args.without or settings.vocoder != "waveglow" else args.waveglow_export,
     )
     try:
         names = build(args.output, exports, settings)

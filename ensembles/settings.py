@@ -30,6 +30,9 @@ class RepositorySettings:
     max_decoder_steps: int = 2000
     sigma: float = 0.666
     denoiser_strength: float = 0.0
+    # The vocoder: "waveglow", or "griffin_lim" (no weights; no waveglow export needed)
+    vocoder: str = "waveglow"
+    griffin_lim_iterations: int = 32
 
     def batching(self, model: str) -> Batching:
         return Batching(

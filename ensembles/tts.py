@@ -1,11 +1,16 @@
-"""The TTS models and the ``tts`` ensemble: text -> symbol ids -> Tacotron2 mel -> WaveGlow audio (22050 Hz)."""
+"""The TTS models and the ``tts`` ensemble: text -> symbol ids -> Tacotron2 mel -> vocoder audio (22050 Hz).
+
+The vocoder is WaveGlow, or (``vocoder="griffin_lim"``) Griffin-Lim phase recovery, which needs no weights:
+a Tacotron2 speaks intelligibly before a WaveGlow for its voice is trained. With Griffin-Lim the ensemble
+takes no SIGMA or DENOISER_STRENGTH (WaveGlow's), so a request that sends them is refused by name.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ensembles.settings import RepositorySettings
-from ensembles.spec import Ensemble, PythonModel, Step, Tensor, read_export
+from ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
 # Optional per request: the seed of the prenet dropout and WaveGlow noise (same seed, same audio),
@@ -21,10 +26,18 @@ SENTENCE_LENGTHS = Tensor("SENTENCE_LENGTHS", "INT64", (-1,))
 MEL_LENGTH = Tensor("MEL_LENGTH", "INT64", (1,))
 
 
-def models(tacotron2_export: Path, waveglow_export: Path, settings: RepositorySettings) -> list[PythonModel | Ensemble]:
-    tacotron2_export, waveglow_export = Path(tacotron2_export), Path(waveglow_export)
+VOCODERS = ("waveglow", "griffin_lim")
+
+
+def models(tacotron2_export: Path, waveglow_export: Path | None,
+           settings: RepositorySettings) -> list[PythonModel | Ensemble]:
+    """text_normalizer, tacotron2, the vocoder and the tts ensemble; ``waveglow_export`` only for WaveGlow."""
+    if settings.vocoder not in VOCODERS:
+        raise ConfigError(f"unknown vocoder {settings.vocoder!r}: choose one of {', '.join(VOCODERS)}")
+    if settings.vocoder == "waveglow" and waveglow_export is None:
+        raise ConfigError("the tts pipeline with vocoder waveglow needs a waveglow export")
+    tacotron2_export = Path(tacotron2_export)
     tacotron2_info = read_export(tacotron2_export, "tacotron2")
-    read_export(waveglow_export, "waveglow")
     mel = Tensor("MEL", "FP32", (int(tacotron2_info["n_mel_channels"]), -1))
 
     text_normalizer = PythonModel(
@@ -47,7 +60,39 @@ def models(tacotron2_export: Path, waveglow_export: Path, settings: RepositorySe
         artifacts={name: tacotron2_export / name
                    for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")},
     )
-    waveglow = PythonModel(
+    if settings.vocoder == "griffin_lim":
+        vocoder = PythonModel(
+            name="griffin_lim",
+            inputs=(mel, MEL_LENGTH, SEED),
+            outputs=(AUDIO, AUDIO_LENGTH),
+            batching=settings.batching("griffin_lim"),
+            parameters={"iterations": settings.griffin_lim_iterations},
+        )
+        vocoder_inputs = (SEED,)
+    else:
+        vocoder = waveglow(Path(waveglow_export), mel, settings)
+        vocoder_inputs = (SEED, SIGMA, DENOISER_STRENGTH)
+    tts = Ensemble(
+        name="tts",
+        inputs=(TEXT, *vocoder_inputs),
+        outputs=(AUDIO, AUDIO_LENGTH, STEP_LIMIT_REACHED),
+        max_batch_size=settings.max_batch_size,
+        steps=(
+            Step("text_normalizer", inputs={"TEXT": "TEXT"},
+                 outputs={"SYMBOL_IDS": "symbol_ids", "SENTENCE_LENGTHS": "sentence_lengths"}),
+            Step("tacotron2", inputs={"SYMBOL_IDS": "symbol_ids", "SENTENCE_LENGTHS": "sentence_lengths", "SEED": "SEED"},
+                 outputs={"MEL": "mel", "MEL_LENGTH": "mel_length", "STEP_LIMIT_REACHED": "STEP_LIMIT_REACHED"}),
+            Step(vocoder.name,
+                 inputs={"MEL": "mel", "MEL_LENGTH": "mel_length", **{t.name: t.name for t in vocoder_inputs}},
+                 outputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"}),
+        ),
+    )
+    return [text_normalizer, tacotron2, vocoder, tts]
+
+
+def waveglow(export: Path, mel: Tensor, settings: RepositorySettings) -> PythonModel:
+    read_export(export, "waveglow")
+    return PythonModel(
         name="waveglow",
         inputs=(mel, MEL_LENGTH, SEED, SIGMA, DENOISER_STRENGTH),
         outputs=(AUDIO, AUDIO_LENGTH),
@@ -58,22 +103,6 @@ def models(tacotron2_export: Path, waveglow_export: Path, settings: RepositorySe
             "denoiser_strength": settings.denoiser_strength,
             "intra_op_threads": settings.onnx_threads,
         },
-        artifacts={name: waveglow_export / name for name in ("waveglow.onnx", "export.json")},
+        artifacts={name: export / name for name in ("waveglow.onnx", "export.json")},
     )
-    tts = Ensemble(
-        name="tts",
-        inputs=(TEXT, SEED, SIGMA, DENOISER_STRENGTH),
-        outputs=(AUDIO, AUDIO_LENGTH, STEP_LIMIT_REACHED),
-        max_batch_size=settings.max_batch_size,
-        steps=(
-            Step("text_normalizer", inputs={"TEXT": "TEXT"},
-                 outputs={"SYMBOL_IDS": "symbol_ids", "SENTENCE_LENGTHS": "sentence_lengths"}),
-            Step("tacotron2", inputs={"SYMBOL_IDS": "symbol_ids", "SENTENCE_LENGTHS": "sentence_lengths", "SEED": "SEED"},
-                 outputs={"MEL": "mel", "MEL_LENGTH": "mel_length", "STEP_LIMIT_REACHED": "STEP_LIMIT_REACHED"}),
-            Step("waveglow",
-                 inputs={"MEL": "mel", "MEL_LENGTH": "mel_length", "SEED": "SEED", "SIGMA": "SIGMA",
-                         "DENOISER_STRENGTH": "DENOISER_STRENGTH"},
-                 outputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"}),
-        ),
-    )
-    return [text_normalizer, tacotron2, waveglow, tts]
+

@@ -309,16 +309,6 @@ def train_waveglow(data: Path, output: Path, minutes: float, max_steps: int, bat
 # --- evaluation ---------------------------------------------------------------------------------------
 
 
-def griffin_lim(mel: np.ndarray, n_iter: int = 32) -> np.ndarray:
-    """DLE log-mel [80, F] -> 22050 Hz audio by Griffin-Lim (librosa): a vocoder that needs no training, to
-    judge Tacotron2's mels on their own."""
-    import librosa
-
-    audio = librosa.feature.inverse.mel_to_audio(np.exp(mel), sr=SAMPLE_RATE, n_fft=1024, hop_length=WAVEGLOW_HOP,
-                                                 power=1.0, fmin=0.0, fmax=8000.0, n_iter=n_iter)
-    return audio.astype(np.float32)
-
-
 def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifest: Path, limit: int,
                output: Path | None = None) -> dict:
     """Export the checkpoints, synthesize held-out sentences in-process (the served code path), transcribe
@@ -330,7 +320,8 @@ def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifes
     from ensembles.settings import RepositorySettings
     from export.tts import export_tacotron2, export_waveglow
     from triton_speech.pipeline import ASRPipeline
-    from triton_speech.tts import Tacotron2Engine, TTSPipeline, WaveGlowEngine, request_mels, sentence_sequences
+    from triton_speech.tts import (Tacotron2Engine, TTSPipeline, WaveGlowEngine, griffin_lim, request_mels,
+                                   sentence_sequences)
 
     texts = [item["text"] for item in read_manifest(manifest)][:limit]
     # Sentences split as the served text_normalizer splits them.
@@ -342,7 +333,7 @@ def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifes
         if waveglow is None:
             mels = [request_mels(engine, [(sentence_sequences(text, max_sentence_chars), i)])[0]
                     for i, text in enumerate(progress)]
-            speech = [(griffin_lim(m.mel), m.hit_step_limit) for m in mels]
+            speech = [(griffin_lim(m.mel, i), m.hit_step_limit) for i, m in enumerate(mels)]
         else:
             export_waveglow(waveglow, Path(tmp) / "waveglow")
             tts = TTSPipeline(engine, WaveGlowEngine.load(Path(tmp) / "waveglow" / "waveglow.onnx"), max_sentence_chars)

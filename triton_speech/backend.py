@@ -93,6 +93,14 @@ def optional_scalars(pb_utils, request, name: str, rows: int, default, kind=floa
     return [kind(v) for v in values]
 
 
+def seed_inputs(pb_utils, request, rows: int) -> list[int]:
+    """The optional ``SEED`` ``[B, 1]`` (0 when absent): non-negative, as numpy's generators require."""
+    seeds = optional_scalars(pb_utils, request, "SEED", rows, 0, int)
+    if any(seed < 0 for seed in seeds):
+        raise InputError(f"SEED must be non-negative, got {seeds}")
+    return seeds
+
+
 def text_inputs(pb_utils, request, name: str, max_chars: int) -> list[str]:
     """A BYTES input ``[B, 1]`` decoded as UTF-8, each row within ``max_chars``."""
     return [decode_utf8(raw, max_chars, name) for raw in input_array(pb_utils, request, name).reshape(-1)]

@@ -164,11 +164,21 @@ class TritonServer:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.metrics}/metrics"
 
+    def models(self) -> list[str]:
+        """The repository's models: its directories with a config.pbtxt. A directory with only a model.py is
+        the source of a model this build left out (model_repository/ holds every model.py, built or not)."""
+        return sorted(d.name for d in Path(self.model_repository).iterdir() if (d / "config.pbtxt").is_file())
+
     def command(self) -> list[str]:
         binary, backend_dir = find_server()
+        models = self.models()
+        if not models:
+            raise ServerError(f"model repository {self.model_repository} has no config.pbtxt: run `make repository`")
         args = [
             str(binary),
             f"--model-repository={Path(self.model_repository).resolve()}",
+            "--model-control-mode=explicit",
+            *(f"--load-model={name}" for name in models),
             "--http-address=127.0.0.1",
             "--grpc-address=127.0.0.1",
             "--metrics-address=127.0.0.1",

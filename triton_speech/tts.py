@@ -41,9 +41,14 @@ WAVEGLOW_OUTPUTS = ("audio",)
 _TEXT_AXIS_STATES = ("attention_weights", "attention_weights_cum")
 
 DEFAULT_SIGMA = 0.666
-# DLE's denoiser: STFT size and hop, and the all-zero mel whose audio is WaveGlow's bias.
-DENOISER_FFT_SIZE = 1024
-DENOISER_HOP = 256
+# DLE's audio front end (TacotronSTFT): the STFT and mel bands of the mels Tacotron2 predicts and vocoders read.
+STFT_SIZE = 1024
+HOP = 256
+MEL_FMAX = 8000.0
+GRIFFIN_LIM_ITERATIONS = 32
+# DLE's denoiser: its STFT, and the all-zero mel whose audio is WaveGlow's bias.
+DENOISER_FFT_SIZE = STFT_SIZE
+DENOISER_HOP = HOP
 DENOISER_BIAS_FRAMES = 88
 
 
@@ -323,6 +328,24 @@ class WaveGlowEngine:
         spectrum = stft(audio)
         magnitude = np.maximum(np.abs(spectrum) - strength * self.bias_spectrum, 0.0)
         return istft(magnitude * np.exp(1j * np.angle(spectrum)), len(audio))
+
+
+def griffin_lim(mel: np.ndarray, seed: int = 0, iterations: int = GRIFFIN_LIM_ITERATIONS) -> np.ndarray:
+    """DLE log-mel ``[n_mel, F]`` -> ``F * HOP`` samples at 22050 Hz by Griffin-Lim phase recovery (librosa).
+
+    A vocoder that needs no training: buzzier than a trained WaveGlow, but intelligible, so a Tacotron2 can be
+    heard (and judged) before a WaveGlow for its voice exists. ``seed`` draws the initial phase.
+    """
+    import librosa
+
+    if mel.ndim != 2 or mel.shape[1] == 0:
+        raise InputError(f"MEL must be [n_mel, frames] with at least one frame, got {list(mel.shape)}")
+    magnitude = librosa.feature.inverse.mel_to_stft(np.exp(mel.astype(np.float32)), sr=SAMPLE_RATE, n_fft=STFT_SIZE,
+                                                    power=1.0, fmin=0.0, fmax=MEL_FMAX)
+    audio = librosa.griffinlim(magnitude, n_iter=iterations, hop_length=HOP, n_fft=STFT_SIZE,
+                               random_state=np.random.default_rng(seed))
+    # F centred frames span (F - 1) hops; the last hop is silence, so lengths match WaveGlow's F * HOP.
+    return np.pad(audio.astype(np.float32), (0, mel.shape[1] * HOP - audio.shape[0]))
 
 
 @dataclass

@@ -7,7 +7,7 @@ decoder step would cost milliseconds per frame.
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, input_array, optional_scalars, ragged_output, serve
+from triton_speech.backend import ModelArgs, input_array, ragged_output, seed_inputs, serve
 from triton_speech.errors import InputError
 from triton_speech.tts import DecoderSettings, Tacotron2Engine, request_mels
 
@@ -29,7 +29,7 @@ class TritonPythonModel:
         lengths = input_array(pb_utils, request, "SENTENCE_LENGTHS")
         if lengths.shape[0] != ids.shape[0]:
             raise InputError(f"SENTENCE_LENGTHS has {lengths.shape[0]} rows, SYMBOL_IDS {ids.shape[0]}")
-        seeds = optional_scalars(pb_utils, request, "SEED", ids.shape[0], 0, int)
+        seeds = seed_inputs(pb_utils, request, ids.shape[0])
         rows = []
         for row, (row_ids, row_lengths) in enumerate(zip(ids, lengths)):
             row_lengths = row_lengths[row_lengths > 0]

@@ -2,7 +2,7 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, optional_scalars, ragged_input, ragged_output, serve
+from triton_speech.backend import ModelArgs, optional_scalars, ragged_input, ragged_output, seed_inputs, serve
 from triton_speech.errors import InputError
 from triton_speech.tts import WaveGlowEngine, request_audio
 
@@ -22,7 +22,7 @@ class TritonPythonModel:
 
     def parse(self, request):
         mels = ragged_input(pb_utils, request, "MEL", "MEL_LENGTH", axis=-1)
-        seeds = optional_scalars(pb_utils, request, "SEED", len(mels), 0, int)
+        seeds = seed_inputs(pb_utils, request, len(mels))
         sigmas = optional_scalars(pb_utils, request, "SIGMA", len(mels), self.engine.sigma)
         strengths = optional_scalars(pb_utils, request, "DENOISER_STRENGTH", len(mels), self.engine.denoiser_strength)
         for name, values in (("SIGMA", sigmas), ("DENOISER_STRENGTH", strengths)):
