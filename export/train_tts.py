@@ -392,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                                     args.audio_output), indent=1))
         return 0
     torch.set_num_threads(args.threads)
+    if args.output.is_dir() or args.output.suffix != ".pt":
+        parser.error(f"--output names the checkpoint file to write (a .pt), got {args.output}")
     train = train_tacotron2 if args.command == "tacotron2" else train_waveglow
     record = train(args.data, args.output, args.minutes, args.steps, batch_size=args.batch_size, lr=args.lr,
                    init=args.init, fp16=args.fp16)
