@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from client import ASRClient, InferenceError, TritonConnection
+from triton_speech.errors import InputError
 from tests.conftest import TEST_MAX_AUDIO_SECONDS, speechlike
 
 pytestmark = pytest.mark.server
@@ -112,6 +113,14 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(triton, proto
     with pytest.raises(InferenceError, match=message):
         connection.infer("asr", tensors, ["TRANSCRIPT"])
     assert ASRClient(url, protocol).transcribe(utterances[0]) == expected[0]
+
+
+@pytest.mark.parametrize("case", ["empty", "shorter than one frame", "nan"])
+def test_in_process_pipeline_refuses_what_the_server_refuses(pipeline, utterances, case):
+    """python -m export.evaluate_asr and the benchmarks' baseline run this pipeline: same audio, same error."""
+    tensors, message = BAD_INPUTS[case]
+    with pytest.raises(InputError, match=message):
+        pipeline.recognize([utterances[0], tensors["AUDIO"][0]])
 
 
 def _metric(triton, name: str, model: str) -> float:

@@ -30,25 +30,29 @@ def split_rows(
         row_lengths = [int(n) for n in lengths]
     rows = []
     for row, length in enumerate(row_lengths):
-        if length <= 0:
-            raise InputError(f"AUDIO row {row} is empty: send at least one sample")
-        if length < min_samples:
-            raise InputError(
-                f"AUDIO row {row} has {length} samples; at least {min_samples} (one feature frame) are needed"
-            )
         if length > audio.shape[1]:
             raise InputError(f"AUDIO_LENGTH {length} of row {row} exceeds the {audio.shape[1]} samples sent")
-        if length > max_samples:
-            raise InputError(
-                f"AUDIO row {row} is {length / sample_rate:.2f} s long; the limit is "
-                f"{max_samples / sample_rate:g} s (max_audio_seconds). Split the audio; it is not truncated."
-            )
-        samples = audio[row, :length]
-        if not np.isfinite(samples).all():
-            bad = int(np.count_nonzero(~np.isfinite(samples)))
-            raise InputError(f"AUDIO row {row} contains {bad} NaN or Inf samples")
-        rows.append(samples)
+        rows.append(checked_row(audio[row, : max(length, 0)], row, min_samples, max_samples, sample_rate))
     return rows
+
+
+def checked_row(samples: np.ndarray, row: int, min_samples: int, max_samples: int | None,
+                sample_rate: int) -> np.ndarray:
+    """One utterance's samples, checked: at least one feature frame, within the limit, all finite."""
+    length = samples.shape[0]
+    if length <= 0:
+        raise InputError(f"AUDIO row {row} is empty: send at least one sample")
+    if length < min_samples:
+        raise InputError(f"AUDIO row {row} has {length} samples; at least {min_samples} (one feature frame) are needed")
+    if max_samples is not None and length > max_samples:
+        raise InputError(
+            f"AUDIO row {row} is {length / sample_rate:.2f} s long; the limit is "
+            f"{max_samples / sample_rate:g} s (max_audio_seconds). Split the audio; it is not truncated."
+        )
+    if not np.isfinite(samples).all():
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise InputError(f"AUDIO row {row} contains {bad} NaN or Inf samples")
+    return samples
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from triton_speech.acoustic import AcousticModel
+from triton_speech.audio import checked_row
 from triton_speech.ctc import GreedyCTCDecoder, LexiconCTCDecoder, read_lexicon
 from triton_speech.features import MelFrontend
 from triton_speech.punctuation import Punctuator
@@ -48,7 +49,11 @@ class ASRPipeline:
         return self.frontend.config.sample_rate
 
     def recognize(self, audio: list[np.ndarray]) -> list[Transcript]:
-        """Transcripts of 16 kHz mono float32 utterances, computed as one batch."""
+        """Transcripts of 16 kHz mono float32 utterances, computed as one batch; audio the served
+        feature_extractor refuses (shorter than one frame, NaN/Inf) raises the same InputError here."""
+        config = self.frontend.config
+        audio = [checked_row(np.asarray(a, dtype=np.float32), row, config.hop_length, None, config.sample_rate)
+                 for row, a in enumerate(audio)]
         logprobs = self.acoustic([self.frontend(a) for a in audio])
         raw = [self.decoder(item) for item in logprobs]
         text = raw if self.punctuator is None else self.punctuator(raw)
