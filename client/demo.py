@@ -28,15 +28,19 @@ SAMPLE_TEXT = "michael will meet emma on friday at ten thirty in the morning"
 TTS_TEXT = "The train to London leaves at seven thirty in the evening."
 
 
+def speak(text: str, path: Path) -> None:
+    """``text`` spoken as the demo speaks it (espeak-ng's default en-us voice, 150 wpm), 16 kHz, to ``path``."""
+    spoken = path.with_suffix(".espeak.wav")  # espeak-ng writes 22050 Hz
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(spoken), text], check=True)
+    soundfile.write(path, load_audio(spoken, 16000), 16000)
+    spoken.unlink()
+
+
 def make_sample(path: Path) -> str:
     """Write a 16 kHz sample to ``path``; returns what it says."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    espeak = shutil.which("espeak-ng")
-    if espeak:
-        spoken = path.with_suffix(".espeak.wav")  # espeak-ng writes 22050 Hz
-        subprocess.run([espeak, "-v", "en-us", "-s", "150", "-w", str(spoken), SAMPLE_TEXT], check=True)
-        soundfile.write(path, load_audio(spoken, 16000), 16000)
-        spoken.unlink()
+    if shutil.which("espeak-ng"):
+        speak(SAMPLE_TEXT, path)
         return SAMPLE_TEXT
     print("espeak-ng is not installed: using a synthetic test signal instead of speech", file=sys.stderr)
     t = np.arange(32000) / 16000

@@ -1,6 +1,7 @@
 """Word error rate of an exported QuartzNet on a NeMo manifest, overall and per voice, in-process.
 
     python -m export.evaluate_asr --export build/export/quartznet --manifest tests/data/asr_heldout/manifest.json
+    python -m export.evaluate_asr --demo-voice 120 --exclude build/data/train.json --lexicon words.txt
 
 Runs the code the served ``asr`` ensemble runs (front-end, ONNX Runtime, CTC decoding), without a server, so it
 can watch a training run; the shipped number is measured through the server (tests/test_default_asr.py).
@@ -49,6 +50,24 @@ def evaluate(export_dir: Path, manifest: Path, limit: int | None = None, batch_s
             "worst": sorted(((jiwer.wer(r, h), r, h) for r, h in zip(references, hypotheses)), reverse=True)[:5]}
 
 
+def demo_voice_set(output: Path, count: int, seed: int, exclude: list[Path]) -> Path:
+    """``count`` template sentences outside the ``exclude`` manifests (and the demo's), spoken as `make demo`
+    speaks its sample; a NeMo manifest in ``output``. Measures the conditions a newcomer sees."""
+    from client.demo import SAMPLE_TEXT, speak
+    from export.data import sentences
+
+    excluded = {item["text"] for manifest in exclude for item in read_manifest(manifest)} | {SAMPLE_TEXT}
+    output.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index, text in enumerate(tqdm(sentences(count, seed, exclude=excluded), desc="speak", unit="sentence")):
+        path = output / f"{index:04d}.wav"
+        speak(text, path)
+        lines.append(json.dumps({"audio_filepath": path.name, "text": text, "voice": "en-us"}) + "\n")
+    manifest = output / "manifest.json"
+    manifest.write_text("".join(lines))
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.evaluate_asr", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,7 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, default=Path("tests/data/asr_heldout/manifest.json"))
     parser.add_argument("--limit", type=int, default=None, help="first N utterances only")
     parser.add_argument("--lexicon", type=Path, default=None, help="decode over this word list (else greedy)")
+    parser.add_argument("--demo-voice", type=int, metavar="N",
+                        help="instead of --manifest: N unseen sentences spoken as make demo speaks (en-us, 150 wpm)")
+    parser.add_argument("--seed", type=int, default=777, help="sentence seed of --demo-voice")
+    parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="MANIFEST",
+                        help="with --demo-voice: training manifests whose sentences are not used (repeatable)")
+    parser.add_argument("--output", type=Path, default=Path("build/demo_voice"), help="where --demo-voice speaks")
     args = parser.parse_args(argv)
+    if args.demo_voice:
+        args.manifest = demo_voice_set(args.output, args.demo_voice, args.seed, args.exclude)
     print(json.dumps(evaluate(args.export, args.manifest, args.limit, lexicon=args.lexicon), indent=1))
     return 0
 
