@@ -310,10 +310,11 @@ def train_waveglow(data: Path, output: Path, minutes: float, max_steps: int, bat
 
 
 def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifest: Path, limit: int,
-               output: Path | None = None) -> dict:
+               output: Path | None = None, ending: str = "") -> dict:
     """Export the checkpoints, synthesize held-out sentences in-process (the served code path), transcribe
     them with the ASR export, and score the character error rate against the input text (jiwer).
-    ``waveglow`` None vocodes with ``griffin_lim`` instead."""
+    ``waveglow`` None vocodes with ``griffin_lim`` instead. ``ending`` ("." or "?") is appended to every
+    sentence spoken (not to the reference: the ASR writes no punctuation): does the model still stop?"""
     import jiwer
     import soxr
 
@@ -326,7 +327,7 @@ def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifes
     texts = [item["text"] for item in read_manifest(manifest)][:limit]
     # Sentences split as the served text_normalizer splits them.
     max_sentence_chars = RepositorySettings().max_sentence_chars
-    progress = tqdm(texts, desc="synthesize", file=sys.stderr)
+    progress = tqdm([text + ending for text in texts], desc="synthesize", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         export_tacotron2(tacotron2, Path(tmp) / "tacotron2")
         engine = Tacotron2Engine.load(Path(tmp) / "tacotron2")
@@ -344,7 +345,7 @@ def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifes
         output.mkdir(parents=True, exist_ok=True)
         for i, (audio, _) in enumerate(speech[:5]):
             soundfile.write(output / f"round_trip_{i}.wav", audio, SAMPLE_RATE)
-    return {"vocoder": "griffin-lim" if waveglow is None else str(waveglow), "sentences": len(texts),
+    return {"vocoder": "griffin-lim" if waveglow is None else str(waveglow), "sentences": len(texts), "ending": ending,
             "cer": round(jiwer.cer(texts, heard), 4), "wer": round(jiwer.wer(texts, heard), 4),
             "hit_step_limit": sum(limit_hit for _, limit_hit in speech),
             "examples": [{"text": t, "heard": h} for t, h in list(zip(texts, heard))[:5]]}
@@ -381,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--manifest", type=Path, default=HELDOUT_MANIFEST)
     evaluate.add_argument("--limit", type=int, default=20)
     evaluate.add_argument("--audio-output", type=Path, help="write the first five syntheses here")
+    evaluate.add_argument("--ending", default="", choices=["", ".", "?", "!"],
+                          help="end every sentence with this (do sentences with final punctuation stop?)")
     args = parser.parse_args(argv)
 
     if args.command == "data":
@@ -389,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "evaluate":
         waveglow = None if args.griffin_lim else args.waveglow
         print(json.dumps(round_trip(args.tacotron2, waveglow, args.asr_export, args.manifest, args.limit,
-                                    args.audio_output), indent=1))
+                                    args.audio_output, args.ending), indent=1))
         return 0
     torch.set_num_threads(args.threads)
     if args.output.is_dir() or args.output.suffix != ".pt":
