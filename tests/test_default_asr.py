@@ -76,7 +76,7 @@ def test_default_model_word_error_rate_on_heldout_speech(default_asr_server):
 
 # Strict: when a better default gets the sentence right, this fails until the marker goes (issue 5's last item).
 @pytest.mark.xfail(strict=True, reason="issue 5 open: the default QuartzNet hears 'anna' for 'emma' in the demo sample "
-                                      "(greedy: 'anma')")
+                                      "(greedy: 'nna')")
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is installed by make setup")
 def test_demo_sample_is_transcribed_word_for_word(default_asr_server, tmp_path):
     """What `make demo` shows a newcomer: its spoken sample (a sentence outside every training set) comes back exact."""
