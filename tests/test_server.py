@@ -18,14 +18,31 @@ from triton_speech.server import Ports, ServerError, TritonServer
 pytestmark = pytest.mark.server
 
 
-def test_ports_come_from_the_environment(monkeypatch):
+def test_ports_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("TRITON_HTTP_PORT", "9100")
     monkeypatch.setenv("TRITON_GRPC_PORT", "9101")
     monkeypatch.setenv("TRITON_METRICS_PORT", "9102")
     assert Ports.from_env() == Ports(9100, 9101, 9102)
-    command = TritonServer("model_repository").command()
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    (tmp_path / "m" / "config.pbtxt").write_text('name: "m"\n')
+    command = TritonServer(tmp_path).command()
     assert {"--http-port=9100", "--grpc-port=9101", "--metrics-port=9102"} <= set(command)
     assert "--http-address=127.0.0.1" in command
+
+
+def test_only_built_models_are_loaded(tmp_path):
+    """model_repository/ holds every model.py, built or not: a directory without config.pbtxt is not loaded."""
+    for name, built in (("built", True), ("source_only", False)):
+        (tmp_path / name / "1").mkdir(parents=True)
+        (tmp_path / name / "1" / "model.py").write_text("")
+        if built:
+            (tmp_path / name / "config.pbtxt").write_text(f'name: "{name}"\n')
+    command = TritonServer(tmp_path).command()
+    assert "--model-control-mode=explicit" in command
+    assert [arg for arg in command if arg.startswith("--load-model")] == ["--load-model=built"]
+    (tmp_path / "built" / "config.pbtxt").unlink()
+    with pytest.raises(ServerError, match="no config.pbtxt: run `make repository`"):
+        TritonServer(tmp_path).command()
 
 
 def test_missing_repository_is_a_clear_error(tmp_path):
