@@ -76,8 +76,8 @@ $(foreach model,$(EXPORTS),$(shell mkdir -p $(EXPORT_DIR)/$(model) && echo '$(ca
 $(EXPORT_DIR)/%/export.json: $(EXPORT_DIR)/%/checkpoint.txt $(wildcard export/*.py) | setup
 	$(PYTHON) -m export $* $(if $(call checkpoint,$*),$(CHECKPOINT_FLAG_$*) $(call checkpoint,$*)) --output $(EXPORT_DIR)/$*
 
-# Synthetic speech corpus (espeak-ng + sox) and the default ASR model trained on it (the shipped one: six
-# runs chained with --init, 311 min on 2 CPU cores; export/defaults/quartznet_small.json has the commands).
+# Synthetic speech corpus (espeak-ng + sox) and the default ASR model trained on it (the shipped one: seven
+# runs chained with --init, 340 min on 2 CPU cores; export/defaults/quartznet_small.json has the commands).
 data: $(DATA_DIR)/train.json
 $(DATA_DIR)/train.json: | setup
 	$(PYTHON) -m export.data --output $(DATA_DIR) --exclude tests/data/asr_heldout/manifest.json

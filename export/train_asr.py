@@ -20,8 +20,8 @@ import torch
 
 from export.quartznet import ENGLISH_LABELS, quartznet_config
 
-# QuartzNet 5x3, narrow, kernels of 15x5: trainable on a 2-core CPU (the shipped one: 72 epochs over six runs,
-# 311 min; export/defaults/quartznet_small.json).
+# QuartzNet 5x3, narrow, kernels of 15x5: trainable on a 2-core CPU (the shipped one: 76 epochs over seven runs,
+# 340 min; export/defaults/quartznet_small.json).
 SMALL = dict(
     repeat=3, blocks_per_group=1, group_filters=(128, 128, 192, 192, 256), group_kernels=(33, 39, 51, 63, 75),
     prologue=(128, 33), epilogue=((256, 87, 2, True), (512, 1, 1, False)),
