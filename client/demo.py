@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             # The round trip: what the served ASR hears in the served TTS's speech.
             heard = client.recognize(load_audio(args.speech, 16000))
             print(f"     heard back by the asr ensemble: {heard.text!r}")
-        if random:
+        else:
             print(f"\nRANDOM WEIGHTS in {', '.join(random)}: their output is noise. Real checkpoints:"
                   " make repository QUARTZNET_NEMO=... PUNCTUATOR_NEMO=... TACOTRON2_CHECKPOINT=..."
                   " WAVEGLOW_CHECKPOINT=... (see README)")

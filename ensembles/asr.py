@@ -8,7 +8,7 @@ from pathlib import Path
 from ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
 from ensembles import punctuation
 from ensembles.settings import RepositorySettings
-from triton_speech.ctc import check_spelling, read_lexicon
+from triton_speech.ctc import LexiconCTCDecoder, read_lexicon
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
 # Optional: a client that sends a padded batch [B, N] says how many samples of each row are audio.
@@ -53,10 +53,10 @@ def models(export_dir: Path, settings: RepositorySettings,
     decoding = {"labels": "labels.json"}
     decoding_files = {"labels.json": export_dir / "labels.json"}
     if settings.lexicon:
-        if settings.ctc_beam_size < 1:
-            raise ConfigError(f"ctc_beam_size must be at least 1, got {settings.ctc_beam_size}")
-        try:  # a word the model cannot spell would fail the server's load; say so now
-            check_spelling(read_lexicon(settings.lexicon), json.loads((export_dir / "labels.json").read_text())["labels"])
+        vocabulary = json.loads((export_dir / "labels.json").read_text())
+        try:  # the decoder the server will load: an unspellable word or a bad beam size fails now, not at load
+            LexiconCTCDecoder(vocabulary["labels"], read_lexicon(settings.lexicon), vocabulary["blank_id"],
+                              settings.ctc_beam_size)
         except (OSError, ValueError) as error:
             raise ConfigError(f"ctc_decoder: lexicon {settings.lexicon}: {error}") from error
         decoding.update(lexicon="lexicon.txt", beam_size=str(settings.ctc_beam_size))

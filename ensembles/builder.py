@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         asr=None if "asr" in args.without else args.asr_export,
         punctuator=None if "punctuation" in args.without else args.punctuator_export,
         tacotron2=None if "tts" in args.without else args.tacotron2_export,
-        waveglow=None if "tts" in args.without or settings.vocoder != "waveglow" else args.waveglow_export,
+        waveglow=None if "tts" in args.without else args.waveglow_export,
     )
     try:
         names = build(args.output, exports, settings)

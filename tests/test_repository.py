@@ -60,6 +60,9 @@ def test_a_lexicon_the_model_cannot_spell_is_rejected_before_anything_is_written
     lexicon.write_text("hello\nWorld\n")  # the model's labels are lower case
     with pytest.raises(ConfigError, match=r"ctc_decoder: lexicon .*'World'"):
         build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(lexicon)))
+    lexicon.write_text("hello\n")
+    with pytest.raises(ConfigError, match="beam size must be at least 1"):
+        build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(lexicon), ctc_beam_size=0))
     with pytest.raises(ConfigError, match="No such file"):
         build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(tmp_path / "none")))
     assert not (tmp_path / "repo").exists()

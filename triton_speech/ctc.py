@@ -96,9 +96,9 @@ class LexiconCTCDecoder(GreedyCTCDecoder):
 
     A character model that hears "anma" for a name it knows is steered to the closest known spelling. The
     space label is the word boundary, as in NeMo's character vocabularies. Decoding is beam search over the
-    same log-probabilities the greedy decoder reads; with a word list that covers the speech, it can only
-    help spelling, and it cannot say a word outside the list (a closed vocabulary: build the list from the
-    domain's text).
+    same log-probabilities the greedy decoder reads, and it cannot say a word outside the list (a closed
+    vocabulary: build the list from the domain's text). Where the acoustics favour another listed word it
+    says that one (the default model's "anna" for "emma").
     """
 
     def __init__(self, labels: Sequence[str], words: Iterable[str], blank_id: int | None = None,
