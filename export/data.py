@@ -21,7 +21,7 @@ import sys
 import tempfile
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -201,8 +201,12 @@ class Utterance:
 
 
 def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, folder: Path,
-         augment: bool, espeak_path: str = "") -> list[Utterance]:
+         augment: bool, espeak_path: str = "", clean_fraction: float = 0.0) -> list[Utterance]:
+    """One utterance per text. ``augment``: sox and noise augmentation, except for about ``clean_fraction`` of
+    them, which are left as espeak-ng speaks them (clean input is what a served model mostly hears)."""
     rng = random.Random(seed)
+    # Its own generator: with clean_fraction 0 every earlier corpus is drawn exactly as before.
+    clean_rng = random.Random(f"clean {seed}")
     utterances = []
     for index, text in enumerate(texts):
         variant = rng.choice(variants)
@@ -210,7 +214,7 @@ def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, f
         # Draws for the newer augmentations come last and only when augmenting: held-out plans stay as they were.
         extra = {"speed_factor": round(rng.uniform(0.9, 1.1), 3), "bass_db": round(rng.uniform(-6, 6), 1),
                  "treble_db": round(rng.uniform(-6, 6), 1), "espeak_path": espeak_path} if augment else {}
-        utterances.append(Utterance(
+        utterance = Utterance(
             text=text,
             voice=rng.choice(accents) + (f"+{variant}" if variant else ""),
             speed=rng.randint(130, 200),
@@ -221,7 +225,11 @@ def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, f
             gain_db=round(rng.uniform(-8, 2), 1) if augment else 0.0,
             path=str(folder / f"{index:05d}.wav"),
             **extra,
-        ))
+        )
+        if augment and clean_fraction and clean_rng.random() < clean_fraction:
+            utterance = replace(utterance, speed_factor=1.0, bass_db=0.0, treble_db=0.0, tempo=1.0, reverb=0,
+                                noise_snr_db=None, gain_db=0.0)
+        utterances.append(utterance)
     return utterances
 
 
@@ -267,20 +275,24 @@ def write_split(name: str, utterances: list[Utterance], output: Path, workers: i
 
 
 def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 2,
-          exclude: set[str] = frozenset(), speakers: int = SYNTHETIC_SPEAKERS) -> dict[str, Path]:
+          exclude: set[str] = frozenset(), speakers: int = SYNTHETIC_SPEAKERS,
+          clean_fraction: float = 0.0) -> dict[str, Path]:
     """Write ``train.json`` (augmented, training voices) and ``heldout.json`` (clean, held-out voices and texts).
 
-    ``exclude``: sentences training must never contain (for example a fixed test set's)."""
+    ``exclude``: sentences training must never contain (for example a fixed test set's); the sentence
+    ``make demo`` transcribes is always left out."""
+    from client.demo import SAMPLE_TEXT
+
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed: apt-get install espeak-ng sox (make setup does)")
     output = Path(output)
-    train_texts = sentences(train, seed, exclude=set(exclude))
+    train_texts = sentences(train, seed, exclude=set(exclude) | {SAMPLE_TEXT})
     heldout_texts = sentences(heldout, seed + 1, exclude=set(train_texts))
     random_speakers = synthetic_speakers(speakers, seed)
     espeak_path = str(espeak_data_with(random_speakers, output).resolve())
     train_plan = plan(train_texts, ACCENTS, VARIANTS + [s.name for s in random_speakers], seed, output / "train",
-                      augment=True, espeak_path=espeak_path)
+                      augment=True, espeak_path=espeak_path, clean_fraction=clean_fraction)
     return {
         "train": write_split("train", train_plan, output, workers),
         "heldout": write_split("heldout", plan(heldout_texts, HELD_OUT_ACCENTS + ACCENTS[:2], HELD_OUT_VARIANTS,
@@ -299,9 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speakers", type=int, default=SYNTHETIC_SPEAKERS, help="random espeak-ng speakers")
     parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="MANIFEST",
                         help="NeMo manifest whose sentences training must not contain (repeatable)")
+    parser.add_argument("--clean-fraction", type=float, default=0.0,
+                        help="share of training utterances left unaugmented (0 to 1)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.clean_fraction <= 1.0:
+        parser.error(f"--clean-fraction must be between 0 and 1, got {args.clean_fraction}")
     exclude = {item["text"] for manifest in args.exclude for item in read_manifest(manifest)}
-    manifests = build(args.output, args.train, args.heldout, args.seed, args.workers, exclude, args.speakers)
+    manifests = build(args.output, args.train, args.heldout, args.seed, args.workers, exclude, args.speakers,
+                      args.clean_fraction)
     for name, path in manifests.items():
         lines = path.read_text().splitlines()
         hours = sum(json.loads(line)["duration"] for line in lines) / 3600

@@ -321,24 +321,21 @@ def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifes
     from ensembles.settings import RepositorySettings
     from export.tts import export_tacotron2, export_waveglow
     from triton_speech.pipeline import ASRPipeline
-    from triton_speech.tts import (Tacotron2Engine, TTSPipeline, WaveGlowEngine, griffin_lim, request_mels,
-                                   sentence_sequences)
+    from triton_speech.tts import Tacotron2Engine, TTSPipeline, WaveGlowEngine
 
     texts = [item["text"] for item in read_manifest(manifest)][:limit]
     # Sentences split as the served text_normalizer splits them.
-    max_sentence_chars = RepositorySettings().max_sentence_chars
+    settings = RepositorySettings()
     progress = tqdm([text + ending for text in texts], desc="synthesize", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         export_tacotron2(tacotron2, Path(tmp) / "tacotron2")
-        engine = Tacotron2Engine.load(Path(tmp) / "tacotron2")
-        if waveglow is None:
-            mels = [request_mels(engine, [(sentence_sequences(text, max_sentence_chars), i)])[0]
-                    for i, text in enumerate(progress)]
-            speech = [(griffin_lim(m.mel, i), m.hit_step_limit) for i, m in enumerate(mels)]
-        else:
+        vocoder = None
+        if waveglow is not None:
             export_waveglow(waveglow, Path(tmp) / "waveglow")
-            tts = TTSPipeline(engine, WaveGlowEngine.load(Path(tmp) / "waveglow" / "waveglow.onnx"), max_sentence_chars)
-            speech = [(s.audio, s.hit_step_limit) for s in (tts(text, seed=i) for i, text in enumerate(progress))]
+            vocoder = WaveGlowEngine.load(Path(tmp) / "waveglow" / "waveglow.onnx")
+        tts = TTSPipeline(Tacotron2Engine.load(Path(tmp) / "tacotron2"), vocoder, settings.max_sentence_chars,
+                          settings.griffin_lim_iterations)
+        speech = [(s.audio, s.hit_step_limit) for s in (tts(text, seed=i) for i, text in enumerate(progress))]
     asr = ASRPipeline.from_export(asr_export)
     heard = asr.transcribe([soxr.resample(audio, SAMPLE_RATE, asr.sample_rate) for audio, _ in speech])
     if output is not None:

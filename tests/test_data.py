@@ -77,3 +77,27 @@ def test_random_speakers_are_drawn_for_training():
     used = {u.voice.partition("+")[2] for u in train}
     assert used & set(speakers) and used & set(data.VARIANTS)
     assert not used & set(data.HELD_OUT_VARIANTS)
+
+
+def test_clean_fraction_leaves_that_share_unaugmented_and_the_rest_as_before():
+    texts = data.sentences(400, seed=2)
+    voices = data.ACCENTS, data.VARIANTS
+    augmented = data.plan(texts, *voices, 5, Path("x"), augment=True, espeak_path="e")
+    mixed = data.plan(texts, *voices, 5, Path("x"), augment=True, espeak_path="e", clean_fraction=0.3)
+    clean = [m for a, m in zip(augmented, mixed) if a != m]
+    assert 0.2 < len(clean) / len(texts) < 0.4
+    for utterance in clean:
+        assert (utterance.speed_factor, utterance.tempo, utterance.reverb, utterance.noise_snr_db,
+                utterance.gain_db, utterance.bass_db, utterance.treble_db) == (1.0, 1.0, 0, None, 0.0, 0.0, 0.0)
+    # Voice, rate and pitch are drawn as for every other utterance: only the augmentation is left out.
+    assert [(u.voice, u.speed, u.pitch, u.text) for u in augmented] == [(u.voice, u.speed, u.pitch, u.text)
+                                                                        for u in mixed]
+
+
+def test_build_never_trains_on_the_demo_sentence(tmp_path, monkeypatch):
+    import client.demo
+
+    first = data.sentences(1, seed=0)[0]  # what training would pick first
+    monkeypatch.setattr(client.demo, "SAMPLE_TEXT", first)
+    manifests = data.build(tmp_path, train=3, heldout=1, seed=0, workers=1, speakers=2)
+    assert first not in {item["text"] for item in data.read_manifest(manifests["train"])}

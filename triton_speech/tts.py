@@ -408,14 +408,17 @@ def request_audio(engine: WaveGlowEngine, mels: Sequence[np.ndarray], seeds: Seq
 
 
 class TTSPipeline:
-    """The ``tts`` ensemble in-process: text -> sentences -> Tacotron2 -> joined mel -> WaveGlow."""
+    """The ``tts`` ensemble in-process: text -> sentences -> Tacotron2 -> joined mel -> vocoder, where the
+    vocoder is WaveGlow or, with ``waveglow`` None, Griffin-Lim (the ``griffin_lim`` model)."""
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, tacotron2: Tacotron2Engine, waveglow: WaveGlowEngine, max_sentence_chars: int):
+    def __init__(self, tacotron2: Tacotron2Engine, waveglow: WaveGlowEngine | None, max_sentence_chars: int,
+                 griffin_lim_iterations: int = GRIFFIN_LIM_ITERATIONS):
         self.tacotron2 = tacotron2
         self.waveglow = waveglow
         self.max_sentence_chars = max_sentence_chars
+        self.griffin_lim_iterations = griffin_lim_iterations
 
     def __call__(self, text: str, seed: int = 0, sigma: float | None = None,
                  denoiser_strength: float | None = None) -> Speech:
@@ -427,7 +430,13 @@ class TTSPipeline:
         """Many texts decoded and vocoded together, as the served models do with a dynamic batch."""
         mels = request_mels(self.tacotron2, [(sentence_sequences(text, self.max_sentence_chars), seed)
                                              for text, seed in zip(texts, seeds)])
-        sigma = self.waveglow.sigma if sigma is None else sigma
-        strength = self.waveglow.denoiser_strength if denoiser_strength is None else denoiser_strength
-        audio = request_audio(self.waveglow, [m.mel for m in mels], seeds, [sigma] * len(mels), [strength] * len(mels))
+        if self.waveglow is None:
+            if sigma is not None or denoiser_strength is not None:  # as the served griffin_lim ensemble refuses them
+                raise ValueError("sigma and denoiser_strength are WaveGlow's: this pipeline vocodes with Griffin-Lim")
+            audio = [griffin_lim(m.mel, seed, self.griffin_lim_iterations) for m, seed in zip(mels, seeds)]
+        else:
+            sigma = self.waveglow.sigma if sigma is None else sigma
+            strength = self.waveglow.denoiser_strength if denoiser_strength is None else denoiser_strength
+            audio = request_audio(self.waveglow, [m.mel for m in mels], seeds, [sigma] * len(mels),
+                                  [strength] * len(mels))
         return [Speech(a, m.hit_step_limit) for a, m in zip(audio, mels)]
