@@ -201,12 +201,15 @@ class Utterance:
 
 
 def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, folder: Path,
-         augment: bool, espeak_path: str = "", clean_fraction: float = 0.0) -> list[Utterance]:
+         augment: bool, espeak_path: str = "", clean_fraction: float = 0.0,
+         base_voice_fraction: float = 0.0) -> list[Utterance]:
     """One utterance per text. ``augment``: sox and noise augmentation, except for about ``clean_fraction`` of
-    them, which are left as espeak-ng speaks them (clean input is what a served model mostly hears)."""
+    them, which are left as espeak-ng speaks them (clean input is what a served model mostly hears). About
+    ``base_voice_fraction`` of them use the accent's own voice, no variant: what espeak-ng speaks by default,
+    and so what `make demo` and the default TTS's training data speak."""
     rng = random.Random(seed)
-    # Its own generator: with clean_fraction 0 every earlier corpus is drawn exactly as before.
-    clean_rng = random.Random(f"clean {seed}")
+    # Their own generators: with both fractions 0 every earlier corpus is drawn exactly as before.
+    clean_rng, base_rng = random.Random(f"clean {seed}"), random.Random(f"base voice {seed}")
     utterances = []
     for index, text in enumerate(texts):
         variant = rng.choice(variants)
@@ -229,6 +232,8 @@ def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, f
         if augment and clean_fraction and clean_rng.random() < clean_fraction:
             utterance = replace(utterance, speed_factor=1.0, bass_db=0.0, treble_db=0.0, tempo=1.0, reverb=0,
                                 noise_snr_db=None, gain_db=0.0)
+        if base_voice_fraction and base_rng.random() < base_voice_fraction:
+            utterance = replace(utterance, voice=utterance.voice.partition("+")[0])
         utterances.append(utterance)
     return utterances
 
@@ -276,7 +281,7 @@ def write_split(name: str, utterances: list[Utterance], output: Path, workers: i
 
 def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 2,
           exclude: set[str] = frozenset(), speakers: int = SYNTHETIC_SPEAKERS,
-          clean_fraction: float = 0.0) -> dict[str, Path]:
+          clean_fraction: float = 0.0, base_voice_fraction: float = 0.0) -> dict[str, Path]:
     """Write ``train.json`` (augmented, training voices) and ``heldout.json`` (clean, held-out voices and texts).
 
     ``exclude``: sentences training must never contain (for example a fixed test set's); the sentence
@@ -292,7 +297,8 @@ def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 
     random_speakers = synthetic_speakers(speakers, seed)
     espeak_path = str(espeak_data_with(random_speakers, output).resolve())
     train_plan = plan(train_texts, ACCENTS, VARIANTS + [s.name for s in random_speakers], seed, output / "train",
-                      augment=True, espeak_path=espeak_path, clean_fraction=clean_fraction)
+                      augment=True, espeak_path=espeak_path, clean_fraction=clean_fraction,
+                      base_voice_fraction=base_voice_fraction)
     return {
         "train": write_split("train", train_plan, output, workers),
         "heldout": write_split("heldout", plan(heldout_texts, HELD_OUT_ACCENTS + ACCENTS[:2], HELD_OUT_VARIANTS,
@@ -313,12 +319,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="NeMo manifest whose sentences training must not contain (repeatable)")
     parser.add_argument("--clean-fraction", type=float, default=0.0,
                         help="share of training utterances left unaugmented (0 to 1)")
+    parser.add_argument("--base-voice-fraction", type=float, default=0.0,
+                        help="share of training utterances in an accent's own voice, no variant (0 to 1)")
     args = parser.parse_args(argv)
-    if not 0.0 <= args.clean_fraction <= 1.0:
-        parser.error(f"--clean-fraction must be between 0 and 1, got {args.clean_fraction}")
+    for flag in ("clean_fraction", "base_voice_fraction"):
+        if not 0.0 <= getattr(args, flag) <= 1.0:
+            parser.error(f"--{flag.replace('_', '-')} must be between 0 and 1, got {getattr(args, flag)}")
     exclude = {item["text"] for manifest in args.exclude for item in read_manifest(manifest)}
     manifests = build(args.output, args.train, args.heldout, args.seed, args.workers, exclude, args.speakers,
-                      args.clean_fraction)
+                      args.clean_fraction, args.base_voice_fraction)
     for name, path in manifests.items():
         lines = path.read_text().splitlines()
         hours = sum(json.loads(line)["duration"] for line in lines) / 3600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,16 @@ def test_build_never_trains_on_the_demo_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(client.demo, "SAMPLE_TEXT", first)
     manifests = data.build(tmp_path, train=3, heldout=1, seed=0, workers=1, speakers=2)
     assert first not in {item["text"] for item in data.read_manifest(manifests["train"])}
+
+
+def test_base_voice_fraction_speaks_that_share_in_the_accents_own_voices():
+    speakers = [s.name for s in data.synthetic_speakers(10, 0)]
+    texts = data.sentences(400, seed=2)
+    voices = data.ACCENTS, data.VARIANTS + speakers
+    varied = data.plan(texts, *voices, 5, Path("x"), augment=True, espeak_path="e")
+    based = data.plan(texts, *voices, 5, Path("x"), augment=True, espeak_path="e", base_voice_fraction=0.2)
+    changed = [(v, b) for v, b in zip(varied, based) if v != b]
+    assert 0.12 < len(changed) / len(texts) < 0.28
+    for before, after in changed:
+        assert after.voice == before.voice.partition("+")[0] in data.ACCENTS
+        assert after == replace(before, voice=after.voice)  # nothing else moves
