@@ -24,6 +24,8 @@ def logprobs_for(path: list[int], classes: int = len(LABELS) + 1) -> np.ndarray:
         ([BLANK, BLANK], ""),  # all blank
         ([2, 2, BLANK, 0, 0, 3, BLANK, BLANK, 4, 3], "b c'c"),
         ([BLANK, 1, 2, BLANK, 2, 1, 1], "abba"),
+        ([1, 0, BLANK, 0, 2], "a b"),  # a space emitted twice separates words once
+        ([0, 1, 0, BLANK, 0], "a"),  # no space before the first word or after the last
     ],
 )
 def test_collapse_and_blank_removal(path, text):

@@ -9,7 +9,7 @@ import numpy as np
 
 
 class GreedyCTCDecoder:
-    """Arg-max per frame, collapse repeats, drop blanks, map ids to characters.
+    """Arg-max per frame, collapse repeats, drop blanks, map ids to characters; words separated by one space.
 
     ``labels`` is the checkpoint's vocabulary; the blank is the extra class after it (NeMo's layout:
     ``num_classes = len(labels) + 1`` and ``blank = len(labels)``).
@@ -42,7 +42,9 @@ class GreedyCTCDecoder:
         return best[best != self.blank_id]
 
     def __call__(self, logprobs: np.ndarray, length: int | None = None) -> str:
-        return "".join(self._symbols[self.token_ids(logprobs, length)])
+        # CTC may emit the space twice (space, blank, space) or at either end: a transcript's words are separated
+        # by one space, as the lexicon decoder's are.
+        return " ".join("".join(self._symbols[self.token_ids(logprobs, length)]).split())
 
 
 def read_lexicon(path: str | Path) -> list[str]:
