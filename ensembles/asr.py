@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
 from ensembles import punctuation
 from ensembles.settings import RepositorySettings
-from triton_speech.ctc import LexiconCTCDecoder, read_lexicon
+from triton_speech.ctc import load_decoder
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
 # Optional: a client that sends a padded batch [B, N] says how many samples of each row are audio.
@@ -53,10 +52,8 @@ def models(export_dir: Path, settings: RepositorySettings,
     decoding = {"labels": "labels.json"}
     decoding_files = {"labels.json": export_dir / "labels.json"}
     if settings.lexicon:
-        vocabulary = json.loads((export_dir / "labels.json").read_text())
         try:  # the decoder the server will load: an unspellable word or a bad beam size fails now, not at load
-            LexiconCTCDecoder(vocabulary["labels"], read_lexicon(settings.lexicon), vocabulary["blank_id"],
-                              settings.ctc_beam_size)
+            load_decoder(export_dir / "labels.json", settings.lexicon, settings.ctc_beam_size)
         except (OSError, ValueError) as error:
             raise ConfigError(f"ctc_decoder: lexicon {settings.lexicon}: {error}") from error
         decoding.update(lexicon="lexicon.txt", beam_size=str(settings.ctc_beam_size))

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ensembles.spec import Batching
+from triton_speech.ctc import DEFAULT_BEAM_SIZE
+from triton_speech.tts import GRIFFIN_LIM_ITERATIONS
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,7 @@ class RepositorySettings:
     max_audio_seconds: float = 60.0
     # CTC decoding: greedy, or (given a word list, one word per line) beam search whose words are all listed
     lexicon: str = ""
-    ctc_beam_size: int = 32
+    ctc_beam_size: int = DEFAULT_BEAM_SIZE
     # Punctuator text limit: a 60 s transcript is ~1000 characters; long texts are windowed, not cut
     max_punctuation_chars: int = 5000
     # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)
@@ -32,7 +34,7 @@ class RepositorySettings:
     denoiser_strength: float = 0.0
     # The vocoder: "waveglow", or "griffin_lim" (no weights; no waveglow export needed)
     vocoder: str = "waveglow"
-    griffin_lim_iterations: int = 32
+    griffin_lim_iterations: int = GRIFFIN_LIM_ITERATIONS
 
     def batching(self, model: str) -> Batching:
         return Batching(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+DEFAULT_BEAM_SIZE = 32
 
 
 class GreedyCTCDecoder:
@@ -100,11 +103,11 @@ class LexiconCTCDecoder(GreedyCTCDecoder):
     space label is the word boundary, as in NeMo's character vocabularies. Decoding is beam search over the
     same log-probabilities the greedy decoder reads, and it cannot say a word outside the list (a closed
     vocabulary: build the list from the domain's text). Where the acoustics favour another listed word it
-    says that one (the default model's "anna" for "emma").
+    says that one (the default model can hear "emma" for "anna").
     """
 
     def __init__(self, labels: Sequence[str], words: Iterable[str], blank_id: int | None = None,
-                 beam_size: int = 32):
+                 beam_size: int = DEFAULT_BEAM_SIZE):
         super().__init__(labels, blank_id)
         import logging
 
@@ -125,3 +128,13 @@ class LexiconCTCDecoder(GreedyCTCDecoder):
         if emissions.shape[0] == 0:
             return ""
         return self._decoder.decode(emissions, beam_width=self.beam_size)
+
+
+def load_decoder(labels_json: str | Path, lexicon: str | Path | None = None,
+                 beam_size: int = DEFAULT_BEAM_SIZE) -> GreedyCTCDecoder:
+    """The decoder of an export's ``labels.json``: greedy, or with ``lexicon`` beam search over its words.
+    The builder (to check a lexicon), the served ``ctc_decoder`` and ``ASRPipeline`` all make it here."""
+    vocabulary = json.loads(Path(labels_json).read_text())
+    if lexicon is None:
+        return GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"])
+    return LexiconCTCDecoder(vocabulary["labels"], read_lexicon(lexicon), vocabulary["blank_id"], beam_size)

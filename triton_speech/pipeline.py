@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from triton_speech.acoustic import AcousticModel
 from triton_speech.audio import checked_row
-from triton_speech.ctc import GreedyCTCDecoder, LexiconCTCDecoder, read_lexicon
+from triton_speech.ctc import DEFAULT_BEAM_SIZE, GreedyCTCDecoder, load_decoder
 from triton_speech.features import MelFrontend
 from triton_speech.punctuation import Punctuator
 
@@ -22,7 +21,7 @@ class Transcript:
 
 
 class ASRPipeline:
-    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder | LexiconCTCDecoder,
+    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder,
                  punctuator: Punctuator | None = None):
         self.frontend = frontend
         self.acoustic = acoustic
@@ -32,15 +31,13 @@ class ASRPipeline:
     @classmethod
     def from_export(cls, export_dir: str | Path, punctuator_dir: str | Path | None = None,
                     intra_op_threads: int = 0, lexicon: str | Path | None = None,
-                    beam_size: int = 32) -> "ASRPipeline":
+                    beam_size: int = DEFAULT_BEAM_SIZE) -> "ASRPipeline":
         """The pipeline of an export; with ``lexicon`` (a word list), CTC beam search over its words."""
         export_dir = Path(export_dir)
-        vocabulary = json.loads((export_dir / "labels.json").read_text())
         return cls(
             MelFrontend.load(export_dir / "frontend.npz"),
             AcousticModel.load(export_dir / "model.onnx", intra_op_threads),
-            GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"]) if lexicon is None else
-            LexiconCTCDecoder(vocabulary["labels"], read_lexicon(lexicon), vocabulary["blank_id"], beam_size),
+            load_decoder(export_dir / "labels.json", lexicon, beam_size),
             None if punctuator_dir is None else Punctuator.load(punctuator_dir, intra_op_threads),
         )
 

@@ -1,22 +1,17 @@
 """LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC, or beam search over a lexicon)."""
 
-import json
-
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.backend import ModelArgs, bytes_column, ragged_input, serve
-from triton_speech.ctc import GreedyCTCDecoder, LexiconCTCDecoder, read_lexicon
+from triton_speech.ctc import DEFAULT_BEAM_SIZE, load_decoder
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        vocabulary = json.loads(model.path("labels").read_text())
-        if "lexicon" not in model.parameters:
-            self.decoder = GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"])
-        else:
-            self.decoder = LexiconCTCDecoder(vocabulary["labels"], read_lexicon(model.path("lexicon")),
-                                             vocabulary["blank_id"], int(model.parameter("beam_size")))
+        self.decoder = load_decoder(model.path("labels"),
+                                    model.path("lexicon") if "lexicon" in model.parameters else None,
+                                    int(model.parameter("beam_size", str(DEFAULT_BEAM_SIZE))))
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)
