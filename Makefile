@@ -31,7 +31,7 @@ REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
 
 .PHONY: setup export repository serve demo test bench perf clean data train-asr train-punctuator \
-	tts-data train-tts train-tacotron2 train-waveglow
+	tts-data train-tts train-tacotron2 train-waveglow soak
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed
@@ -124,6 +124,11 @@ BENCH_ARGS = --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartzn
 
 bench: repository
 	$(PYTHON) -m benchmarks $(BENCH_ARGS)
+
+# Minutes of mixed good and bad load against the built repository, with a stub killed halfway
+# (SOAK_MINUTES, SOAK_CONCURRENCY); writes benchmarks/results/soak.md.
+soak: repository
+	SOAK_REPOSITORY=$(REPOSITORY) $(PYTHON) -m pytest -m soak -s -p no:cacheprovider tests/test_soak.py
 
 # perf_analyzer sweeps of asr, punctuator and tts only
 perf: repository

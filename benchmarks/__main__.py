@@ -193,7 +193,7 @@ def run_perf(args: argparse.Namespace, data: inputs.InputData, asr_export: Path,
     points += [perf.Point("tts", data.tts, c, audio_seconds=round(frames / tts.FRAMES_PER_SECOND, 3),
                           requests_per_window=args.perf_tts_requests) for c in args.perf_tts_concurrency]
     with TritonServer(repository) as server:
-        return perf.sweep(server.grpc_url, server.http_url, points, settings)
+        return perf.sweep(server.grpc_url, server.http_url, points, settings, admin_key=server.admin_key)
 
 
 def write(folder: Path, name: str, rows: list[dict], heading: str, extra: str = "") -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from client.connection import TritonConnection
-from triton_speech.server import ServerError, bundled_library_dir
+from triton_speech.server import ADMIN_HEADER, GRPC_ADMIN_HEADER, ServerError, bundled_library_dir
 
 UNSTABLE = "Failed to obtain stable measurement"
 
@@ -87,11 +87,14 @@ def requests_for_audio(window_audio_seconds: float, clip_seconds: float, least: 
 
 
 def command(url: str, point: Point, settings: PerfSettings, csv_path: Path,
-            request_count: int | None = None) -> list[str]:
-    """The perf_analyzer command line of one point; ``request_count`` measures once, without stabilizing."""
+            request_count: int | None = None, admin_key: str | None = None) -> list[str]:
+    """The perf_analyzer command line of one point; ``request_count`` measures once, without stabilizing.
+    ``admin_key``: perf_analyzer reads the server's statistics, a restricted API."""
     args = [str(executable()), "-m", point.model, "-u", url, "-i", point.protocol,
             "--input-data", str(point.input_data), "--concurrency-range", f"{point.concurrency}:{point.concurrency}",
             "-f", str(csv_path)]
+    if admin_key:
+        args += ["-H", f"{GRPC_ADMIN_HEADER if point.protocol == 'grpc' else ADMIN_HEADER}:{admin_key}"]
     if request_count is not None:
         return args + ["--request-count", str(request_count)]
     return args + ["--measurement-mode", "count_windows",
@@ -106,16 +109,18 @@ def _run(args: list[str], timeout_s: float) -> subprocess.CompletedProcess:
         raise PerfAnalyzerError(f"perf_analyzer ran over {timeout_s:.0f} s: {' '.join(args)}") from error
 
 
-def run_perf_analyzer(url: str, point: Point, settings: PerfSettings = PerfSettings()) -> tuple[dict, bool]:
+def run_perf_analyzer(url: str, point: Point, settings: PerfSettings = PerfSettings(),
+                      admin_key: str | None = None) -> tuple[dict, bool]:
     """perf_analyzer's CSV row of one point and whether it was stable."""
     with tempfile.TemporaryDirectory() as folder:
         csv_path = Path(folder) / "perf.csv"
-        result = _run(command(url, point, settings, csv_path), settings.timeout_s)
+        result = _run(command(url, point, settings, csv_path, admin_key=admin_key), settings.timeout_s)
         stable = result.returncode == 0
         output = result.stdout + result.stderr
         if not stable and UNSTABLE in output:
             fixed_count = 3 * requests_per_window(point, settings)  # as many as three stable windows
-            result = _run(command(url, point, settings, csv_path, request_count=fixed_count), settings.timeout_s)
+            result = _run(command(url, point, settings, csv_path, request_count=fixed_count, admin_key=admin_key),
+                          settings.timeout_s)
             output = result.stdout + result.stderr
         if result.returncode != 0 or not csv_path.exists():
             tail = "\n".join(output.strip().splitlines()[-15:])
@@ -126,14 +131,17 @@ def run_perf_analyzer(url: str, point: Point, settings: PerfSettings = PerfSetti
 
 
 class ServerStatistics:
-    """Per-model request counts and cumulative queue/compute times from Triton's statistics API."""
+    """Per-model request counts and cumulative queue/compute times from Triton's statistics API (restricted:
+    ``admin_key`` unlocks it, and perf_analyzer runs with it)."""
 
-    def __init__(self, url: str, protocol: str = "grpc"):
+    def __init__(self, url: str, protocol: str = "grpc", admin_key: str | None = None):
         self.connection = TritonConnection(url, protocol)
+        self.admin_key = admin_key
+        self.headers = {GRPC_ADMIN_HEADER if protocol == "grpc" else ADMIN_HEADER: admin_key} if admin_key else None
 
     def _json(self, method: str, *args) -> dict:
         call = getattr(self.connection.client, method)
-        return call(*args, as_json=True) if self.connection.protocol == "grpc" else call(*args)
+        return call(*args, headers=self.headers, **({"as_json": True} if self.connection.protocol == "grpc" else {}))
 
     def steps(self, model: str) -> list[str]:
         """The models that do the work of ``model``: an ensemble's steps, else the model itself."""
@@ -177,7 +185,7 @@ def measure(url: str, point: Point, statistics: ServerStatistics,
     """One point: the result row (throughput, RTFx, latencies, server queue/compute) and the per-step split."""
     steps = statistics.steps(point.model)
     before = statistics.snapshot()
-    measured, stable = run_perf_analyzer(url, point, settings)
+    measured, stable = run_perf_analyzer(url, point, settings, statistics.admin_key)
     split = server_split(before, statistics.snapshot(), steps)
     throughput = float(measured["Inferences/Second"])
     row = {
@@ -197,10 +205,11 @@ def measure(url: str, point: Point, statistics: ServerStatistics,
 
 
 def sweep(grpc_url: str, http_url: str, points: Sequence[Point], settings: PerfSettings = PerfSettings(),
-          desc: str = "perf_analyzer") -> tuple[list[dict], list[dict]]:
-    """All points against one server (progress bar per point); returns (rows, per-step split rows)."""
+          desc: str = "perf_analyzer", admin_key: str | None = None) -> tuple[list[dict], list[dict]]:
+    """All points against one server (progress bar per point); returns (rows, per-step split rows).
+    ``admin_key`` unlocks the statistics API."""
     urls = {"grpc": grpc_url, "http": http_url}
-    statistics = ServerStatistics(grpc_url)
+    statistics = ServerStatistics(grpc_url, admin_key=admin_key)
     rows, splits = [], []
     try:
         for point in tqdm(points, desc=desc, unit="point"):

@@ -87,7 +87,7 @@ def sweep(exports: Exports, grid: TuningGrid, input_data: Path, clip_seconds: fl
             build(repository, exports, candidate)
             bar.set_postfix_str(flags(candidate))
             with TritonServer(repository, **({"ports": ports} if ports else {})) as server:
-                statistics = perf.ServerStatistics(server.grpc_url)
+                statistics = perf.ServerStatistics(server.grpc_url, admin_key=server.admin_key)
                 try:
                     for concurrency in concurrencies:
                         point = perf.Point("asr", input_data, concurrency, audio_seconds=clip_seconds,

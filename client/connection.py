@@ -1,8 +1,11 @@
-"""One Triton connection over gRPC or HTTP (KServe v2), synchronous and asyncio."""
+"""One Triton connection over gRPC or HTTP (KServe v2), synchronous and asyncio, retrying what is worth it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -16,7 +19,40 @@ class ServerUnreachable(ConnectionError):
 
 
 class InferenceError(RuntimeError):
-    """The server answered a request with an error (bad input, model failure)."""
+    """The server answered a request with an error (bad input, model failure).
+
+    ``status`` is the server's code: ``StatusCode.INVALID_ARGUMENT`` (gRPC) or ``400`` (HTTP) for bad input,
+    ``StatusCode.INTERNAL`` / ``500`` for a fault of the server."""
+
+    def __init__(self, message: str, status: str | None = None):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def bad_input(self) -> bool:
+        return self.status in ("StatusCode.INVALID_ARGUMENT", "400")
+
+
+class ServerUnavailable(InferenceError):
+    """The server could not take the request for now (stopping, or a model reloading): retrying may succeed."""
+
+
+# What the server says while it cannot serve for a moment, and the client retries: Triton's own UNAVAILABLE
+# (stopping, restricted), and the answers of Triton 2.51 while a model whose python stub died is reloaded
+# (the launcher's watchdog does that within seconds): INTERNAL "Stub process ... is not healthy" until the
+# reload starts, then "Request for unknown model: ... has no available versions" until it is ready again.
+TRANSIENT_MESSAGES = ("is not healthy", "has no available versions", "Server is stopping")
+
+
+def _error(error: InferenceServerException) -> InferenceError:
+    status, message = error.status(), error.message()
+    transient = status in ("StatusCode.UNAVAILABLE", "503") or any(m in message for m in TRANSIENT_MESSAGES)
+    return (ServerUnavailable if transient else InferenceError)(message, status)
+
+
+def backoff_delays(retries: int, first_s: float = 0.2, cap_s: float = 4.0) -> list[float]:
+    """Waits before each retry: doubling from ``first_s``, capped, with jitter so clients do not retry in step."""
+    return [min(cap_s, first_s * 2**attempt) * random.uniform(0.8, 1.2) for attempt in range(retries)]
 
 
 def default_url(protocol: str) -> str:
@@ -46,11 +82,15 @@ def _inputs(module, tensors: Mapping[str, np.ndarray]) -> list:
 
 
 class TritonConnection:
-    def __init__(self, url: str | None = None, protocol: str = "grpc", timeout_s: float = 120.0):
+    """``retries``: how often a request the server could not take for now (ServerUnavailable) is sent again,
+    with exponential backoff (about 10 s in all for the default 6); bad input is never retried."""
+
+    def __init__(self, url: str | None = None, protocol: str = "grpc", timeout_s: float = 120.0, retries: int = 6):
         _module(protocol, asynchronous=False)  # validates the protocol
         self.protocol = protocol
         self.url = url or default_url(protocol)
         self.timeout_s = timeout_s
+        self.retries = retries
         self._client = None
 
     def _unreachable(self, error: Exception) -> ServerUnreachable:
@@ -76,20 +116,28 @@ class TritonConnection:
     def infer(self, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]) -> dict[str, np.ndarray]:
         module = _module(self.protocol, asynchronous=False)
         requested = [module.InferRequestedOutput(name) for name in outputs]
-        try:
-            result = self.client.infer(model, _inputs(module, tensors), outputs=requested)
-        except InferenceServerException as error:
-            raise InferenceError(error.message()) from None
-        return {name: result.as_numpy(name) for name in outputs}
+        for delay in [*backoff_delays(self.retries), None]:
+            try:
+                result = self.client.infer(model, _inputs(module, tensors), outputs=requested)
+                return {name: result.as_numpy(name) for name in outputs}
+            except InferenceServerException as error:
+                failure = _error(error)
+            if not isinstance(failure, ServerUnavailable) or delay is None:
+                raise failure
+            time.sleep(delay)
 
     async def infer_async(self, client, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
         module = _module(self.protocol, asynchronous=True)
         requested = [module.InferRequestedOutput(name) for name in outputs]
-        try:
-            result = await client.infer(model, _inputs(module, tensors), outputs=requested)
-        except InferenceServerException as error:
-            raise InferenceError(error.message()) from None
-        return {name: result.as_numpy(name) for name in outputs}
+        for delay in [*backoff_delays(self.retries), None]:
+            try:
+                result = await client.infer(model, _inputs(module, tensors), outputs=requested)
+                return {name: result.as_numpy(name) for name in outputs}
+            except InferenceServerException as error:
+                failure = _error(error)
+            if not isinstance(failure, ServerUnavailable) or delay is None:
+                raise failure
+            await asyncio.sleep(delay)
 
     async def open_async(self):
         """An asyncio client (close it with ``await client.close()``); raises ServerUnreachable."""

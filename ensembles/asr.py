@@ -8,6 +8,7 @@ from ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, rea
 from ensembles import punctuation
 from ensembles.settings import RepositorySettings
 from triton_speech.ctc import load_decoder
+from triton_speech.features import MelFrontend
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
 # Optional: a client that sends a padded batch [B, N] says how many samples of each row are audio.
@@ -27,6 +28,9 @@ def models(export_dir: Path, settings: RepositorySettings,
     features_length = Tensor("FEATURES_LENGTH", "INT64", (1,))
     logprobs = Tensor("LOGPROBS", "FP32", (-1, num_classes))
     logprobs_length = Tensor("LOGPROBS_LENGTH", "INT64", (1,))
+    # Frames of the longest audio asr takes: quartznet and ctc_decoder refuse longer inputs sent to them directly.
+    max_frames = MelFrontend.load(export_dir / "frontend.npz").num_frames(
+        int(settings.max_audio_seconds * int(info["sample_rate"])))
 
     feature_extractor = PythonModel(
         name="feature_extractor",
@@ -45,11 +49,12 @@ def models(export_dir: Path, settings: RepositorySettings,
         inputs=(features, features_length),
         outputs=(logprobs, logprobs_length),
         batching=settings.batching("quartznet"),
-        parameters={"onnx_model": "model.onnx", "intra_op_threads": str(settings.onnx_threads)},
+        parameters={"onnx_model": "model.onnx", "intra_op_threads": str(settings.onnx_threads),
+                    "max_frames": str(max_frames)},
         # export.json travels with the weights: where they came from and the parity measured.
         artifacts={"model.onnx": export_dir / "model.onnx", "export.json": export_dir / "export.json"},
     )
-    decoding = {"labels": "labels.json"}
+    decoding = {"labels": "labels.json", "max_frames": str(max_frames)}
     decoding_files = {"labels.json": export_dir / "labels.json"}
     if settings.lexicon:
         try:  # the decoder the server will load: an unspellable word or a bad beam size fails now, not at load

@@ -28,6 +28,9 @@ class RepositorySettings:
     # TTS: request text limit, sentence length the text is split to, decoder loop and vocoder defaults
     max_text_chars: int = 1000
     max_sentence_chars: int = 250
+    # The longest audio one tts request yields (about twice what max_text_chars of speech takes): Tacotron2 cuts a
+    # request's mel there (reported as the step limit) and the vocoders refuse longer mels
+    max_speech_seconds: float = 150.0
     gate_threshold: float = 0.5
     max_decoder_steps: int = 2000
     sigma: float = 0.666

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ensembles.settings import RepositorySettings
 from ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
+from triton_speech.tts import HOP, SAMPLE_RATE
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
 # Optional per request: the seed of the prenet dropout and WaveGlow noise (same seed, same audio),
@@ -27,6 +28,13 @@ MEL_LENGTH = Tensor("MEL_LENGTH", "INT64", (1,))
 
 
 VOCODERS = ("waveglow", "griffin_lim")
+# english_cleaners spells numbers out ("123456789" is 85 symbols): a request's symbols are bounded by this many
+# per character of its text, so tacotron2 can refuse more when called directly.
+SYMBOLS_PER_CHAR = 12
+
+
+def max_mel_frames(settings: RepositorySettings) -> int:
+    return int(settings.max_speech_seconds * SAMPLE_RATE / HOP)
 
 
 def models(tacotron2_export: Path, waveglow_export: Path | None,
@@ -56,6 +64,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
             "gate_threshold": settings.gate_threshold,
             "max_decoder_steps": settings.max_decoder_steps,
             "intra_op_threads": settings.onnx_threads,
+            "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars,
+            "max_mel_frames": max_mel_frames(settings),
         },
         artifacts={name: tacotron2_export / name
                    for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")},
@@ -66,7 +76,7 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
             inputs=(mel, MEL_LENGTH, SEED),
             outputs=(AUDIO, AUDIO_LENGTH),
             batching=settings.batching("griffin_lim"),
-            parameters={"iterations": settings.griffin_lim_iterations},
+            parameters={"iterations": settings.griffin_lim_iterations, "max_mel_frames": max_mel_frames(settings)},
         )
         vocoder_inputs = (SEED,)
     else:
@@ -102,6 +112,7 @@ def waveglow(export: Path, mel: Tensor, settings: RepositorySettings) -> PythonM
             "sigma": settings.sigma,
             "denoiser_strength": settings.denoiser_strength,
             "intra_op_threads": settings.onnx_threads,
+            "max_mel_frames": max_mel_frames(settings),
         },
         artifacts={name: export / name for name in ("waveglow.onnx", "export.json")},
     )

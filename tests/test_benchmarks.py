@@ -87,7 +87,7 @@ def test_perf_analyzer_against_the_test_server(triton, tmp_path):
     clips = inputs.write_json([inputs.audio_entry(speechlike(1.0, s)) for s in range(2)], tmp_path / "asr.json")
     texts = inputs.write_json([inputs.text_entry(t) for t in inputs.TEXTS[:2]], tmp_path / "punctuator.json")
     points = [perf.Point("asr", clips, 2, "grpc", audio_seconds=1.0), perf.Point("punctuator", texts, 1, "http")]
-    rows, split = perf.sweep(triton.grpc_url, triton.http_url, points, QUICK)
+    rows, split = perf.sweep(triton.grpc_url, triton.http_url, points, QUICK, admin_key=triton.admin_key)
 
     asr_row, punctuator_row = rows
     assert asr_row["mode"] == "served grpc (perf_analyzer)" and punctuator_row["mode"] == "served http (perf_analyzer)"
@@ -107,7 +107,7 @@ def test_perf_analyzer_unstable_point_is_measured_over_a_fixed_count(triton, tmp
     texts = inputs.write_json([inputs.text_entry(t) for t in inputs.TEXTS], tmp_path / "punctuator.json")
     never_stable = perf.PerfSettings(requests_per_window=5, stability_percent=0.001, max_trials=3)
     point = perf.Point("punctuator", texts, 1)
-    statistics = perf.ServerStatistics(triton.grpc_url)
+    statistics = perf.ServerStatistics(triton.grpc_url, admin_key=triton.admin_key)
     try:
         row, split = perf.measure(triton.grpc_url, point, statistics, never_stable)
         assert row["stable"] is False and row["throughput_rps"] > 0

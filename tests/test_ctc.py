@@ -108,3 +108,36 @@ def test_lexicon_words_must_be_spelled_with_the_labels(tmp_path):
     lexicon = tmp_path / "lexicon.txt"
     lexicon.write_text("ab a b\n\nc'b  c ' b\nab\n")  # a pronunciation lexicon: the first column is the word
     assert check_spelling(read_lexicon(lexicon), LABELS) == ["ab", "c'b"]
+
+
+# --- properties on arbitrary log-probabilities (hypothesis) ------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+logprob_matrices = st.integers(0, 40).flatmap(lambda frames: arrays(
+    np.float32, (frames, len(LABELS) + 1), elements=st.floats(-30, 0, width=32)))
+
+
+def best_path_reference(logprobs: np.ndarray) -> str:
+    """Greedy CTC written another way: collapse runs with groupby, drop blanks, normalize spaces."""
+    from itertools import groupby
+
+    symbols = [LABELS[k] for k, _ in groupby(np.argmax(logprobs, axis=1)) if k != BLANK] if len(logprobs) else []
+    return " ".join("".join(symbols).split())
+
+
+@settings(max_examples=300, deadline=None)
+@given(logprob_matrices)
+def test_greedy_equals_a_reference_best_path_on_any_input(logprobs):
+    assert GreedyCTCDecoder(LABELS)(logprobs) == best_path_reference(logprobs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(logprob_matrices)
+def test_lexicon_decoding_says_only_listed_words_on_any_input(logprobs):
+    words = ["a", "ab", "cab", "c'a"]
+    text = LexiconCTCDecoder(LABELS, words, beam_size=8)(logprobs)
+    assert text == " ".join(text.split())
+    assert set(text.split()) <= set(words), text

@@ -72,6 +72,22 @@ def test_griffin_lim_takes_no_waveglow_parameters(default_tts_server):
     assert speaker.synthesize("hello there", seed=3).audio.size > 0  # and it keeps serving
 
 
+@pytest.mark.parametrize("protocol, status", [("grpc", "StatusCode.INVALID_ARGUMENT"), ("http", "400")])
+@pytest.mark.parametrize("mel, message", [
+    (np.full((1, 80, 20), np.nan, np.float32), r"MEL row 0 contains 1600 NaN or Inf values"),
+    # 150 s (max_speech_seconds) of frames is the most a tts request yields; one more is refused before any work.
+    (np.zeros((1, 80, 12920), np.float32), r"MEL row 0 has length 12920; the limit is 12919"),
+])
+def test_griffin_lim_refuses_mels_that_are_not_finite_or_too_long(default_tts_server, protocol, status, mel, message):
+    from client.connection import TritonConnection
+
+    url = default_tts_server.grpc_url if protocol == "grpc" else default_tts_server.http_url
+    with pytest.raises(InferenceError, match=message) as raised:
+        TritonConnection(url, protocol).infer("griffin_lim", {
+            "MEL": mel, "MEL_LENGTH": np.array([[mel.shape[2]]], dtype=np.int64)}, ["AUDIO"])
+    assert raised.value.status == status
+
+
 def test_griffin_lim_audio_is_the_same_batched_or_alone(default_tts_server):
     """The griffin_lim model computes each request's rows alone: batched, its audio is bit for bit the same."""
     from concurrent.futures import ThreadPoolExecutor

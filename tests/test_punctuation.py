@@ -280,3 +280,38 @@ def test_word_labels_report_scores_per_word(vocab_path):
     (labels,) = Punctuator(RuleLogits(vocab_path, {"you": ("?", "O")}), vocab_path, LABELS).predict(["how are you"])
     assert isinstance(labels, WordLabels) and labels.spans == [(0, 3), (4, 7), (8, 11)]
     assert labels.punct_ids.tolist() == [0, 0, 3] and labels.punct_scores.shape == (3, 4)
+
+
+# ------------------------------------------------------- properties on arbitrary text (hypothesis)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class RandomLogits:
+    """Random logits for every position: any labelling the pre/post-processing may meet."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, input_ids, attention_mask, token_type_ids):
+        shape = input_ids.shape
+        return (self.rng.normal(size=shape + (len(LABELS["punct"]),)).astype(np.float32),
+                self.rng.normal(size=shape + (len(LABELS["capit"]),)).astype(np.float32))
+
+
+def strip_labels(text: str) -> list[str]:
+    """Words as a punctuator may change them undone: case folded, trailing added marks removed."""
+    return [word.casefold().rstrip(",.?") for word in text.split()]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(max_size=120), min_size=1, max_size=4), seed=st.integers(0, 2**16),
+       windows=st.sampled_from([SMALL_WINDOWS, WHOLE]))
+def test_punctuation_only_capitalizes_and_appends_marks_on_any_text(vocab_path, texts, seed, windows):
+    punctuated = Punctuator(RandomLogits(seed), vocab_path, LABELS, **windows)(texts)
+    assert len(punctuated) == len(texts)
+    for before, after in zip(texts, punctuated):
+        assert strip_labels(after) == strip_labels(before)
+        # Whitespace between words is kept as it was.
+        assert [c for c in after if c.isspace()] == [c for c in before if c.isspace()]

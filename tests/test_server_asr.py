@@ -42,7 +42,8 @@ def test_served_transcript_equals_in_process_pipeline(triton, protocol, utteranc
 
 
 def inference_stats(triton, model: str) -> tuple[int, int]:
-    stats = TritonConnection(triton.grpc_url).client.get_inference_statistics(model, as_json=True)
+    stats = TritonConnection(triton.grpc_url).client.get_inference_statistics(
+        model, headers=triton.admin_headers("grpc"), as_json=True)
     entry = stats["model_stats"][0]
     return int(entry.get("inference_count", 0)), int(entry.get("execution_count", 0))
 
@@ -99,7 +100,7 @@ BAD_INPUTS = {
     ),
     "length beyond samples": (
         {"AUDIO": _audio(1600), "AUDIO_LENGTH": np.array([[3200]], dtype=np.int32)},
-        r"AUDIO_LENGTH 3200 of row 0 exceeds the 1600 samples",
+        r"AUDIO_LENGTH of row 0 is 3200: it must be between 1 and the 1600 samples sent",
     ),
 }
 
@@ -110,8 +111,9 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(triton, proto
     tensors, message = BAD_INPUTS[case]
     url = triton.grpc_url if protocol == "grpc" else triton.http_url
     connection = TritonConnection(url, protocol)
-    with pytest.raises(InferenceError, match=message):
+    with pytest.raises(InferenceError, match=message) as raised:
         connection.infer("asr", tensors, ["TRANSCRIPT"])
+    assert raised.value.status == {"grpc": "StatusCode.INVALID_ARGUMENT", "http": "400"}[protocol]
     assert ASRClient(url, protocol).transcribe(utterances[0]) == expected[0]
 
 

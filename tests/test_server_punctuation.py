@@ -73,13 +73,14 @@ def test_cli_punctuate(triton, punctuator):
 @pytest.mark.parametrize(
     "raw, message",
     [
-        (b"caf\xc3 ok", r"TEXT is not valid UTF-8: byte 0xc3 at offset 3"),
+        (b"caf\xc3 ok", r"TEXT row 0 is not valid UTF-8: byte 0xc3 at offset 3"),
         (b"a" * (TEST_MAX_PUNCTUATION_CHARS + 1), rf"the limit is {TEST_MAX_PUNCTUATION_CHARS}.*not truncated"),
     ],
     ids=["not utf-8", "too long"],
 )
 def test_bad_text_gets_a_clear_error_and_the_server_keeps_serving(triton, punctuator, protocol, raw, message):
     client = PunctuatorClient(triton.grpc_url if protocol == "grpc" else triton.http_url, protocol)
-    with pytest.raises(InferenceError, match=message):
+    with pytest.raises(InferenceError, match=message) as raised:
         client.punctuate([raw])
+    assert raised.value.status == {"grpc": "StatusCode.INVALID_ARGUMENT", "http": "400"}[protocol]
     assert client.punctuate([TEXTS[0]]) == punctuator([TEXTS[0]])

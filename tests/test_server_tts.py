@@ -105,8 +105,8 @@ BAD_TEXT = {
     "empty": (b"", r"text is empty"),
     "only unsupported characters": ("日本語 … ☃".encode(), r"no speakable characters"),
     "only punctuation": (b"!!! ... ???", r"no speakable characters"),
-    "not utf-8": (b"caf\xe9 au lait", r"TEXT is not valid UTF-8: byte 0xe9 at offset 3"),
-    "too long": (("word " * 100).encode(), r"TEXT is 500 characters long; the limit is 400.*not truncated"),
+    "not utf-8": (b"caf\xe9 au lait", r"TEXT row 0 is not valid UTF-8: byte 0xe9 at offset 3"),
+    "too long": (("word " * 100).encode(), r"TEXT row 0 is 500 characters long; the limit is 400.*not truncated"),
 }
 
 
@@ -116,8 +116,9 @@ def test_bad_text_gets_a_clear_error_and_the_server_keeps_serving(triton, protoc
     raw, message = BAD_TEXT[case]
     url = triton.grpc_url if protocol == "grpc" else triton.http_url
     client = TTSClient(url, protocol)
-    with pytest.raises(InferenceError, match=message):
+    with pytest.raises(InferenceError, match=message) as raised:
         client.synthesize(raw)
+    assert raised.value.status == {"grpc": "StatusCode.INVALID_ARGUMENT", "http": "400"}[protocol]
     np.testing.assert_allclose(client.synthesize(TEXTS[1], seed=SEEDS[1]).audio, expected[1].audio,
                                atol=AUDIO_TOLERANCE, rtol=0)
 

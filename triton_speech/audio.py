@@ -30,9 +30,10 @@ def split_rows(
         row_lengths = [int(n) for n in lengths]
     rows = []
     for row, length in enumerate(row_lengths):
-        if length > audio.shape[1]:
-            raise InputError(f"AUDIO_LENGTH {length} of row {row} exceeds the {audio.shape[1]} samples sent")
-        rows.append(checked_row(audio[row, : max(length, 0)], row, min_samples, max_samples, sample_rate))
+        if lengths is not None and not 0 < length <= audio.shape[1]:
+            raise InputError(f"AUDIO_LENGTH of row {row} is {length}: it must be between 1 and the "
+                             f"{audio.shape[1]} samples sent")
+        rows.append(checked_row(audio[row, :length], row, min_samples, max_samples, sample_rate))
     return rows
 
 

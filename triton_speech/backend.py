@@ -2,7 +2,11 @@
 
 Triton hands a python model a list of requests (the dynamic batcher's batch). Each request carries
 one or more rows. ``serve`` parses every request on its own, so one bad request gets its own error
-response while the rest are computed together in one batch and answered.
+response while the rest are computed together in one batch and answered. Should the batch's computation
+fail anyway, each request is computed again on its own: only the request that fails alone gets an error.
+
+Every model checks its own inputs, whether an ensemble or a client sends them (an ensemble's internal steps
+can be called directly): finite values, lengths within the limits, ids within the vocabulary.
 """
 
 from __future__ import annotations
@@ -46,6 +50,17 @@ def input_array(pb_utils, request, name: str) -> np.ndarray | None:
     return None if tensor is None else tensor.as_numpy()
 
 
+def error_response(pb_utils, error: Exception):
+    """An error response: INVALID_ARG (HTTP 400, gRPC INVALID_ARGUMENT) for an InputError, which names the
+    problem; INTERNAL for anything else, a fault of the server, whose traceback goes to the log."""
+    if isinstance(error, InputError):
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
+    traceback.print_exception(error)
+    return pb_utils.InferenceResponse(
+        error=pb_utils.TritonError(f"internal error: {type(error).__name__}: {error}", pb_utils.TritonError.INTERNAL)
+    )
+
+
 def serve(
     pb_utils,
     requests: Sequence[Any],
@@ -60,26 +75,33 @@ def serve(
     for index, request in enumerate(requests):
         try:
             parsed.append((index, parse(request)))
-        except InputError as error:
-            # INVALID_ARG: clients see HTTP 400 / gRPC INVALID_ARGUMENT, not a server fault.
-            responses[index] = pb_utils.InferenceResponse(
-                error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG)
-            )
-    rows = [row for _, request_rows in parsed for row in request_rows]
+        except Exception as error:
+            responses[index] = error_response(pb_utils, error)
     try:
-        results = compute(rows) if rows else []
-    except Exception as error:  # keep serving: every request of this batch gets the error
-        traceback.print_exc()
-        message = f"internal error: {type(error).__name__}: {error}"
-        for index, _ in parsed:
-            responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(message))
-        return responses
-    offset = 0
-    for index, request_rows in parsed:
-        mine = results[offset : offset + len(request_rows)]
-        offset += len(request_rows)
-        responses[index] = pb_utils.InferenceResponse(output_tensors=pack(mine))
+        _answer(pb_utils, parsed, compute, pack, responses)
+    except Exception as error:
+        if len(parsed) == 1:
+            responses[parsed[0][0]] = error_response(pb_utils, error)
+        else:  # one request must not fail the others: each alone, so only the one at fault gets the error
+            for one in parsed:
+                try:
+                    _answer(pb_utils, [one], compute, pack, responses)
+                except Exception as error:
+                    responses[one[0]] = error_response(pb_utils, error)
     return responses
+
+
+def _answer(pb_utils, parsed: list[tuple[int, list]], compute, pack, responses: list) -> None:
+    rows = [row for _, request_rows in parsed for row in request_rows]
+    results = compute(rows) if rows else []
+    if len(results) != len(rows):
+        raise RuntimeError(f"computed {len(results)} results for {len(rows)} rows")
+    answers, offset = [], 0
+    for index, request_rows in parsed:
+        answers.append((index, pack(results[offset : offset + len(request_rows)])))
+        offset += len(request_rows)
+    for index, tensors in answers:
+        responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
 
 
 def optional_scalars(pb_utils, request, name: str, rows: int, default, kind=float) -> list:
@@ -90,6 +112,8 @@ def optional_scalars(pb_utils, request, name: str, rows: int, default, kind=floa
     values = values.reshape(-1)
     if values.shape[0] != rows:
         raise InputError(f"{name} has {values.shape[0]} rows, expected {rows}")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise InputError(f"{name} must be finite, got {values.tolist()}")
     return [kind(v) for v in values]
 
 
@@ -102,13 +126,23 @@ def seed_inputs(pb_utils, request, rows: int) -> list[int]:
 
 
 def text_inputs(pb_utils, request, name: str, max_chars: int) -> list[str]:
-    """A BYTES input ``[B, 1]`` decoded as UTF-8, each row within ``max_chars``."""
-    return [decode_utf8(raw, max_chars, name) for raw in input_array(pb_utils, request, name).reshape(-1)]
+    """A BYTES input ``[B, 1]`` decoded as UTF-8, each row within ``max_chars``; errors name the row."""
+    return [decode_utf8(raw, max_chars, f"{name} row {row}")
+            for row, raw in enumerate(input_array(pb_utils, request, name).reshape(-1))]
 
 
-def ragged_input(pb_utils, request, name: str, length_name: str, axis: int) -> list[np.ndarray]:
-    """A padded input and its ``[B, 1]`` lengths, as rows cut to their lengths along ``axis``."""
-    return unpad_batch(input_array(pb_utils, request, name), input_array(pb_utils, request, length_name), axis, name)
+def ragged_input(pb_utils, request, name: str, length_name: str, axis: int,
+                 max_length: int | None = None) -> list[np.ndarray]:
+    """A padded float input and its ``[B, 1]`` lengths, as rows cut to their lengths along ``axis``: each
+    at most ``max_length`` long and all finite (NaN or Inf would poison whatever shares a batch with it)."""
+    rows = unpad_batch(input_array(pb_utils, request, name), input_array(pb_utils, request, length_name), axis, name)
+    for row, values in enumerate(rows):
+        if max_length is not None and values.shape[axis] > max_length:
+            raise InputError(f"{name} row {row} has length {values.shape[axis]}; the limit is {max_length}")
+        if not np.isfinite(values).all():
+            raise InputError(f"{name} row {row} contains {int(np.count_nonzero(~np.isfinite(values)))} NaN or Inf "
+                             "values")
+    return rows
 
 
 def ragged_output(pb_utils, name: str, length_name: str, rows: Sequence[np.ndarray], axis: int) -> list:

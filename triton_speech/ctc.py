@@ -121,13 +121,22 @@ class LexiconCTCDecoder(GreedyCTCDecoder):
         self.words = check_spelling(words, self.labels)
         self.beam_size = beam_size
         # pyctcdecode marks the blank as "" in the class order the model emits.
-        self._decoder = BeamSearchDecoderCTC(Alphabet(list(self._symbols), False), WordListModel(self.words))
+        self._language_model = WordListModel(self.words)
+        self._decoder = BeamSearchDecoderCTC(Alphabet(list(self._symbols), False), self._language_model)
 
     def __call__(self, logprobs: np.ndarray, length: int | None = None) -> str:
         emissions = self.check(logprobs, length)
         if emissions.shape[0] == 0:
             return ""
-        return self._decoder.decode(emissions, beam_width=self.beam_size)
+        # The word scores only rank hypotheses: when every beam ends in an unlisted word (a word cut short at
+        # the last frame, say), pyctcdecode still returns the best. The best beam of listed words wins instead,
+        # and failing any, the best beam's listed words: the output never holds a word outside the list.
+        beams = [text for text, *_ in self._decoder.decode_beams(emissions, beam_width=self.beam_size)]
+        listed = self._language_model.words
+        for text in beams:
+            if all(word in listed for word in text.split()):
+                return text
+        return " ".join(word for word in beams[0].split() if word in listed) if beams else ""
 
 
 def load_decoder(labels_json: str | Path, lexicon: str | Path | None = None,

@@ -1,4 +1,4 @@
-"""Start, wait for and stop a real ``tritonserver`` serving a model repository.
+"""Start, watch and stop a real ``tritonserver`` serving a model repository.
 
 Two server builds are supported:
 
@@ -6,21 +6,34 @@ Two server builds are supported:
 * the build bundled in the ``nvidia-pytriton`` wheel (Triton 2.51, python backend only), which needs a
   backend directory laid out the way the server expects and a few library paths (see README).
 
+Locked down by default: the served repository is the one built (explicit model control, only models with a
+config.pbtxt), and the APIs that change the server or reach its memory and files (model repository control,
+shared memory, statistics, trace and log settings) need an admin key: ``TRITON_ADMIN_KEY`` or a generated one,
+written to a file only its owner can read. A watchdog reloads a model whose python stub died, and SIGTERM
+lets accepted requests finish (Triton drains them) within ``TRITON_GRACE_SECONDS``.
+
 ``python -m triton_speech.server --model-repository model_repository`` runs until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import importlib.util
+import logging
 import os
+import re
+import secrets
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +42,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SHM_DIR = Path("/dev/shm")
+log = logging.getLogger("triton_speech.server")
+
+# API categories a client needs the admin key for: everything that changes what is served (load, unload,
+# config overrides), maps memory (shared-memory registration) or changes files and logs (trace, logging), and
+# the statistics. Health, metadata, model config and inference stay open.
+RESTRICTED_APIS = ("model-repository", "shared-memory", "statistics", "trace", "logging")
+# The header HTTP clients send; gRPC clients send it with Triton's prefix (as metadata).
+ADMIN_HEADER = "admin-key"
+GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"
+DEFAULT_GRACE_S = 30.0
 
 
 class ServerError(RuntimeError):
@@ -48,6 +71,21 @@ class Ports:
             grpc=int(os.environ.get("TRITON_GRPC_PORT", 8001)),
             metrics=int(os.environ.get("TRITON_METRICS_PORT", 8002)),
         )
+
+    def taken(self, address: str = "127.0.0.1") -> list[int]:
+        """The ports another process already listens on (checked by binding, as the server will)."""
+        busy = []
+        for port in (self.http, self.grpc, self.metrics):
+            with socket.socket() as probe:
+                # SO_REUSEADDR as servers set it: a port in TIME_WAIT is free, one someone listens on is not.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((address, port))
+                except OSError as error:
+                    if error.errno != errno.EADDRINUSE:
+                        raise
+                    busy.append(port)
+        return busy
 
 
 def _pytriton_root() -> Path | None:
@@ -139,30 +177,50 @@ def _server_environment() -> dict[str, str]:
     return env
 
 
+def admin_key_from_env() -> str:
+    """``TRITON_ADMIN_KEY``, or a new random key (32 bytes of entropy) for this server."""
+    return os.environ.get("TRITON_ADMIN_KEY") or secrets.token_urlsafe(32)
+
+
 @dataclass
 class TritonServer:
-    """A ``tritonserver`` process on 127.0.0.1. Use as a context manager or call start()/stop()."""
+    """A ``tritonserver`` process. Use as a context manager or call start()/stop()."""
 
     model_repository: Path
     ports: Ports = field(default_factory=Ports.from_env)
     log_path: Path | None = None
     ready_timeout_s: float = 120.0
     extra_args: tuple[str, ...] = ()
+    # Loopback unless asked: anyone who reaches the ports can send inference requests.
+    address: str = field(default_factory=lambda: os.environ.get("TRITON_ADDRESS", "127.0.0.1"))
+    admin_key: str = field(default_factory=admin_key_from_env, repr=False)
+    # How long SIGTERM waits for accepted requests to finish (Triton's --exit-timeout-secs) before a kill.
+    grace_s: float = field(default_factory=lambda: float(os.environ.get("TRITON_GRACE_SECONDS", DEFAULT_GRACE_S)))
+    watchdog: bool = True
     process: subprocess.Popen | None = field(default=None, init=False)
     # Each server gets its own /dev/shm prefix so that stopping it removes only its own regions.
     shm_prefix: str = field(default_factory=lambda: f"triton_speech_{uuid.uuid4().hex[:12]}_", init=False)
+    stub_watchdog: "StubWatchdog | None" = field(default=None, init=False)
 
     @property
     def http_url(self) -> str:
-        return f"127.0.0.1:{self.ports.http}"
+        return f"{self._client_host}:{self.ports.http}"
 
     @property
     def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.ports.grpc}"
+        return f"{self._client_host}:{self.ports.grpc}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+        return f"http://{self._client_host}:{self.ports.metrics}/metrics"
+
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.address in ("0.0.0.0", "") else self.address
+
+    def admin_headers(self, protocol: str = "http") -> dict[str, str]:
+        """Headers that unlock the restricted APIs: ``client.load_model(name, headers=...)``."""
+        return {GRPC_ADMIN_HEADER if protocol == "grpc" else ADMIN_HEADER: self.admin_key}
 
     def models(self) -> list[str]:
         """The repository's models: its directories with a config.pbtxt. A directory with only a model.py is
@@ -174,17 +232,22 @@ class TritonServer:
         models = self.models()
         if not models:
             raise ServerError(f"model repository {self.model_repository} has no config.pbtxt: run `make repository`")
+        restricted = ",".join(RESTRICTED_APIS) + f":{ADMIN_HEADER}={self.admin_key}"
         args = [
             str(binary),
             f"--model-repository={Path(self.model_repository).resolve()}",
+            # Explicit control loads exactly the built models; loading and unloading later need the admin key.
             "--model-control-mode=explicit",
             *(f"--load-model={name}" for name in models),
-            "--http-address=127.0.0.1",
-            "--grpc-address=127.0.0.1",
-            "--metrics-address=127.0.0.1",
+            f"--http-restricted-api={restricted}",
+            f"--grpc-restricted-protocol={restricted}",
+            f"--http-address={self.address}",
+            f"--grpc-address={self.address}",
+            f"--metrics-address={self.address}",
             f"--http-port={self.ports.http}",
             f"--grpc-port={self.ports.grpc}",
             f"--metrics-port={self.ports.metrics}",
+            f"--exit-timeout-secs={max(1, int(self.grace_s))}",
             "--allow-gpu-metrics=false",
             "--pinned-memory-pool-byte-size=0",
             f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
@@ -198,6 +261,11 @@ class TritonServer:
             raise ServerError("server already started")
         if not Path(self.model_repository).is_dir():
             raise ServerError(f"model repository {self.model_repository} does not exist: run `make repository`")
+        taken = self.ports.taken(self.address)
+        if taken:
+            raise ServerError(f"port{'s' if len(taken) > 1 else ''} {', '.join(map(str, taken))} on {self.address} "
+                              "already in use (another server?): set TRITON_HTTP_PORT, TRITON_GRPC_PORT and "
+                              "TRITON_METRICS_PORT to free ports")
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="triton_speech_")) / "tritonserver.log"
         self._log_file = open(self.log_path, "wb")
@@ -209,7 +277,16 @@ class TritonServer:
         except BaseException:
             self.stop()
             raise
+        if self.watchdog:
+            self.stub_watchdog = StubWatchdog(self)
+            self.stub_watchdog.start()
         return self
+
+    def _listening(self) -> bool:
+        """This process has bound its own ports: Triton logs each service it started, with its address."""
+        text = Path(self.log_path).read_text(errors="replace")
+        return all(f"{service} at {self.address}:{port}" in text for service, port in
+                   (("Started GRPCInferenceService", self.ports.grpc), ("Started HTTPService", self.ports.http)))
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
@@ -221,31 +298,64 @@ class TritonServer:
                     + self.log_tail()
                 )
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return
+                # Ready only once our own process listens: a health answer alone could come from another server.
+                if self._listening():
+                    with urllib.request.urlopen(url, timeout=1) as response:
+                        if response.status == 200:
+                            return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
         raise ServerError(f"tritonserver not ready after {self.ready_timeout_s:.0f} s:\n" + self.log_tail())
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def repository_request(self, action: str, model: str | None = None, timeout_s: float = 120.0) -> bytes:
+        """POST a model-repository API call (``index``, ``load``, ``unload``) with the admin key."""
+        path = "/v2/repository/index" if action == "index" else f"/v2/repository/models/{model}/{action}"
+        request = urllib.request.Request(f"http://{self.http_url}{path}", data=b"{}", method="POST",
+                                         headers=self.admin_headers("http"))
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.read()
 
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is None or not Path(self.log_path).exists():
             return ""
         return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float | None = None) -> None:
+        """SIGTERM: Triton refuses new requests (UNAVAILABLE), finishes the accepted ones and unloads; after the
+        grace period (``timeout_s``, default ``grace_s`` plus a margin) it is killed."""
+        if self.stub_watchdog is not None:
+            self.stub_watchdog.stop()
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
+                deadline = time.monotonic() + (self.grace_s + 5.0 if timeout_s is None else timeout_s)
+                while self.process.poll() is None and time.monotonic() < deadline:
+                    if self._only_orphans_left():
+                        break
+                    time.sleep(0.1)
+                if self.process.poll() is None:
                     self.process.kill()
-                    self.process.wait()
+                self.process.wait()
             self.process = None
             self._log_file.close()
         self.remove_shm_regions()
+
+    def _only_orphans_left(self) -> bool:
+        """After a stub died, Triton keeps the dead instance's model 'live' until its exit timeout: once it is
+        waiting for nothing else (no other model, no request), there is nothing left to drain."""
+        orphans = self.stub_watchdog.orphans if self.stub_watchdog is not None else 0
+        if not orphans:
+            return False
+        counts = re.findall(r"Found (\d+) live models and (\d+) in-flight", self.log_tail(5))
+        return bool(counts) and int(counts[-1][0]) <= orphans and int(counts[-1][1]) == 0
 
     def remove_shm_regions(self) -> list[str]:
         """Remove this server's python-backend shared-memory regions (a crashed stub can leak them)."""
@@ -264,13 +374,138 @@ class TritonServer:
         self.stop()
 
 
+@dataclass
+class StubEvent:
+    model: str
+    pid: int
+    died_at: float  # time.monotonic()
+    ready_at: float | None = None  # when the reloaded model (and its ensembles) answered ready again
+    error: str = ""
+
+
+def python_stubs(server_pid: int) -> dict[int, tuple[str, str]]:
+    """The server's python-backend stub processes: pid -> (model, instance), from the stub's arguments (the
+    model.py path it runs, and the instance name such as ``quartznet_0_0``)."""
+    stubs = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != server_pid:  # fields: state, ppid, ...
+                continue
+            argv = Path(stat).with_name("cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if argv and argv[0].endswith(b"triton_python_backend_stub") and len(argv) > 8:
+            stubs[int(Path(stat).parent.name)] = (Path(argv[1].decode()).parent.parent.name, argv[8].decode())
+    return stubs
+
+
+class StubWatchdog(threading.Thread):
+    """Reloads a model whose python stub process died.
+
+    Triton 2.51 keeps such a model READY and answers every request to it with INTERNAL "Stub process ... is not
+    healthy" until it is reloaded. The watchdog holds a pidfd per stub, so it hears of a death at once; it unloads
+    the model (the server reports not ready, and its ensembles are unavailable meanwhile) and loads it and the
+    ensembles again. Stubs that exit because Triton unloaded their model, or replaced the instance by reloading
+    the model (the new stub starts before the old one exits), are left alone.
+    """
+
+    def __init__(self, server: TritonServer, rescan_s: float = 1.0):
+        super().__init__(name="stub-watchdog", daemon=True)
+        self.server = server
+        self.rescan_s = rescan_s
+        self.events: list[StubEvent] = []
+        self.orphans = 0  # dead instances Triton still counts as live (they never finish unloading)
+        self._stopping = threading.Event()
+        self._watched: dict[int, tuple[int, str, str]] = {}  # pidfd -> (pid, model, instance)
+        self._loaded = server.models()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=10)
+
+    def run(self) -> None:
+        poller = select.poll()
+        try:
+            while not self._stopping.is_set() and self.server.process is not None:
+                self._watch_new_stubs(poller)
+                for fd, _ in poller.poll(self.rescan_s * 1000):
+                    pid, model, instance = self._watched.pop(fd)
+                    poller.unregister(fd)
+                    os.close(fd)
+                    if not self._stopping.is_set():
+                        self._heal(model, instance, pid)
+        finally:
+            for fd in self._watched:
+                os.close(fd)
+
+    def _watch_new_stubs(self, poller) -> None:
+        known = {pid for pid, _, _ in self._watched.values()}
+        for pid, (model, instance) in python_stubs(self.server.process.pid).items():
+            # A stub named after the model itself serves the model's own set-up while it loads, then exits.
+            if pid in known or instance == model:
+                continue
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue
+            self._watched[fd] = (pid, model, instance)
+            poller.register(fd, select.POLLIN)
+
+    def _model_state(self, model: str) -> str:
+        import json
+
+        index = json.loads(self.server.repository_request("index"))
+        return next((entry.get("state", "") for entry in index if entry["name"] == model), "")
+
+    def _heal(self, model: str, instance: str, pid: int) -> None:
+        event = StubEvent(model, pid, time.monotonic())
+        try:
+            if instance in (name for _, name in python_stubs(self.server.process.pid).values()):
+                return  # a reload replaced this instance
+            if self._model_state(model) != "READY":
+                return  # Triton unloaded it on purpose (shutdown, an admin's unload): not a failure
+            self.events.append(event)
+            log.warning("the python stub of model %r (pid %d) died; reloading the model", model, pid)
+            self.server.repository_request("unload", model)
+            self.orphans += 1
+            self.server.repository_request("load", model)
+            for name in self._loaded:  # the ensembles that use it were unloaded with it
+                if self._model_state(name) != "READY":
+                    self.server.repository_request("load", name)
+            event.ready_at = time.monotonic()
+            log.warning("model %r is ready again %.1f s after its stub died", model, event.ready_at - event.died_at)
+        except (OSError, urllib.error.URLError) as error:
+            event.error = str(error)
+            log.error("could not reload model %r after its stub died: %s", model, error)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read (created with mode 0600, never widened)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        os.fchmod(descriptor, 0o600)
+        handle.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--log", type=Path, default=None, help="server log file (default: a temporary file)")
+    parser.add_argument("--admin-key-file", type=Path, default=None,
+                        help="where to write a generated admin key (default: a new private temporary directory); "
+                             "with TRITON_ADMIN_KEY set, that key is used and nothing is written")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
 
     server = TritonServer(args.model_repository, log_path=args.log)
+    if os.environ.get("TRITON_ADMIN_KEY"):
+        key_source = "TRITON_ADMIN_KEY"
+    else:
+        key_file = args.admin_key_file or Path(tempfile.mkdtemp(prefix="triton_speech_")) / "admin-key"
+        write_private(key_file, server.admin_key + "\n")
+        key_source = str(key_file)
     stopping = False
 
     def request_stop(signum, _frame):
@@ -286,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"Triton is ready: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics {server.metrics_url}"
-        f" (log: {server.log_path}). Ctrl-C stops it.",
+        f" (log: {server.log_path}). Ctrl-C stops it.\n"
+        f"Model control, shared memory, statistics, trace and log settings need the admin key "
+        f"(HTTP header '{ADMIN_HEADER}', gRPC metadata '{GRPC_ADMIN_HEADER}'): {key_source}",
         flush=True,
     )
     while not stopping and server.process.poll() is None:

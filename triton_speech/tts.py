@@ -360,12 +360,51 @@ class Speech:
 _SPEAKABLE = re.compile(r"[a-z0-9{]")
 
 
-def sentence_sequences(text: str, max_sentence_chars: int) -> list[np.ndarray]:
-    """Symbol ids of each sentence of ``text`` (long text is split so no sentence exceeds the limit)."""
-    sentences = [s for s in split_sentences(text, max_sentence_chars) if _SPEAKABLE.search(english_cleaners(s))]
-    if not sentences:
-        raise InputError(f"TEXT has no speakable characters: {text[:60]!r}")
-    return [np.asarray(text_to_sequence(sentence), dtype=np.int64) for sentence in sentences]
+def sentence_sequences(text: str, max_sentence_chars: int, what: str = "TEXT") -> list[np.ndarray]:
+    """Symbol ids of each sentence of ``text`` (long text is split so no sentence exceeds the limit); an InputError
+    starts with ``what`` (the input and row)."""
+    try:
+        sentences = [s for s in split_sentences(text, max_sentence_chars) if _SPEAKABLE.search(english_cleaners(s))]
+        if not sentences:
+            raise InputError(f"{what} has no speakable characters: {text[:60]!r}")
+        return [np.asarray(text_to_sequence(sentence), dtype=np.int64) for sentence in sentences]
+    except InputError as error:
+        raise error if str(error).startswith(what) else InputError(f"{what}: {error}") from None
+
+
+def pack_sentences(requests: Sequence[Sequence[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The wire format from ``text_normalizer`` to ``tacotron2``: each request's sentences' ids joined into one
+    row of ``SYMBOL_IDS`` [B, N] and their lengths as a row of ``SENTENCE_LENGTHS`` [B, S], both padded with 0."""
+    ids, _ = pad_batch([np.concatenate(sentences).astype(np.int64) for sentences in requests], axis=0)
+    lengths, _ = pad_batch([np.array([len(s) for s in sentences], dtype=np.int64) for sentences in requests], axis=0)
+    return ids, lengths
+
+
+def unpack_sentences(ids: np.ndarray, lengths: np.ndarray, n_symbols: int,
+                     max_symbols: int | None = None) -> list[list[np.ndarray]]:
+    """The inverse of ``pack_sentences``, checked: lengths are positive then 0-padded and fit the ids sent, every
+    id is within the vocabulary, and a request has at most ``max_symbols`` ids; InputError names the row."""
+    ids, lengths = np.asarray(ids), np.asarray(lengths)
+    if ids.ndim != 2 or lengths.ndim != 2 or lengths.shape[0] != ids.shape[0]:
+        raise InputError(f"SYMBOL_IDS {list(ids.shape)} and SENTENCE_LENGTHS {list(lengths.shape)} must be "
+                         "[batch, n] with the same batch")
+    requests = []
+    for row, (row_ids, row_lengths) in enumerate(zip(ids, lengths)):
+        count = int(np.count_nonzero(row_lengths))
+        if count == 0 or (row_lengths[:count] <= 0).any() or (row_lengths[count:] != 0).any():
+            raise InputError(f"SENTENCE_LENGTHS row {row} must be positive lengths followed by 0 padding, "
+                             f"got {row_lengths.tolist()}")
+        total = int(row_lengths.sum())
+        if total > row_ids.shape[0]:
+            raise InputError(f"SENTENCE_LENGTHS row {row} adds up to {total}, more than the {row_ids.shape[0]} "
+                             "SYMBOL_IDS sent")
+        if max_symbols is not None and total > max_symbols:
+            raise InputError(f"SYMBOL_IDS row {row} has {total} symbols; the limit is {max_symbols}")
+        used = row_ids[:total]
+        if used.min() < 0 or used.max() >= n_symbols:
+            raise InputError(f"SYMBOL_IDS row {row} has ids outside 0..{n_symbols - 1}")
+        requests.append(np.split(used.astype(np.int64), np.cumsum(row_lengths[:count])[:-1]))
+    return requests
 
 
 @dataclass
@@ -374,11 +413,13 @@ class RequestMel:
     hit_step_limit: bool  # some sentence was cut at max_decoder_steps
 
 
-def request_mels(engine: Tacotron2Engine, requests: Sequence[tuple[Sequence[np.ndarray], int]]) -> list[RequestMel]:
+def request_mels(engine: Tacotron2Engine, requests: Sequence[tuple[Sequence[np.ndarray], int]],
+                 max_frames: int | None = None) -> list[RequestMel]:
     """Mels of many requests (each: sentence id sequences and a seed) decoded as ONE batch of sentences.
 
     Sentence ``j`` of a request draws its prenet dropout from ``seed + j``, so a request gets the same mel
-    whatever it is batched with.
+    whatever it is batched with. A request's joined mel is cut at ``max_frames`` (reported as hitting the step
+    limit): the vocoders refuse longer ones.
     """
     sentences = [ids for ids, _ in requests for ids in ids]
     seeds = [seed + j for ids, seed in requests for j in range(len(ids))]
@@ -387,7 +428,9 @@ def request_mels(engine: Tacotron2Engine, requests: Sequence[tuple[Sequence[np.n
     for ids, _ in requests:
         mine = spectrograms[first : first + len(ids)]
         first += len(ids)
-        joined.append(RequestMel(np.concatenate([s.mel for s in mine], axis=1), any(s.hit_step_limit for s in mine)))
+        mel = np.concatenate([s.mel for s in mine], axis=1)
+        cut = max_frames is not None and mel.shape[1] > max_frames
+        joined.append(RequestMel(mel[:, :max_frames] if cut else mel, cut or any(s.hit_step_limit for s in mine)))
     return joined
 
 

@@ -12,12 +12,13 @@ class TritonPythonModel:
         self.decoder = load_decoder(model.path("labels"),
                                     model.path("lexicon") if "lexicon" in model.parameters else None,
                                     int(model.parameter("beam_size", str(DEFAULT_BEAM_SIZE))))
+        self.max_frames = int(model.parameter("max_frames"))
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)
 
     def parse(self, request):
-        return ragged_input(pb_utils, request, "LOGPROBS", "LOGPROBS_LENGTH", axis=0)
+        return ragged_input(pb_utils, request, "LOGPROBS", "LOGPROBS_LENGTH", axis=0, max_length=self.max_frames)
 
     def compute(self, rows):
         return [self.decoder(logprobs) for logprobs in rows]

@@ -8,13 +8,15 @@ from triton_speech.tts import griffin_lim
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.iterations = int(ModelArgs(args).parameter("iterations"))
+        model = ModelArgs(args)
+        self.iterations = int(model.parameter("iterations"))
+        self.max_frames = int(model.parameter("max_mel_frames"))
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)
 
     def parse(self, request):
-        mels = ragged_input(pb_utils, request, "MEL", "MEL_LENGTH", axis=-1)
+        mels = ragged_input(pb_utils, request, "MEL", "MEL_LENGTH", axis=-1, max_length=self.max_frames)
         return list(zip(mels, seed_inputs(pb_utils, request, len(mels))))
 
     def compute(self, rows):

@@ -10,13 +10,14 @@ class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
         self.model = AcousticModel.load(model.path("onnx_model"), int(model.parameter("intra_op_threads", "0")))
+        self.max_frames = int(model.parameter("max_frames"))
 
     def execute(self, requests):
         # All requests of the dynamic batch run as one padded ONNX Runtime batch.
         return serve(pb_utils, requests, self.parse, self.model, self.pack)
 
     def parse(self, request):
-        return ragged_input(pb_utils, request, "FEATURES", "FEATURES_LENGTH", axis=-1)
+        return ragged_input(pb_utils, request, "FEATURES", "FEATURES_LENGTH", axis=-1, max_length=self.max_frames)
 
     def pack(self, logprobs):
         return ragged_output(pb_utils, "LOGPROBS", "LOGPROBS_LENGTH", logprobs, axis=0)

@@ -8,8 +8,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.backend import ModelArgs, input_array, ragged_output, seed_inputs, serve
-from triton_speech.errors import InputError
-from triton_speech.tts import DecoderSettings, Tacotron2Engine, request_mels
+from triton_speech.tts import DecoderSettings, Tacotron2Engine, request_mels, unpack_sentences
 
 
 class TritonPythonModel:
@@ -20,23 +19,20 @@ class TritonPythonModel:
             max_decoder_steps=int(model.parameter("max_decoder_steps")),
         )
         self.engine = Tacotron2Engine.load(model.directory, settings, int(model.parameter("intra_op_threads", "0")))
+        self.max_symbols = int(model.parameter("max_symbols"))
+        self.max_frames = int(model.parameter("max_mel_frames"))
 
     def execute(self, requests):
-        return serve(pb_utils, requests, self.parse, lambda rows: request_mels(self.engine, rows), self.pack)
+        return serve(pb_utils, requests, self.parse, self.compute, self.pack)
 
     def parse(self, request):
-        ids = input_array(pb_utils, request, "SYMBOL_IDS")
-        lengths = input_array(pb_utils, request, "SENTENCE_LENGTHS")
-        if lengths.shape[0] != ids.shape[0]:
-            raise InputError(f"SENTENCE_LENGTHS has {lengths.shape[0]} rows, SYMBOL_IDS {ids.shape[0]}")
-        seeds = seed_inputs(pb_utils, request, ids.shape[0])
-        rows = []
-        for row, (row_ids, row_lengths) in enumerate(zip(ids, lengths)):
-            row_lengths = row_lengths[row_lengths > 0]
-            if row_lengths.size == 0 or row_lengths.sum() > row_ids.shape[0]:
-                raise InputError(f"SENTENCE_LENGTHS of row {row} do not fit the {row_ids.shape[0]} SYMBOL_IDS")
-            rows.append((np.split(row_ids[: row_lengths.sum()], np.cumsum(row_lengths)[:-1]), seeds[row]))
-        return rows
+        sentences = unpack_sentences(input_array(pb_utils, request, "SYMBOL_IDS"),
+                                     input_array(pb_utils, request, "SENTENCE_LENGTHS"),
+                                     self.engine.n_symbols, self.max_symbols)
+        return list(zip(sentences, seed_inputs(pb_utils, request, len(sentences))))
+
+    def compute(self, rows):
+        return request_mels(self.engine, rows, self.max_frames)
 
     def pack(self, mels):
         limit = np.array([[m.hit_step_limit] for m in mels], dtype=bool)

@@ -1,11 +1,9 @@
 """TEXT [B, 1] -> SYMBOL_IDS [B, N], SENTENCE_LENGTHS [B, S] (english_cleaners, sentence split, symbol ids)."""
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.backend import ModelArgs, serve, text_inputs
-from triton_speech.batching import pad_batch
-from triton_speech.tts import sentence_sequences
+from triton_speech.tts import pack_sentences, sentence_sequences
 
 
 class TritonPythonModel:
@@ -20,9 +18,8 @@ class TritonPythonModel:
     def parse(self, request):
         # Normalizing here, per request, lets unspeakable text fail alone.
         texts = text_inputs(pb_utils, request, "TEXT", self.max_text_chars)
-        return [sentence_sequences(text, self.max_sentence_chars) for text in texts]
+        return [sentence_sequences(text, self.max_sentence_chars, f"TEXT row {row}") for row, text in enumerate(texts)]
 
     def pack(self, rows):
-        ids, _ = pad_batch([np.concatenate(sentences) for sentences in rows], axis=0)
-        lengths, _ = pad_batch([np.array([len(s) for s in sentences], dtype=np.int64) for sentences in rows], axis=0)
+        ids, lengths = pack_sentences(rows)
         return [pb_utils.Tensor("SYMBOL_IDS", ids), pb_utils.Tensor("SENTENCE_LENGTHS", lengths)]

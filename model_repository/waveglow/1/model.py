@@ -16,12 +16,13 @@ class TritonPythonModel:
             denoiser_strength=float(model.parameter("denoiser_strength")),
             intra_op_threads=int(model.parameter("intra_op_threads", "0")),
         )
+        self.max_frames = int(model.parameter("max_mel_frames"))
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)
 
     def parse(self, request):
-        mels = ragged_input(pb_utils, request, "MEL", "MEL_LENGTH", axis=-1)
+        mels = ragged_input(pb_utils, request, "MEL", "MEL_LENGTH", axis=-1, max_length=self.max_frames)
         seeds = seed_inputs(pb_utils, request, len(mels))
         sigmas = optional_scalars(pb_utils, request, "SIGMA", len(mels), self.engine.sigma)
         strengths = optional_scalars(pb_utils, request, "DENOISER_STRENGTH", len(mels), self.engine.denoiser_strength)

@@ -1,0 +1,123 @@
+"""The served API is locked down: model control, shared memory, statistics, trace and log settings need the admin
+key (over HTTP and gRPC); inference does not. A client without the key cannot load code or map memory."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpc_client
+from tritonclient.utils import InferenceServerException
+
+from triton_speech.server import python_stubs
+
+pytestmark = pytest.mark.server
+
+# (method, path, body): every restricted category over HTTP. The load carries a config override and a model.py
+# file, the code-execution route of an open model-repository API.
+MALICIOUS_MODEL = "import os\nos.system('touch /tmp/triton_speech_pwned')\n"
+HTTP_CALLS = {
+    "repository index": ("POST", "/v2/repository/index", {}),
+    "load with a python file": ("POST", "/v2/repository/models/evil/load", {"parameters": {
+        "config": json.dumps({"name": "evil", "backend": "python", "max_batch_size": 0,
+                              "input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [1]}],
+                              "output": [{"name": "Y", "data_type": "TYPE_FP32", "dims": [1]}]}),
+        "file:1/model.py": __import__("base64").b64encode(MALICIOUS_MODEL.encode()).decode()}}),
+    "unload": ("POST", "/v2/repository/models/asr/unload", {}),
+    "shared memory register": ("POST", "/v2/systemsharedmemory/region/mine/register",
+                               {"key": "/triton_speech_test_region", "offset": 0, "byte_size": 64}),
+    "shared memory status": ("GET", "/v2/systemsharedmemory/status", None),
+    "statistics": ("GET", "/v2/models/stats", None),
+    "trace settings": ("POST", "/v2/trace/setting", {"trace_file": "/tmp/triton_speech_trace.json"}),
+    "log settings": ("POST", "/v2/logging", {"log_file": "/tmp/triton_speech_log.txt"}),
+}
+
+
+def http(triton, method: str, path: str, body, headers=None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://{triton.http_url}{path}", method=method, headers=headers or {},
+                                     data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.mark.parametrize("call", list(HTTP_CALLS))
+def test_restricted_http_apis_refuse_a_client_without_the_key(triton, call):
+    status, body = http(triton, *HTTP_CALLS[call])
+    assert status == 403, body
+    assert "This API is restricted, expecting header 'admin-key'" in body
+    status, body = http(triton, *HTTP_CALLS[call], headers={"admin-key": "a wrong key"})
+    assert status == 403, body
+
+
+def test_nothing_was_loaded_by_the_refused_calls(triton):
+    status, body = http(triton, "POST", "/v2/repository/index", {}, headers=triton.admin_headers("http"))
+    assert status == 200
+    assert "evil" not in {model["name"] for model in json.loads(body)}
+    assert not __import__("os").path.exists("/tmp/triton_speech_pwned")
+    assert http(triton, "GET", "/v2/models/asr/ready", None)[0] == 200  # the refused unload did nothing
+
+
+def test_the_admin_key_unlocks_them(triton):
+    headers = triton.admin_headers("http")
+    assert http(triton, "GET", "/v2/models/stats", None, headers)[0] == 200
+    assert http(triton, "GET", "/v2/systemsharedmemory/status", None, headers)[0] == 200
+    # Loading a model that is loaded, unchanged, is accepted and changes nothing.
+    assert http(triton, "POST", "/v2/repository/models/punctuator/load", {}, headers)[0] == 200
+
+
+GRPC_CALLS = {
+    "load": lambda c, h: c.load_model("asr", headers=h),
+    "unload": lambda c, h: c.unload_model("asr", headers=h),
+    "repository index": lambda c, h: c.get_model_repository_index(headers=h),
+    "shared memory register": lambda c, h: c.register_system_shared_memory("mine", "/triton_speech_test", 64,
+                                                                           headers=h),
+    "statistics": lambda c, h: c.get_inference_statistics(headers=h),
+    "trace settings": lambda c, h: c.update_trace_settings(settings={"trace_file": "/tmp/x.json"}, headers=h),
+    "log settings": lambda c, h: c.update_log_settings(settings={"log_file": "/tmp/x.txt"}, headers=h),
+}
+
+
+@pytest.mark.parametrize("call", list(GRPC_CALLS))
+def test_restricted_grpc_protocols_refuse_a_client_without_the_key(triton, call):
+    client = grpc_client.InferenceServerClient(triton.grpc_url)
+    with pytest.raises(InferenceServerException, match="expecting header 'triton-grpc-protocol-admin-key'"):
+        GRPC_CALLS[call](client, None)
+
+
+def test_grpc_admin_key_unlocks_and_inference_needs_none(triton):
+    client = grpc_client.InferenceServerClient(triton.grpc_url)
+    assert client.get_inference_statistics(headers=triton.admin_headers("grpc"), as_json=True)["model_stats"]
+    text = grpc_client.InferInput("TEXT", [1, 1], "BYTES")
+    text.set_data_from_numpy(np.array([[b"hello world"]], dtype=np.object_))
+    assert client.infer("punctuator", [text]).as_numpy("PUNCTUATED_TEXT").shape == (1, 1)
+
+
+def test_every_server_gets_its_own_random_key(repository):
+    from triton_speech.server import TritonServer
+
+    first, second = TritonServer(repository), TritonServer(repository)
+    assert first.admin_key != second.admin_key and len(first.admin_key) >= 40
+    assert f"admin-key={first.admin_key}" in " ".join(first.command())
+
+
+def test_an_admin_reload_is_not_taken_for_a_dead_stub(triton):
+    """A reload replaces a model's stubs (the new ones start first): the watchdog must not 'heal' that."""
+    headers = triton.admin_headers("http")
+    stub_of = lambda: {i: p for p, (m, i) in python_stubs(triton.process.pid).items() if m == "punctuator"}  # noqa: E731
+    before = stub_of()
+    (triton.model_repository / "punctuator" / "1" / "model.py").touch()  # a changed model is reloaded by a load
+    assert http(triton, "POST", "/v2/repository/models/punctuator/load", {}, headers)[0] == 200
+    deadline = time.monotonic() + 10
+    while stub_of() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the watchdog has seen the old stub go
+    assert stub_of().keys() == before.keys() and stub_of() != before
+    assert triton.stub_watchdog.events == []
+    assert http(triton, "GET", "/v2/models/asr/ready", None)[0] == 200
