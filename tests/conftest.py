@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property tests explore the same examples on every run (CI stays deterministic); HYPOTHESIS_PROFILE=explore
+# draws new ones.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 DATA = Path(__file__).parent / "data"
 # Audio limit of the test repository: small, so the over-limit request stays cheap.
@@ -35,6 +43,19 @@ def speechlike(seconds: float, seed: int, sample_rate: int = 16000) -> np.ndarra
     voiced = sum(np.sin(2 * np.pi * k * pitch * t + rng.uniform(0, 6)) / k for k in range(1, 6))
     envelope = np.sin(2 * np.pi * rng.uniform(1, 4) * t) ** 2
     return (0.3 * envelope * voiced + 0.03 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+# Fixtures that export models (seconds to a minute each): tests using them are marked `export`, so that quick
+# runs (make mutation) can leave them out with -m "not export".
+EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "punctuator_export", "default_punctuator_export",
+                      "tacotron2_checkpoint", "tacotron2_export", "waveglow_export", "repository", "triton",
+                      "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if EXPORTING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.export)
 
 
 @pytest.fixture(scope="session")

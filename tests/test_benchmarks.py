@@ -26,6 +26,9 @@ def test_asr_sweep_and_report(triton, pipeline, tmp_path):
         ("in-process onnxruntime", 2), ("served grpc", 1), ("served grpc", 2)]
     for row in rows:
         assert row["requests"] == 2 and row["rtfx"] > 0 and row["p50_ms"] <= row["p99_ms"]
+    # One request at a time: throughput is one clip per latency, so RTFx and p50 must agree (a timing bug would not).
+    alone = rows[1]
+    assert 0.5 <= alone["rtfx"] * alone["p50_ms"] / 1000 <= 2.0
     ratio = summary(rows)[0]
     assert ratio["served/in_process"] == round(ratio["served_rtfx"] / ratio["in_process_rtfx"], 2)
     report.write_csv(rows, tmp_path / "asr.csv")

@@ -21,10 +21,10 @@ DEFAULT_NEMO = DATA.parent.parent / "export" / "defaults" / "quartznet_small.nem
 # The words of its training transcripts (python -m export.lexicon): `make repository` decodes the default over them.
 DEFAULT_LEXICON = DEFAULT_NEMO.with_suffix(".lexicon.txt")
 HELDOUT = DATA / "asr_heldout"
-# Issue 5's target: at most 10% WER on held-out voices and sentences.
-TARGET_WER = 0.10
-MAX_WER = TARGET_WER  # measured 2.7% over the lexicon (export/defaults/quartznet_small.json)
-MAX_GREEDY_WER = TARGET_WER  # measured 4.7%
+# Bounds near what is measured (export/defaults/quartznet_small.json), so that a regression shows: 2.7% over the
+# lexicon and 4.7% greedy on these 50 utterances (about 8 word errors in 300 words greedy; a margin of a few words).
+MAX_WER = 0.05
+MAX_GREEDY_WER = 0.08
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_default_model_word_error_rate_on_heldout_speech(default_asr_server):
     greedy = ASRPipeline.from_export(default_asr_server.export_dir).transcribe(audio)
     greedy_wer = jiwer.wer(references, greedy)
     print(f"default QuartzNet WER on {len(items)} held-out utterances: {wer:.3%} over its lexicon, "
-          f"{greedy_wer:.3%} greedy (target {TARGET_WER:.0%})")
+          f"{greedy_wer:.3%} greedy (bounds {MAX_WER:.0%}, {MAX_GREEDY_WER:.0%})")
     assert wer <= MAX_WER and greedy_wer <= MAX_GREEDY_WER
     assert wer < greedy_wer  # the lexicon mends misspelt words (measured: 4.7% -> 2.7%)
 
@@ -99,4 +99,28 @@ def test_demo_voice_evaluation_speaks_unseen_sentences(default_asr_server, tmp_p
     assert len(set(texts)) == 6 and SAMPLE_TEXT not in texts
     assert not set(texts) & {item["text"] for item in heldout()}
     result = evaluate(default_asr_server.export_dir, manifest, lexicon=DEFAULT_LEXICON)
-    assert result["utterances"] == 6 and result["wer"] <= 0.25
+    assert result["utterances"] == 6 and result["wer"] <= 0.10  # 6 sentences, about 50 words: a few errors
+
+
+def test_the_served_decoder_uses_the_configured_beam(default_asr_server):
+    """Log-probs on which a beam of 1 and the configured beam (32) decode differently over the lexicon: the served
+    ctc_decoder answers what the configured beam finds."""
+    import numpy as np
+
+    from client import TritonConnection
+    from triton_speech.ctc import DEFAULT_BEAM_SIZE, load_decoder
+
+    labels = default_asr_server.export_dir / "labels.json"
+    narrow, configured = load_decoder(labels, DEFAULT_LEXICON, 1), load_decoder(labels, DEFAULT_LEXICON,
+                                                                                 DEFAULT_BEAM_SIZE)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = rng.normal(0, 3, size=(60, configured.num_classes))
+        logprobs = (scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))).astype(np.float32)
+        if narrow(logprobs) != configured(logprobs):
+            break
+    else:
+        pytest.fail("no log-probs found on which the beam size matters")
+    served = TritonConnection(default_asr_server.grpc_url).infer("ctc_decoder", {
+        "LOGPROBS": logprobs[None], "LOGPROBS_LENGTH": np.array([[60]], dtype=np.int64)}, ["TRANSCRIPT"])
+    assert served["TRANSCRIPT"][0, 0].decode() == configured(logprobs) != narrow(logprobs)

@@ -20,9 +20,9 @@ from tests.conftest import DATA, free_ports
 pytestmark = pytest.mark.server
 DEFAULTS = DATA.parent.parent / "export" / "defaults"
 SENTENCES = 12
-# Issue 5's round-trip target.
-TARGET_CER = 0.20
-MAX_CER = TARGET_CER  # measured 1.4-2.2% in-process on 20, for each ending (export/defaults/tacotron2_small.json)
+# Near what is measured: 1.2% served on these 12, 1.4-2.2% in-process on 20 for each ending
+# (export/defaults/tacotron2_small.json).
+MAX_CER = 0.05
 ENDINGS = ["", ".", "?", "!"]
 
 
@@ -57,7 +57,7 @@ def test_round_trip_character_error_rate_of_the_default_tts(default_tts_server):
         audio.append(soxr.resample(speech.audio, speech.sample_rate, 16000))
     heard = ASRClient(default_tts_server.grpc_url).transcribe_many(audio, concurrency=4)
     cer = jiwer.cer(texts, heard)
-    print(f"round-trip CER on {len(texts)} held-out sentences: {cer:.3%} (target {TARGET_CER:.0%})")
+    print(f"round-trip CER on {len(texts)} held-out sentences: {cer:.3%} (bound {MAX_CER:.0%})")
     for text, got in zip(texts, heard):
         print(f"  {text!r} -> {got!r}")
     assert cer <= MAX_CER

@@ -117,6 +117,16 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(triton, proto
     assert ASRClient(url, protocol).transcribe(utterances[0]) == expected[0]
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_audio_of_exactly_the_limit_is_accepted_and_one_sample_more_refused(triton, protocol):
+    url = triton.grpc_url if protocol == "grpc" else triton.http_url
+    limit = int(TEST_MAX_AUDIO_SECONDS * 16000)
+    assert isinstance(ASRClient(url, protocol).transcribe(speechlike(TEST_MAX_AUDIO_SECONDS, 9)), str)
+    with pytest.raises(InferenceError, match=rf"is {(limit + 1) / 16000:.2f} s long; the limit is") as raised:
+        ASRClient(url, protocol).transcribe(np.concatenate([speechlike(TEST_MAX_AUDIO_SECONDS, 9), [0.0]]))
+    assert raised.value.bad_input
+
+
 @pytest.mark.parametrize("case", ["empty", "shorter than one frame", "nan"])
 def test_in_process_pipeline_refuses_what_the_server_refuses(pipeline, utterances, case):
     """python -m export.evaluate_asr and the benchmarks' baseline run this pipeline: same audio, same error."""

@@ -13,6 +13,7 @@ import soundfile
 from client import InferenceError, TTSClient, TritonConnection
 from tests.test_server_asr import inference_stats
 from tests.tiny_models import SEEDS, TEXTS
+from triton_speech.text import text_to_sequence
 
 pytestmark = pytest.mark.server
 MULTI_SENTENCE = "Hi. Hello there, how are you? The 3rd test costs $3.50 today."
@@ -39,6 +40,28 @@ def test_served_audio_equals_in_process_pipeline(triton, protocol, expected):
         assert served.sample_rate == 22050
         assert served.step_limit_reached == speech.hit_step_limit
         np.testing.assert_allclose(served.audio, speech.audio, atol=AUDIO_TOLERANCE, rtol=0)
+
+
+def test_sentences_are_decoded_with_seeds_seed_plus_j_and_joined_in_order(triton):
+    """The served tacotron2 on a three-sentence request equals the three sentences sent alone, sentence j with
+    seed + j, their mels joined in order (the expectation never joins or seeds inside the code under test)."""
+    connection = TritonConnection(triton.grpc_url)
+    normalized = connection.infer("text_normalizer", {"TEXT": np.array([[MULTI_SENTENCE.encode()]], dtype=object)},
+                                  ["SYMBOL_IDS", "SENTENCE_LENGTHS"])
+    ids, lengths = normalized["SYMBOL_IDS"][0], normalized["SENTENCE_LENGTHS"][0]
+    assert lengths.tolist() == [len(text_to_sequence(s)) for s in ("Hi.", "Hello there, how are you?",
+                                                                   "The 3rd test costs $3.50 today.")]
+
+    def mel(symbol_ids, sentence_lengths, seed):
+        out = connection.infer("tacotron2", {"SYMBOL_IDS": symbol_ids[None], "SENTENCE_LENGTHS": sentence_lengths[None],
+                                             "SEED": np.array([[seed]], dtype=np.int64)}, ["MEL", "MEL_LENGTH"])
+        return out["MEL"][0, :, : int(out["MEL_LENGTH"].reshape(-1)[0])]
+
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    alone = [mel(ids[starts[j]:starts[j + 1]], lengths[j:j + 1], 7 + j) for j in range(len(lengths))]
+    together = mel(ids, lengths, 7)
+    assert len({a.shape[1] for a in alone}) > 1  # sentences of different lengths: an order mix-up would show
+    np.testing.assert_allclose(together, np.concatenate(alone, axis=1), atol=1e-4, rtol=0)
 
 
 def test_long_text_is_split_into_sentences_and_joined(triton, tts_pipeline):
