@@ -6,10 +6,10 @@ PYTHON := $(VENV)/bin/python
 PIP := $(PYTHON) -m pip
 REPOSITORY ?= model_repository
 EXPORT_DIR ?= build/export
-# Checkpoints. Defaults: the small models trained here and shipped in export/defaults (`make train-asr`, `make train-tts`,
+# Checkpoints. Defaults: the small models trained here and shipped in defaults (`make train-asr`, `make train-tts`,
 # `make train-punctuator`); with none, the export builds random weights and says so. Real ones, e.g.
 # make repository QUARTZNET_NEMO=QuartzNet15x5Base-En.nemo
-DEFAULTS := export/defaults
+DEFAULTS := defaults
 QUARTZNET_NEMO ?= $(wildcard $(DEFAULTS)/quartznet_small.nemo)
 PUNCTUATOR_NEMO ?= $(wildcard $(DEFAULTS)/punctuator_small.nemo)
 TACOTRON2_CHECKPOINT ?= $(wildcard $(DEFAULTS)/tacotron2_small.pt)
@@ -30,7 +30,7 @@ TTS_MINUTES ?= 90
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: setup export repository serve demo test bench perf clean data train-asr train-punctuator \
+.PHONY: setup export repository serve demo test lint mutation bench perf clean data train-asr train-punctuator \
 	tts-data train-tts train-tacotron2 train-waveglow soak
 .DEFAULT_GOAL := demo
 
@@ -44,7 +44,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
@@ -75,33 +75,33 @@ $(foreach model,$(EXPORTS),$(eval $(EXPORT_DIR)/$(model)/export.json: $(call che
 $(foreach model,$(EXPORTS),$(shell mkdir -p $(EXPORT_DIR)/$(model) && echo '$(call checkpoint,$(model))' \
   | cmp -s - $(EXPORT_DIR)/$(model)/checkpoint.txt || echo '$(call checkpoint,$(model))' > $(EXPORT_DIR)/$(model)/checkpoint.txt))
 
-$(EXPORT_DIR)/%/export.json: $(EXPORT_DIR)/%/checkpoint.txt $(wildcard export/*.py) | setup
-	$(PYTHON) -m export $* $(if $(call checkpoint,$*),$(CHECKPOINT_FLAG_$*) $(call checkpoint,$*)) --output $(EXPORT_DIR)/$*
+$(EXPORT_DIR)/%/export.json: $(EXPORT_DIR)/%/checkpoint.txt $(wildcard triton_speech/export/*.py triton_speech/models/*.py) | setup
+	$(PYTHON) -m triton_speech.export $* $(if $(call checkpoint,$*),$(CHECKPOINT_FLAG_$*) $(call checkpoint,$*)) --output $(EXPORT_DIR)/$*
 
 # Synthetic speech corpus (espeak-ng + sox) and the default ASR model trained on it (the shipped one: nine
-# runs chained with --init, 383 min on 2 CPU cores; export/defaults/quartznet_small.json has the commands).
+# runs chained with --init, 383 min on 2 CPU cores; defaults/quartznet_small.json has the commands).
 data: $(DATA_DIR)/train.json
 $(DATA_DIR)/train.json: | setup
-	$(PYTHON) -m export.data --output $(DATA_DIR) --exclude tests/data/asr_heldout/manifest.json $(DATA_FLAGS)
+	$(PYTHON) -m triton_speech.training.asr_data --output $(DATA_DIR) --exclude tests/data/asr_heldout/manifest.json $(DATA_FLAGS)
 
 train-asr: data
-	$(PYTHON) -m export.train_asr --data $(DATA_DIR) --output $(DEFAULTS)/quartznet_small.nemo
+	$(PYTHON) -m triton_speech.training.train_asr --data $(DATA_DIR) --output $(DEFAULTS)/quartznet_small.nemo
 
 # One espeak-ng voice for the default Tacotron2 + WaveGlow; `make -j2 train-tts` trains both at once.
 tts-data: $(TTS_DATA_DIR)/train.json
 $(TTS_DATA_DIR)/train.json: | setup
-	$(PYTHON) -m export.train_tts data --output $(TTS_DATA_DIR)
+	$(PYTHON) -m triton_speech.training.train_tts data --output $(TTS_DATA_DIR)
 
 train-tts: train-tacotron2 train-waveglow
 train-tacotron2: tts-data
-	$(PYTHON) -m export.train_tts tacotron2 --data $(TTS_DATA_DIR) --minutes $(TTS_MINUTES) --threads 1 \
+	$(PYTHON) -m triton_speech.training.train_tts tacotron2 --data $(TTS_DATA_DIR) --minutes $(TTS_MINUTES) --threads 1 \
 	  --output $(DEFAULTS)/tacotron2_small.pt
 train-waveglow: tts-data
-	$(PYTHON) -m export.train_tts waveglow --data $(TTS_DATA_DIR) --minutes $(TTS_MINUTES) --threads 1 --fp16 \
+	$(PYTHON) -m triton_speech.training.train_tts waveglow --data $(TTS_DATA_DIR) --minutes $(TTS_MINUTES) --threads 1 --fp16 \
 	  --output $(DEFAULTS)/waveglow_small.pt
 
 repository: export
-	$(PYTHON) -m ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
+	$(PYTHON) -m triton_speech.ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
 	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) \
 	  --vocoder $(VOCODER) $(REPOSITORY_FLAGS)
@@ -110,10 +110,22 @@ serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
 
 demo: repository
-	$(PYTHON) -m client.demo --model-repository $(REPOSITORY)
+	$(PYTHON) -m triton_speech.demo --model-repository $(REPOSITORY)
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_FLAGS)
+
+# Mutation testing of the pure modules ([tool.mutmut] in pyproject.toml) against the tests that need no export
+# or server: score and surviving mutants in build/mutation/report.md. Not part of `make test`.
+mutation: setup
+	$(PIP) install -q -c requirements/constraints.txt -e ".[mutation]"
+	rm -rf mutants
+	$(PYTHON) -m mutmut run --max-children 2 || true
+	$(PYTHON) tools/mutation_report.py build/mutation/report.md
+
+# ruff over the whole tree (pyproject.toml [tool.ruff]); CI runs it before the tests.
+lint: setup
+	$(PYTHON) -m ruff check .
 
 # Benchmark knobs (`python -m benchmarks --help`), e.g. BENCH_FLAGS="--perf-seconds 5 --tune-instances 1".
 # The NeMo baseline needs the .nemo of the QuartzNet export (random weights: written by the benchmark).
@@ -123,7 +135,7 @@ BENCH_ARGS = --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartzn
 	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_NEMO),--quartznet-nemo $(QUARTZNET_NEMO)) $(BENCH_FLAGS)
 
 bench: repository
-	$(PYTHON) -m benchmarks $(BENCH_ARGS)
+	$(PYTHON) -m triton_speech.benchmarks $(BENCH_ARGS)
 
 # Minutes of mixed good and bad load against the built repository, with a stub killed halfway
 # (SOAK_MINUTES, SOAK_CONCURRENCY); writes benchmarks/results/soak.md.
@@ -132,12 +144,12 @@ soak: repository
 
 # perf_analyzer sweeps of asr, punctuator and tts only
 perf: repository
-	$(PYTHON) -m benchmarks --only perf $(BENCH_ARGS)
+	$(PYTHON) -m triton_speech.benchmarks --only perf $(BENCH_ARGS)
 
-# Retrain the shipped default punctuator (export/defaults/punctuator_small.nemo, its .json summary and
-# tests/data/punctuation_heldout.json): a few minutes on CPU.
+# Retrain the shipped default punctuator (defaults/punctuator_small.nemo, its .json summary and its held-out
+# set, .heldout.json): a few minutes on CPU.
 train-punctuator: | setup
-	$(PYTHON) -m export.train_punctuator
+	$(PYTHON) -m triton_speech.training.train_punctuator
 
 # Generated files are exactly what .gitignore marks under these paths.
 clean:

@@ -1,1 +1,2 @@
-"""Benchmarks: served models against in-process baselines, measured in the same run."""
+"""``python -m benchmarks`` as users type it, and the benchmarks' results (``results/``); the code is in
+``triton_speech.benchmarks``."""

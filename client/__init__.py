@@ -1,11 +1,5 @@
-"""Clients of the served models: ``from client import ASRClient, TTSClient``."""
+"""``from client import ASRClient, TTSClient`` and ``python -m client``, as users write them; the code is in
+``triton_speech.client``."""
 
-from client.asr import ASRClient
-from client.connection import InferenceError, ServerUnavailable, ServerUnreachable, TritonConnection
-from client.punctuate import PunctuatorClient
-from client.tts import Synthesis, TTSClient
-
-__all__ = [
-    "ASRClient", "InferenceError", "PunctuatorClient", "ServerUnavailable", "ServerUnreachable", "Synthesis", "TTSClient",
-    "TritonConnection",
-]
+from triton_speech.client import *  # noqa: F403
+from triton_speech.client import __all__  # noqa: F401

@@ -1,1 +1,1 @@
-"""One description per Triton model and ensemble, and the builder that writes the model repository."""
+"""``python -m ensembles`` as users type it; the code is in ``triton_speech.ensembles``."""

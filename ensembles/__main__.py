@@ -1,5 +1,6 @@
-import sys
+"""``python -m ensembles``, as users type it: runs ``triton_speech.ensembles``."""
 
-from ensembles.builder import main
+import runpy
 
-sys.exit(main())
+if __name__ == "__main__":
+    runpy.run_module("triton_speech.ensembles", run_name="__main__", alter_sys=True)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -17,39 +15,14 @@ settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-DATA = Path(__file__).parent / "data"
-# Audio limit of the test repository: small, so the over-limit request stays cheap.
-TEST_MAX_AUDIO_SECONDS = 20.0
-TEST_MAX_PUNCTUATION_CHARS = 2000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports():
-    from triton_speech.server import Ports
-
-    return Ports(http=free_port(), grpc=free_port(), metrics=free_port())
-
-
-def speechlike(seconds: float, seed: int, sample_rate: int = 16000) -> np.ndarray:
-    """Harmonic bursts plus noise: audio with varied spectra (float32)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    pitch = rng.uniform(90, 260)
-    voiced = sum(np.sin(2 * np.pi * k * pitch * t + rng.uniform(0, 6)) / k for k in range(1, 6))
-    envelope = np.sin(2 * np.pi * rng.uniform(1, 4) * t) ** 2
-    return (0.3 * envelope * voiced + 0.03 * rng.standard_normal(t.shape)).astype(np.float32)
-
+from tests.helpers import DEFAULTS, TEST_SETTINGS, free_ports  # noqa: E402
 
 # Fixtures that export models (seconds to a minute each): tests using them are marked `export`, so that quick
 # runs (make mutation) can leave them out with -m "not export".
 EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "punctuator_export", "default_punctuator_export",
                       "tacotron2_checkpoint", "tacotron2_export", "waveglow_export", "repository", "triton",
-                      "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export"}
+                      "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export",
+                      "custom_punctuator", "custom_punctuator_nemo", "custom_export"}
 
 
 def pytest_collection_modifyitems(items):
@@ -61,7 +34,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def quartznet_model():
     """QuartzNet 15x5 with the deterministic random weights the export uses (NeMo model, eval mode)."""
-    from export import quartznet
+    from triton_speech.export import quartznet
 
     logging.getLogger("nemo_logger").setLevel(logging.ERROR)
     return quartznet.random_model(quartznet.quartznet_config())
@@ -69,7 +42,7 @@ def quartznet_model():
 
 @pytest.fixture(scope="session")
 def quartznet_export(tmp_path_factory) -> Path:
-    from export import quartznet
+    from triton_speech.export import quartznet
 
     output = tmp_path_factory.mktemp("export") / "quartznet"
     quartznet.export(None, output)
@@ -79,7 +52,7 @@ def quartznet_export(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def punctuator_export(tmp_path_factory) -> Path:
     """The small random punctuator the export builds without a checkpoint."""
-    from export.punctuator import export_punctuator
+    from triton_speech.export.punctuator import export_punctuator
 
     output = tmp_path_factory.mktemp("export") / "punctuator"
     export_punctuator(None, output)
@@ -88,12 +61,31 @@ def punctuator_export(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def default_punctuator_export(tmp_path_factory) -> Path:
-    """The trained default punctuator shipped at export/defaults/punctuator_small.nemo, exported."""
-    from export.punctuator import export_punctuator
-    from export.train_punctuator import SMALL_PUNCTUATOR_NEMO
+    """The trained default punctuator shipped in defaults/, exported."""
+    from triton_speech.export.punctuator import export_punctuator
 
     output = tmp_path_factory.mktemp("export") / "default_punctuator"
-    export_punctuator(SMALL_PUNCTUATOR_NEMO, output)
+    export_punctuator(DEFAULTS / "punctuator_small.nemo", output)
+    return output
+
+
+@pytest.fixture(scope="session")
+def default_quartznet_export(tmp_path_factory) -> Path:
+    """The trained default QuartzNet shipped in defaults/, exported."""
+    from triton_speech.export.quartznet import export
+
+    output = tmp_path_factory.mktemp("export") / "default_quartznet"
+    assert not export(DEFAULTS / "quartznet_small.nemo", output)["random_weights"]
+    return output
+
+
+@pytest.fixture(scope="session")
+def default_tacotron2_export(tmp_path_factory) -> Path:
+    """The trained default Tacotron2 shipped in defaults/, exported."""
+    from triton_speech.export.tacotron2 import export_tacotron2
+
+    output = tmp_path_factory.mktemp("export") / "default_tacotron2"
+    assert not export_tacotron2(DEFAULTS / "tacotron2_small.pt", output)["random_weights"]
     return output
 
 
@@ -101,7 +93,7 @@ def default_punctuator_export(tmp_path_factory) -> Path:
 def tacotron2_checkpoint(tmp_path_factory) -> Path:
     import torch
 
-    from tests.tiny_models import TINY_TACOTRON2, dle_wrapped, tiny_tacotron2
+    from tests.helpers import TINY_TACOTRON2, dle_wrapped, tiny_tacotron2
 
     path = tmp_path_factory.mktemp("tts") / "tacotron2.pt"
     torch.save(dle_wrapped(tiny_tacotron2(), {**TINY_TACOTRON2, "n_frames_per_step": 1, "gate_threshold": 0.5}), path)
@@ -110,7 +102,7 @@ def tacotron2_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tacotron2_export(tacotron2_checkpoint, tmp_path_factory) -> tuple[Path, dict]:
-    from export import tts
+    from triton_speech.export import tacotron2 as tts
 
     output = tmp_path_factory.mktemp("tts") / "tacotron2"
     return output, tts.export_tacotron2(tacotron2_checkpoint, output)
@@ -120,36 +112,28 @@ def tacotron2_export(tacotron2_checkpoint, tmp_path_factory) -> tuple[Path, dict
 def waveglow_export(tmp_path_factory) -> tuple[Path, dict]:
     import torch
 
-    from export import tts
-    from tests.tiny_models import TINY_WAVEGLOW, dle_wrapped, tiny_waveglow
+    from tests.helpers import TINY_WAVEGLOW, dle_wrapped, tiny_waveglow
+    from triton_speech.export.waveglow import export_waveglow
 
     directory = tmp_path_factory.mktemp("tts")
     torch.save(dle_wrapped(tiny_waveglow(), TINY_WAVEGLOW), directory / "waveglow.pt")
-    return directory / "out", tts.export_waveglow(directory / "waveglow.pt", directory / "out")
+    return directory / "out", export_waveglow(directory / "waveglow.pt", directory / "out")
 
 
 @pytest.fixture(scope="session")
 def decoding_case():
     """(model, sequences, seeds, decoder settings, stop steps) where the tiny Tacotron2 items stop apart."""
-    from tests.tiny_models import decoding_case
+    from tests.helpers import decoding_case
 
     return decoding_case()
-
-
-# Settings of the test repository: a long queue delay makes the dynamic batcher merge the concurrent
-# requests of the batching tests; small limits keep the over-limit requests cheap.
-TEST_SETTINGS = dict(
-    max_batch_size=8, max_queue_delay_us=20000, max_audio_seconds=TEST_MAX_AUDIO_SECONDS,
-    max_text_chars=400, max_sentence_chars=60, max_punctuation_chars=TEST_MAX_PUNCTUATION_CHARS,
-)
 
 
 @pytest.fixture(scope="session")
 def repository(tmp_path_factory, quartznet_export, punctuator_export, tacotron2_export, waveglow_export,
                decoding_case) -> Path:
     """ASR (QuartzNet 15x5 + small punctuator, random) and TTS (tiny Tacotron2 + WaveGlow) in one repository."""
-    from ensembles.builder import Exports, build
-    from ensembles.settings import RepositorySettings
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
 
     output = tmp_path_factory.mktemp("model_repository")
     exports = Exports(asr=quartznet_export, punctuator=punctuator_export, tacotron2=tacotron2_export[0],
@@ -175,7 +159,9 @@ def triton(repository, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tts_pipeline(tacotron2_export, waveglow_export, decoding_case):
     """The tts ensemble in-process, with the test repository's settings."""
-    from triton_speech.tts import Tacotron2Engine, TTSPipeline, WaveGlowEngine
+    from triton_speech.runtime.tts.pipeline import TTSPipeline
+    from triton_speech.runtime.tts.tacotron2 import Tacotron2Engine
+    from triton_speech.runtime.tts.waveglow import WaveGlowEngine
 
     settings = decoding_case[3]
     return TTSPipeline(Tacotron2Engine.load(tacotron2_export[0], settings), WaveGlowEngine.load(waveglow_export[0]),
@@ -185,6 +171,25 @@ def tts_pipeline(tacotron2_export, waveglow_export, decoding_case):
 @pytest.fixture(scope="session")
 def pipeline(quartznet_export, punctuator_export):
     """The asr ensemble in-process (with the punctuator)."""
-    from triton_speech.pipeline import ASRPipeline
+    from triton_speech.runtime.asr.pipeline import ASRPipeline
 
     return ASRPipeline.from_export(quartznet_export, punctuator_export)
+
+
+@pytest.fixture(scope="session")
+def custom_punctuator():
+    """A small random punctuator with 2-layer gelu heads and five punctuation labels."""
+    from tests.helpers import CUSTOM_CAPIT, CUSTOM_PUNCT
+    from triton_speech.models.punctuator import random_punctuator
+
+    return random_punctuator(seed=2, num_fc_layers=2, activation="gelu", punct_labels=CUSTOM_PUNCT,
+                             capit_labels=CUSTOM_CAPIT)
+
+
+@pytest.fixture(scope="session")
+def custom_punctuator_nemo(custom_punctuator, tmp_path_factory):
+    from triton_speech.models.punctuator import write_nemo
+
+    path = tmp_path_factory.mktemp("nemo") / "custom_punctuator.nemo"
+    write_nemo(path, custom_punctuator.model, custom_punctuator.vocab, custom_punctuator.config)
+    return path

@@ -2,8 +2,9 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, bytes_column, ragged_input, serve
-from triton_speech.ctc import DEFAULT_BEAM_SIZE, load_decoder
+from triton_speech.defaults import CTC_BEAM_SIZE
+from triton_speech.runtime.asr.ctc import load_decoder
+from triton_speech.runtime.backend import ModelArgs, bytes_column, ragged_input, serve
 
 
 class TritonPythonModel:
@@ -11,7 +12,7 @@ class TritonPythonModel:
         model = ModelArgs(args)
         self.decoder = load_decoder(model.path("labels"),
                                     model.path("lexicon") if "lexicon" in model.parameters else None,
-                                    int(model.parameter("beam_size", str(DEFAULT_BEAM_SIZE))))
+                                    int(model.parameter("beam_size", str(CTC_BEAM_SIZE))))
         self.max_frames = int(model.parameter("max_frames"))
 
     def execute(self, requests):

@@ -2,9 +2,9 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.audio import split_rows
-from triton_speech.backend import ModelArgs, input_array, ragged_output, serve
-from triton_speech.features import MelFrontend
+from triton_speech.runtime.asr.features import MelFrontend
+from triton_speech.runtime.backend import ModelArgs, input_array, ragged_output, serve
+from triton_speech.runtime.inputs import split_rows
 
 
 class TritonPythonModel:

@@ -2,8 +2,8 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, ragged_input, ragged_output, seed_inputs, serve
-from triton_speech.tts import griffin_lim
+from triton_speech.runtime.backend import ModelArgs, ragged_input, ragged_output, seed_inputs, serve
+from triton_speech.runtime.tts.griffin_lim import griffin_lim
 
 
 class TritonPythonModel:

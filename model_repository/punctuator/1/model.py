@@ -3,8 +3,8 @@ UNPUNCTUATED_TEXT [B, 1] (the text as received: an ensemble's raw-transcript out
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, bytes_column, serve, text_inputs
-from triton_speech.punctuation import Punctuator
+from triton_speech.runtime.backend import ModelArgs, bytes_column, serve, text_inputs
+from triton_speech.runtime.punctuation import Punctuator
 
 
 class TritonPythonModel:

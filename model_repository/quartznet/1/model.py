@@ -2,8 +2,8 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.acoustic import AcousticModel
-from triton_speech.backend import ModelArgs, ragged_input, ragged_output, serve
+from triton_speech.runtime.asr.acoustic import AcousticModel
+from triton_speech.runtime.backend import ModelArgs, ragged_input, ragged_output, serve
 
 
 class TritonPythonModel:

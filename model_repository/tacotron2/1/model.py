@@ -7,8 +7,9 @@ decoder step would cost milliseconds per frame.
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, input_array, ragged_output, seed_inputs, serve
-from triton_speech.tts import DecoderSettings, Tacotron2Engine, request_mels, unpack_sentences
+from triton_speech.runtime.backend import ModelArgs, input_array, ragged_output, seed_inputs, serve
+from triton_speech.runtime.tts.sentences import unpack_sentences
+from triton_speech.runtime.tts.tacotron2 import DecoderSettings, Tacotron2Engine, request_mels
 
 
 class TritonPythonModel:

@@ -2,8 +2,8 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, serve, text_inputs
-from triton_speech.tts import pack_sentences, sentence_sequences
+from triton_speech.runtime.backend import ModelArgs, serve, text_inputs
+from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 
 
 class TritonPythonModel:

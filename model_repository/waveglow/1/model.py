@@ -2,9 +2,9 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.backend import ModelArgs, optional_scalars, ragged_input, ragged_output, seed_inputs, serve
-from triton_speech.errors import InputError
-from triton_speech.tts import WaveGlowEngine, request_audio
+from triton_speech.runtime.backend import ModelArgs, optional_scalars, ragged_input, ragged_output, seed_inputs, serve
+from triton_speech.runtime.errors import InputError
+from triton_speech.runtime.tts.waveglow import WaveGlowEngine, request_audio
 
 
 class TritonPythonModel:

@@ -1,0 +1,168 @@
+"""Configs generated from the descriptions, validated against Triton's ModelConfig protobuf."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from triton_speech.ensembles import asr
+from triton_speech.ensembles.builder import Exports, build
+from triton_speech.ensembles.settings import RepositorySettings
+from triton_speech.ensembles.spec import Batching, ConfigError, Ensemble, PythonModel, Step, Tensor, validate_repository
+
+
+def parse(path) -> pb.ModelConfig:
+    return text_format.Parse(path.read_text(), pb.ModelConfig())
+
+
+def test_built_repository_has_every_model_with_its_files(tmp_path, quartznet_export):
+    names = build(tmp_path, Exports(asr=quartznet_export), RepositorySettings())
+    assert names == ["feature_extractor", "quartznet", "ctc_decoder", "asr"]
+    for name in names:
+        config = parse(tmp_path / name / "config.pbtxt")
+        assert config.name == name
+    assert (tmp_path / "quartznet" / "1" / "model.onnx").exists()
+    assert (tmp_path / "feature_extractor" / "1" / "frontend.npz").exists()
+    assert (tmp_path / "ctc_decoder" / "1" / "labels.json").exists()
+    assert all((tmp_path / n / "1" / "model.py").exists() for n in names[:3])
+
+
+def test_settings_reach_the_configs(tmp_path, quartznet_export):
+    settings = RepositorySettings(max_batch_size=4, max_queue_delay_us=777, preferred_batch_sizes=(2, 4),
+                                  instances={"quartznet": 3}, max_audio_seconds=12.5)
+    build(tmp_path, Exports(asr=quartznet_export), settings)
+    quartznet = parse(tmp_path / "quartznet" / "config.pbtxt")
+    assert quartznet.max_batch_size == 4
+    assert quartznet.dynamic_batching.max_queue_delay_microseconds == 777
+    assert list(quartznet.dynamic_batching.preferred_batch_size) == [2, 4]
+    assert quartznet.instance_group[0].count == 3
+    assert parse(tmp_path / "ctc_decoder" / "config.pbtxt").instance_group[0].count == 1
+    assert parse(tmp_path / "feature_extractor" / "config.pbtxt").parameters["max_audio_seconds"].string_value == "12.5"
+    ensemble = parse(tmp_path / "asr" / "config.pbtxt")
+    assert ensemble.platform == "ensemble" and ensemble.max_batch_size == 4
+
+
+def test_lexicon_decoding_is_a_setting(tmp_path, quartznet_export):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("hello\nworld\n")
+    build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(lexicon), ctc_beam_size=8))
+    decoder = parse(tmp_path / "repo" / "ctc_decoder" / "config.pbtxt")
+    assert decoder.parameters["lexicon"].string_value == "lexicon.txt"
+    assert decoder.parameters["beam_size"].string_value == "8"
+    assert (tmp_path / "repo" / "ctc_decoder" / "1" / "lexicon.txt").read_text() == "hello\nworld\n"
+    build(tmp_path / "greedy", Exports(asr=quartznet_export), RepositorySettings())
+    assert "lexicon" not in parse(tmp_path / "greedy" / "ctc_decoder" / "config.pbtxt").parameters
+
+
+def test_a_lexicon_the_model_cannot_spell_is_rejected_before_anything_is_written(tmp_path, quartznet_export):
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("hello\nWorld\n")  # the model's labels are lower case
+    with pytest.raises(ConfigError, match=r"ctc_decoder: lexicon .*'World'"):
+        build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(lexicon)))
+    lexicon.write_text("hello\n")
+    with pytest.raises(ConfigError, match="beam size must be at least 1"):
+        build(tmp_path / "repo", Exports(asr=quartznet_export),
+              RepositorySettings(lexicon=str(lexicon), ctc_beam_size=0))
+    with pytest.raises(ConfigError, match="No such file"):
+        build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lexicon=str(tmp_path / "none")))
+    assert not (tmp_path / "repo").exists()
+
+
+def test_griffin_lim_vocoder_needs_no_waveglow_and_takes_no_sigma(tmp_path, tacotron2_export):
+    names = build(tmp_path, Exports(tacotron2=tacotron2_export[0]), RepositorySettings(vocoder="griffin_lim"))
+    assert names == ["text_normalizer", "tacotron2", "griffin_lim", "tts"]
+    tts = parse(tmp_path / "tts" / "config.pbtxt")
+    assert [t.name for t in tts.input] == ["TEXT", "SEED"]
+    assert [s.model_name for s in tts.ensemble_scheduling.step] == ["text_normalizer", "tacotron2", "griffin_lim"]
+    with pytest.raises(ConfigError, match="unknown vocoder 'hifigan'"):
+        build(tmp_path / "other", Exports(tacotron2=tacotron2_export[0]), RepositorySettings(vocoder="hifigan"))
+    with pytest.raises(ConfigError, match="needs a waveglow export"):
+        build(tmp_path / "other", Exports(tacotron2=tacotron2_export[0]), RepositorySettings())
+
+
+def test_a_rebuild_removes_the_models_it_leaves_out(tmp_path, tacotron2_export, waveglow_export):
+    from triton_speech.server import TritonServer
+
+    exports = Exports(tacotron2=tacotron2_export[0], waveglow=waveglow_export[0])
+    build(tmp_path, exports, RepositorySettings())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.pbtxt").write_text('name: "mine"\n')  # not ours: left alone
+    assert "waveglow" in TritonServer(tmp_path).models()
+    build(tmp_path, exports, RepositorySettings(vocoder="griffin_lim"))
+    assert not (tmp_path / "waveglow").exists()
+    assert TritonServer(tmp_path).models() == ["griffin_lim", "mine", "tacotron2", "text_normalizer", "tts"]
+    assert parse(tmp_path / "tts" / "config.pbtxt").ensemble_scheduling.step[2].model_name == "griffin_lim"
+    assert (tmp_path / "tts" / "config.pbtxt").read_text().startswith("# Generated by `python -m ensembles`")
+
+
+def test_shapes_come_from_the_export(quartznet_export):
+    configs = {m.name: m.config() for m in asr.models(quartznet_export, RepositorySettings())}
+    assert list(configs["quartznet"].output[0].dims) == [-1, 29]
+    assert list(configs["feature_extractor"].output[0].dims) == [64, -1]
+    assert configs["quartznet"].input[0].allow_ragged_batch
+
+
+def _model(name, inputs, outputs):
+    return PythonModel(name, tuple(inputs), tuple(outputs), Batching())
+
+
+A = Tensor("A", "FP32", (-1,))
+B = Tensor("B", "INT64", (1,))
+
+
+@pytest.mark.parametrize(
+    "step, outputs, message",
+    [
+        (Step("missing", {"A": "A"}, {"B": "B"}), (B,), "unknown model missing"),
+        (Step("m", {"Z": "A"}, {"B": "B"}), (B,), "has no input Z"),
+        (Step("m", {"A": "nowhere"}, {"B": "B"}), (B,), "which no earlier step makes"),
+        (Step("m", {"A": "A"}, {"Q": "B"}), (B,), "has no output Q"),
+        (Step("m", {"A": "A"}, {"B": "C"}), (B,), "output B is produced by no step"),
+        (Step("m", {"A": "A"}, {"B": "B"}), (Tensor("B", "FP32", (1,)),), "wrong data type"),
+    ],
+)
+def test_ensemble_wiring_errors_are_caught(step, outputs, message):
+    model = _model("m", [A], [B])
+    ensemble = Ensemble("e", (A,), outputs, (step,), max_batch_size=4)
+    with pytest.raises(ConfigError, match=message):
+        validate_repository([model.config(), ensemble.config()])
+
+
+def test_type_mismatch_between_steps_is_caught():
+    first = _model("first", [A], [B])
+    second = _model("second", [Tensor("X", "FP32", (1,))], [Tensor("Y", "FP32", (1,))])
+    ensemble = Ensemble("e", (A,), (Tensor("Y", "FP32", (1,)),), (
+        Step("first", {"A": "A"}, {"B": "b"}), Step("second", {"X": "b"}, {"Y": "Y"})), max_batch_size=4)
+    with pytest.raises(ConfigError, match="different data types"):
+        validate_repository([first.config(), second.config(), ensemble.config()])
+
+
+def test_a_step_may_not_read_an_ensemble_output():
+    first = _model("first", [A], [B])
+    second = _model("second", [Tensor("X", "INT64", (1,))], [Tensor("Y", "FP32", (1,))])
+    ensemble = Ensemble("e", (A,), (B, Tensor("Y", "FP32", (1,))), (
+        Step("first", {"A": "A"}, {"B": "B"}), Step("second", {"X": "B"}, {"Y": "Y"})), max_batch_size=4)
+    with pytest.raises(ConfigError, match="second reads ensemble output B"):
+        validate_repository([first.config(), second.config(), ensemble.config()])
+
+
+def test_optional_ensemble_input_cannot_feed_a_required_input():
+    model = _model("m", [A], [B])
+    ensemble = Ensemble("e", (Tensor("A", "FP32", (-1,), optional=True),), (B,),
+                        (Step("m", {"A": "A"}, {"B": "B"}),), max_batch_size=4)
+    with pytest.raises(ConfigError, match="optional A feeds required input"):
+        validate_repository([model.config(), ensemble.config()])
+
+
+def test_invalid_settings_are_rejected():
+    with pytest.raises(ConfigError, match="preferred batch sizes"):
+        Batching(max_batch_size=4, preferred_batch_sizes=(8,))
+    with pytest.raises(ConfigError, match="unknown data type"):
+        Tensor("X", "FLOAT", (1,))
+
+
+def test_nothing_is_written_when_validation_fails(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        build(tmp_path / "repo", Exports(asr=tmp_path / "no-export"), RepositorySettings())
+    assert not (tmp_path / "repo").exists()

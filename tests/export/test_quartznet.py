@@ -1,0 +1,89 @@
+"""QuartzNet export: layout, .nemo loading, and ONNX parity with the masked NeMo model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import DATA, speechlike
+from triton_speech.export import quartznet
+from triton_speech.runtime.asr.acoustic import AcousticModel
+from triton_speech.runtime.asr.features import MelFrontend
+
+TOLERANCE = quartznet.PARITY_TOLERANCE
+SECONDS = (2.3, 0.7, 5.1, 3.05)
+
+
+def nemo_alone(model, features: np.ndarray) -> np.ndarray:
+    logprobs, length = quartznet.nemo_logprobs(model, torch.from_numpy(features)[None],
+                                               torch.tensor([features.shape[1]]))
+    return logprobs[0, : int(length[0])].numpy()
+
+
+@pytest.fixture(scope="module")
+def features(quartznet_export):
+    frontend = MelFrontend.load(quartznet_export / "frontend.npz")
+    return [frontend(speechlike(s, seed)) for seed, s in enumerate(SECONDS)]
+
+
+def test_default_architecture_has_the_published_quartznet_15x5_layout(quartznet_model):
+    published = json.loads((DATA / "quartznet15x5_nemo.json").read_text())["params"]
+    ours = {name: list(tensor.shape) for name, tensor in quartznet_model.state_dict().items()}
+    assert ours == {name: list(shape) for name, shape in published.items()}
+
+
+def test_onnx_matches_nemo_for_a_single_utterance(quartznet_model, quartznet_export, features):
+    acoustic = AcousticModel.load(quartznet_export / "model.onnx")
+    for item in features:
+        (ours,) = acoustic([item])
+        np.testing.assert_allclose(ours, nemo_alone(quartznet_model, item), atol=TOLERANCE, rtol=0)
+
+
+def test_onnx_ragged_batch_gives_each_utterance_its_alone_logprobs(quartznet_model, quartznet_export, features):
+    batch = AcousticModel.load(quartznet_export / "model.onnx")(features)
+    for item, ours in zip(features, batch):
+        np.testing.assert_allclose(ours, nemo_alone(quartznet_model, item), atol=TOLERANCE, rtol=0)
+
+
+def test_nemo_own_export_is_not_length_aware(quartznet_model, features):
+    """Why the export exists: without masks, padding changes a short utterance's log-probs."""
+    from triton_speech.runtime.batching import pad_batch
+
+    unmasked = quartznet.MaskedCTC(quartznet_model)
+    for module in unmasked.blocks.modules():
+        if hasattr(module, "use_mask"):
+            module.use_mask = False
+    batch, lengths = pad_batch(features, axis=-1)
+    with torch.no_grad():
+        logprobs, out_lengths = unmasked(torch.from_numpy(batch), torch.from_numpy(lengths))
+    short = int(np.argmin(lengths))
+    alone = nemo_alone(quartznet_model, features[short])
+    assert np.abs(logprobs[short, : int(out_lengths[short])].numpy() - alone).max() > 100 * TOLERANCE
+    for module in unmasked.blocks.modules():
+        if hasattr(module, "use_mask"):
+            module.use_mask = True
+
+
+def test_export_from_a_nemo_file_reads_its_vocabulary_and_front_end(tmp_path):
+    labels = [" ", "e", "t", "a", "o", "n", "-"]  # not the English default: must come from the checkpoint
+    config = quartznet.quartznet_config(
+        repeat=1, blocks_per_group=1, group_filters=(32, 32), group_kernels=(5, 7),
+        prologue=(32, 11), epilogue=((48, 5, 2, True), (64, 1, 1, False)), n_mels=40, labels=labels,
+    )
+    model = quartznet.random_model(config, seed=3, calibration_batches=1)
+    nemo_path = tmp_path / "small.nemo"
+    model.save_to(str(nemo_path))
+
+    info = quartznet.export(nemo_path, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "labels.json").read_text()) == {"labels": labels, "blank_id": len(labels)}
+    assert info["num_classes"] == len(labels) + 1 and info["n_mels"] == 40 and not info["random_weights"]
+    assert MelFrontend.load(tmp_path / "out" / "frontend.npz").config.n_mels == 40
+    assert info["parity"]["logprobs_max_abs"] <= TOLERANCE
+    assert info["parity"]["frontend_max_abs"] <= TOLERANCE
+
+
+def test_random_weights_give_varied_output(quartznet_export, features):
+    """Calibrated BatchNorm: the random model must not emit one label everywhere."""
+    (logprobs,) = AcousticModel.load(quartznet_export / "model.onnx")([features[2]])
+    assert len(set(logprobs.argmax(axis=1).tolist())) >= 5

@@ -1,0 +1,143 @@
+"""CTC decoding: greedy, and beam search over a lexicon."""
+
+import numpy as np
+import pytest
+
+from triton_speech.runtime.asr.ctc import GreedyCTCDecoder, LexiconCTCDecoder, check_spelling, read_lexicon
+
+LABELS = [" ", "a", "b", "c", "'"]
+BLANK = len(LABELS)
+
+
+def logprobs_for(path: list[int], classes: int = len(LABELS) + 1) -> np.ndarray:
+    """Log-probs whose per-frame arg-max is ``path``."""
+    scores = np.full((len(path), classes), -10.0, dtype=np.float32)
+    scores[np.arange(len(path)), path] = -0.01
+    return scores
+
+
+@pytest.mark.parametrize(
+    "path, text",
+    [
+        ([1, 1, 1], "a"),  # repeats collapse
+        ([1, BLANK, 1], "aa"),  # a blank separates a real double letter
+        ([BLANK, BLANK], ""),  # all blank
+        ([2, 2, BLANK, 0, 0, 3, BLANK, BLANK, 4, 3], "b c'c"),
+        ([BLANK, 1, 2, BLANK, 2, 1, 1], "abba"),
+        ([1, 0, BLANK, 0, 2], "a b"),  # a space emitted twice separates words once
+        ([0, 1, 0, BLANK, 0], "a"),  # no space before the first word or after the last
+    ],
+)
+def test_collapse_and_blank_removal(path, text):
+    assert GreedyCTCDecoder(LABELS)(logprobs_for(path)) == text
+
+
+def test_length_limits_the_frames_decoded():
+    scores = logprobs_for([1, 2, 3, 1])
+    assert GreedyCTCDecoder(LABELS)(scores, length=2) == "ab"
+
+
+def test_vocabulary_comes_from_the_caller():
+    decoder = GreedyCTCDecoder(["x", "y"])
+    assert decoder.num_classes == 3 and decoder.blank_id == 2
+    assert decoder(logprobs_for([0, 2, 1, 1], classes=3)) == "xy"
+
+
+def test_wrong_class_count_is_an_error():
+    with pytest.raises(ValueError, match=r"\[T, 6\]"):
+        GreedyCTCDecoder(LABELS)(np.zeros((4, 7), dtype=np.float32))
+
+
+# --- beam search over a lexicon ---------------------------------------------------------------------
+
+SPACE, A, B, C, QUOTE = range(5)
+
+
+def scored_frames(frames: list[dict[int, float]]) -> np.ndarray:
+    """Log-probs with the given scores per frame; every other class is very unlikely."""
+    scores = np.full((len(frames), len(LABELS) + 1), -20.0, dtype=np.float32)
+    for t, frame in enumerate(frames):
+        for index, score in frame.items():
+            scores[t, index] = score
+    return scores
+
+
+def test_lexicon_decoding_agrees_with_greedy_when_greedy_spells_known_words():
+    rng = np.random.default_rng(0)
+    words = ["ab", "ba", "cab", "a", "c'b", "abba"]
+    decoder = LexiconCTCDecoder(LABELS, words)
+    for _ in range(20):
+        said = " ".join(rng.choice(words, size=rng.integers(1, 5)))
+        path = []
+        for char in said:  # each letter for 1-3 frames, a blank between repeated letters
+            index = LABELS.index(char)
+            if path and path[-1] == index:
+                path.append(BLANK)
+            path += [index] * int(rng.integers(1, 4))
+        scores = logprobs_for(path)
+        assert GreedyCTCDecoder(LABELS)(scores) == said
+        assert decoder(scores) == said
+
+
+def test_lexicon_decoding_picks_the_best_known_spelling():
+    # Best path: "a" "a" "c" -> "ac", which is not a word; "abc" costs one less likely frame.
+    frames = scored_frames([{A: -0.4, B: -1.2}, {A: -0.4, B: -1.2}, {C: -0.01}])
+    assert GreedyCTCDecoder(LABELS)(frames) == "ac"
+    assert LexiconCTCDecoder(LABELS, ["abc", "cc"])(frames) == "abc"
+
+
+def test_lexicon_decoding_keeps_ctc_rules_for_double_letters():
+    decoder = LexiconCTCDecoder(LABELS, ["ab", "abb"])
+    assert decoder(logprobs_for([A, B, B])) == "ab"  # a repeat without a blank is one letter
+    assert decoder(logprobs_for([A, B, BLANK, B])) == "abb"
+
+
+def test_lexicon_decoding_respects_the_length():
+    decoder = LexiconCTCDecoder(LABELS, ["ab", "c"])
+    scores = logprobs_for([A, B, SPACE, C])
+    assert decoder(scores) == "ab c" and decoder(scores, length=2) == "ab" and decoder(scores, length=0) == ""
+
+
+def test_lexicon_words_must_be_spelled_with_the_labels(tmp_path):
+    with pytest.raises(ValueError, match=r"'abd'.*\['d'\]"):
+        LexiconCTCDecoder(LABELS, ["ab", "abd"])
+    with pytest.raises(ValueError, match="no words"):
+        check_spelling([], LABELS)
+    with pytest.raises(ValueError, match="space label"):
+        LexiconCTCDecoder(["a", "b"], ["ab"])
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ab a b\n\nc'b  c ' b\nab\n")  # a pronunciation lexicon: the first column is the word
+    assert check_spelling(read_lexicon(lexicon), LABELS) == ["ab", "c'b"]
+
+
+# --- properties on arbitrary log-probabilities (hypothesis) ------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+logprob_matrices = st.integers(0, 40).flatmap(lambda frames: arrays(
+    np.float32, (frames, len(LABELS) + 1), elements=st.floats(-30, 0, width=32)))
+
+
+def best_path_reference(logprobs: np.ndarray) -> str:
+    """Greedy CTC written another way: collapse runs with groupby, drop blanks, normalize spaces."""
+    from itertools import groupby
+
+    symbols = [LABELS[k] for k, _ in groupby(np.argmax(logprobs, axis=1)) if k != BLANK] if len(logprobs) else []
+    return " ".join("".join(symbols).split())
+
+
+@settings(max_examples=300, deadline=None)
+@given(logprob_matrices)
+def test_greedy_equals_a_reference_best_path_on_any_input(logprobs):
+    assert GreedyCTCDecoder(LABELS)(logprobs) == best_path_reference(logprobs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(logprob_matrices)
+def test_lexicon_decoding_says_only_listed_words_on_any_input(logprobs):
+    words = ["a", "ab", "cab", "c'a"]
+    text = LexiconCTCDecoder(LABELS, words, beam_size=8)(logprobs)
+    assert text == " ".join(text.split())
+    assert set(text.split()) <= set(words), text

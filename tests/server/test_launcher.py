@@ -1,0 +1,116 @@
+"""The server launcher: ports from the environment, readiness, clean SIGTERM, no /dev/shm leftovers, the admin key
+file, refusing ports in use."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.helpers import free_ports
+from triton_speech.server import Ports, ServerError, TritonServer
+
+pytestmark = pytest.mark.server
+
+
+def test_ports_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRITON_HTTP_PORT", "9100")
+    monkeypatch.setenv("TRITON_GRPC_PORT", "9101")
+    monkeypatch.setenv("TRITON_METRICS_PORT", "9102")
+    assert Ports.from_env() == Ports(9100, 9101, 9102)
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    (tmp_path / "m" / "config.pbtxt").write_text('name: "m"\n')
+    command = TritonServer(tmp_path).command()
+    assert {"--http-port=9100", "--grpc-port=9101", "--metrics-port=9102"} <= set(command)
+    assert "--http-address=127.0.0.1" in command
+
+
+def test_only_built_models_are_loaded(tmp_path):
+    """model_repository/ holds every model.py, built or not: a directory without config.pbtxt is not loaded."""
+    for name, built in (("built", True), ("source_only", False)):
+        (tmp_path / name / "1").mkdir(parents=True)
+        (tmp_path / name / "1" / "model.py").write_text("")
+        if built:
+            (tmp_path / name / "config.pbtxt").write_text(f'name: "{name}"\n')
+    command = TritonServer(tmp_path).command()
+    assert "--model-control-mode=explicit" in command
+    assert [arg for arg in command if arg.startswith("--load-model")] == ["--load-model=built"]
+    (tmp_path / "built" / "config.pbtxt").unlink()
+    with pytest.raises(ServerError, match="no config.pbtxt: run `make repository`"):
+        TritonServer(tmp_path).command()
+
+
+def test_missing_repository_is_a_clear_error(tmp_path):
+    with pytest.raises(ServerError, match="does not exist"):
+        TritonServer(tmp_path / "nowhere", ports=free_ports()).start()
+
+
+def test_broken_repository_reports_the_server_log(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.pbtxt").write_text('name: "broken"\nbackend: "python"\n')
+    with pytest.raises(ServerError, match="exited with code"):
+        TritonServer(tmp_path, ports=free_ports(), ready_timeout_s=60).start()
+
+
+def serve_environment(ports) -> dict[str, str]:
+    env = dict(os.environ, TRITON_HTTP_PORT=str(ports.http), TRITON_GRPC_PORT=str(ports.grpc),
+               TRITON_METRICS_PORT=str(ports.metrics))
+    env.pop("TRITON_ADMIN_KEY", None)
+    return env
+
+
+def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
+    ports = free_ports()
+    regions_before = set(glob.glob("/dev/shm/triton_speech_*"))
+    key_file = tmp_path / "keys" / "admin-key"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository),
+         "--admin-key-file", str(key_file)],
+        env=serve_environment(ports), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                ready = f"http://127.0.0.1:{ports.http}/v2/models/asr/ready"
+                if urllib.request.urlopen(ready, timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not become ready")
+        assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before, "python backend made no shm regions"
+        # The generated key is readable by its owner only, and it is the one that unlocks the restricted APIs.
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        stats = urllib.request.Request(f"http://127.0.0.1:{ports.http}/v2/models/stats",
+                                       headers={"admin-key": key_file.read_text().strip()})
+        assert urllib.request.urlopen(stats, timeout=5).status == 200
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Triton is ready" in stdout and "Triton stopped." in stdout
+    assert f"need the admin key (HTTP header 'admin-key', gRPC metadata 'triton-grpc-protocol-admin-key'): {key_file}" \
+        in stdout
+    assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before == set()
+
+
+def test_serve_command_refuses_ports_in_use_before_starting(repository):
+    ports = free_ports()
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", ports.grpc))
+        other_server.listen()
+        result = subprocess.run([sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository)],
+                                env=serve_environment(ports), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Triton is ready" not in result.stdout
+    assert f"port {ports.grpc} on 127.0.0.1 already in use" in result.stderr

@@ -1,0 +1,1 @@
+"""``python -m benchmarks`` (``make bench``): served vs in-process and baselines, side by side, as ratios."""

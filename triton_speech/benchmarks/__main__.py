@@ -1,0 +1,219 @@
+"""python -m benchmarks: served vs in-process ASR, punctuation and TTS, written to benchmarks/results/.
+
+Sections (``--only``): ``asr``, ``punctuation``, ``tts`` (served through the python clients vs in-process);
+``baseline`` (NeMo ``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
+``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and ``tts``; with ``baseline``, served / baseline
+ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick). Every section has knobs to shrink it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, punctuation, report, tts, tuning
+from triton_speech.ensembles.builder import Exports, build
+from triton_speech.runtime.asr.pipeline import ASRPipeline
+from triton_speech.server import TritonServer
+
+SECTIONS = ("asr", "punctuation", "tts", "baseline", "perf", "tuning")
+
+
+def _preferred(value: str) -> tuple[int, ...]:
+    """``4,8`` -> (4, 8); ``none`` -> ()."""
+    return () if value.lower() in ("none", "-", "") else tuple(int(v) for v in value.split(","))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--asr-export", type=Path, default=Path("build/export/quartznet"))
+    parser.add_argument("--punctuator-export", type=Path, default=Path("build/export/punctuator"))
+    parser.add_argument("--tacotron2-export", type=Path, default=Path("build/export/tacotron2"))
+    parser.add_argument("--waveglow-export", type=Path, default=Path("build/export/waveglow"))
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 5.0, 10.0])
+    parser.add_argument("--clips", type=int, default=8, help="different clips per length")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--tts-repeats", type=int, default=2)
+
+    shared = parser.add_argument_group("baseline, perf and tuning")
+    shared.add_argument("--work-dir", type=Path, default=Path("build/bench"),
+                        help="input data, audio files, the .nemo and its export")
+    shared.add_argument("--quartznet-nemo", type=Path, default=None,
+                        help="the .nemo of --asr-export (default: the export's random weights, written to a .nemo)")
+    shared.add_argument("--perf-seconds", type=float, nargs="+", default=[2.0, 5.0, 10.0, 20.0],
+                        help="clip lengths (s) of the audio files")
+    shared.add_argument("--perf-clips", type=int, default=8, help="different clips per length")
+    shared.add_argument("--perf-window-audio-s", type=float, default=40.0,
+                        help="ASR: seconds of audio per measurement window (at least 4 requests and the concurrency)")
+    shared.add_argument("--perf-requests", type=int, default=12, help="punctuator: least requests per window")
+    shared.add_argument("--perf-stability", type=float, default=25.0, help="perf_analyzer -s (percent)")
+    shared.add_argument("--perf-max-trials", type=int, default=6, help="windows before an unstable point is "
+                        "measured once over three windows' requests instead")
+
+    perf_group = parser.add_argument_group("perf")
+    perf_group.add_argument("--perf-concurrency", type=int, nargs="+", default=[1, 4, 8], help="asr, gRPC")
+    perf_group.add_argument("--perf-http-concurrency", type=int, nargs="*", default=[1],
+                            help="asr over HTTP, on the clips nearest 5 s")
+    perf_group.add_argument("--perf-punctuator-concurrency", type=int, nargs="*", default=[1, 8])
+    perf_group.add_argument("--perf-tts-concurrency", type=int, nargs="*", default=[1, 2])
+    perf_group.add_argument("--perf-tts-seconds", type=float, default=1.0, help="speech per TTS request (decoder "
+                            "steps are fixed: random weights never stop by themselves)")
+    perf_group.add_argument("--perf-tts-requests", type=int, default=2, help="least TTS requests per window")
+
+    baseline_group = parser.add_argument_group("baseline")
+    baseline_group.add_argument("--baseline-batch", type=int, nargs="+", default=[1, 8],
+                                help="ONNX Runtime batch sizes (compared with the same served concurrency)")
+    baseline_group.add_argument("--baseline-rounds", type=int, default=1, help="passes over the clips")
+    baseline_group.add_argument("--baseline-nemo-max-s", type=float, default=20.0,
+                                help="NeMo: stop a clip length's requests after this many seconds")
+
+    tuning_group = parser.add_argument_group("tuning")
+    tuning_group.add_argument("--tune-max-batch-size", type=int, nargs="+", default=[8, 16])
+    tuning_group.add_argument("--tune-queue-delay-us", type=int, nargs="+", default=[2000, 10000])
+    tuning_group.add_argument("--tune-preferred", type=_preferred, nargs="+", default=[(), (4, 8)],
+                              help="preferred batch size sets, e.g. none 4,8")
+    tuning_group.add_argument("--tune-instances", type=int, nargs="+", default=[1, 2])
+    tuning_group.add_argument("--tune-instance-models", nargs="+", default=["quartznet"])
+    tuning_group.add_argument("--tune-seconds", type=float, default=5.0, help="clip length (s)")
+    tuning_group.add_argument("--tune-concurrency", type=int, nargs="+", default=[1, 8])
+    tuning_group.add_argument("--tune-p99-budget-ms", type=float, default=None)
+    tuning_group.add_argument("--tune-latency-slack", type=float, default=1.2,
+                              help="keep settings whose lowest-concurrency p50 is within this factor of the best's")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the servers' context managers stop them.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    args.output.mkdir(parents=True, exist_ok=True)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    clips = audio.buckets(tuple(args.seconds), args.clips) if {"asr", "punctuation"} & set(args.only) else {}
+
+    if "asr" in args.only:
+        pipeline = ASRPipeline.from_export(args.asr_export)
+        with TritonServer(args.model_repository) as server:
+            rows = asr.sweep(server.grpc_url, pipeline, clips, tuple(args.concurrency), tuple(args.batch), args.rounds)
+        report.plot_throughput_latency(rows, args.output / "asr.png")
+        source = json.loads((args.asr_export / "export.json").read_text())["source"]
+        write(args.output, "asr", rows, f"ASR benchmark\n\nMachine: {machine}. Model: {source}. {asr.__doc__.strip()}",
+              extra="## Served / in-process (best RTFx per clip length)\n\n" + report.markdown_table(summary(rows)))
+
+    if "punctuation" in args.only:
+        info = json.loads((args.punctuator_export / "export.json").read_text())
+        rows = punctuation.measure(args.asr_export, args.punctuator_export, clips[min(clips)][:4])
+        write(args.output, "punctuation", rows,
+              f"Punctuation latency\n\nMachine: {machine}. Punctuator: {info['source']}, {info['num_hidden_layers']} "
+              f"layers, hidden {info['hidden_size']}. {punctuation.__doc__.strip()}")
+
+    if "tts" in args.only:
+        rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)
+        write(args.output, "tts", rows, f"TTS synthesis speed\n\nMachine: {machine}. {tts.__doc__.strip()}")
+
+    if not {"baseline", "perf", "tuning"} & set(args.only):
+        return 0
+    lengths = sorted(set(args.perf_seconds) | ({args.tune_seconds} if "tuning" in args.only else set()))
+    data = inputs.write_all(args.work_dir / "inputs", lengths, args.perf_clips)
+    settings = perf.PerfSettings(args.perf_requests, args.perf_stability, args.perf_max_trials)
+    # Served sections serve the export the baselines proved to share their weights (or --asr-export).
+    asr_export, baseline_rows = args.asr_export, []
+
+    if "baseline" in args.only:
+        model, asr_export = baseline.shared_weights(args.asr_export, args.quartznet_nemo, args.work_dir)
+        pipeline = ASRPipeline.from_export(asr_export, args.punctuator_export)
+        baseline_rows = baseline.measure(model, pipeline, {s: data.audio[s] for s in args.perf_seconds},
+                                         args.baseline_batch, args.baseline_rounds, args.baseline_nemo_max_s)
+        del model, pipeline
+        write(args.output, "baseline", baseline_rows,
+              f"ASR baselines\n\nMachine: {machine}. Export: {asr_export}. {baseline.__doc__.strip()}")
+
+    if "perf" in args.only:
+        rows, split = run_perf(args, data, asr_export, settings)
+        write(args.output, "perf", rows, f"Served models under perf_analyzer\n\nMachine: {machine}. Export: "
+              f"{asr_export}. Settings: ensembles/settings.py defaults. {perf.__doc__.strip()}")
+        write(args.output, "perf_server", split, "Server-side split per ensemble step (Triton statistics)\n\n"
+              "Per request: mean queue and compute time (ms) of each step; avg_batch: the dynamic batches formed.")
+        for model, throughput in (("asr", "rtfx"), ("punctuator", "throughput_rps"), ("tts", "rtfx")):
+            served = [r for r in rows if r["model"] == model]
+            if served:
+                report.plot_throughput_latency(served + (baseline_rows if model == "asr" else []),
+                                               args.output / f"perf_{model}.png", throughput, f"{model}: ")
+        ratios = baseline.comparison(rows, baseline_rows)
+        if ratios:
+            write(args.output, "served_vs_baselines", ratios,
+                  f"Served / baselines (ASR, same audio and weights)\n\nMachine: {machine}. "
+                  f"{inspect.cleandoc(baseline.comparison.__doc__)}")
+
+    if "tuning" in args.only:
+        grid = tuning.TuningGrid(tuple(args.tune_max_batch_size), tuple(args.tune_queue_delay_us),
+                                 tuple(args.tune_preferred), tuple(args.tune_instances),
+                                 tuple(args.tune_instance_models))
+        rows = tuning.sweep(Exports(asr=asr_export, punctuator=args.punctuator_export), grid,
+                            data.asr[args.tune_seconds], args.tune_seconds, args.tune_concurrency, settings,
+                            requests_per_window=perf.requests_for_audio(args.perf_window_audio_s, args.tune_seconds))
+        write(args.output, "tuning", rows,
+              f"Serving-settings sweep (asr, {args.tune_seconds:g} s clips)\n\nMachine: {machine}. "
+              f"{tuning.__doc__.strip()}",
+              extra=tuning.pick_report(rows, args.tune_p99_budget_ms, args.tune_latency_slack))
+    return 0
+
+
+def run_perf(args: argparse.Namespace, data: inputs.InputData, asr_export: Path,
+             settings: perf.PerfSettings) -> tuple[list[dict], list[dict]]:
+    """perf_analyzer over every point on one server: asr (gRPC per length and concurrency, HTTP on the clips
+    nearest 5 s), punctuator, and tts (gate off, each sentence decoding ``--perf-tts-seconds`` of speech)."""
+    frames = round(args.perf_tts_seconds * tts.FRAMES_PER_SECOND)
+    with_tts = bool(args.perf_tts_concurrency)
+    exports = Exports(asr=asr_export, punctuator=args.punctuator_export,
+                      tacotron2=args.tacotron2_export if with_tts else None,
+                      waveglow=args.waveglow_export if with_tts else None)
+    repository = args.work_dir / "perf_repository"
+    shutil.rmtree(repository, ignore_errors=True)
+    build(repository, exports, tts.fixed_length_settings(frames, max(len(t) for t in inputs.TTS_SENTENCES)))
+
+    http_length = min(args.perf_seconds, key=lambda s: abs(s - 5.0))
+    asr_points = [(s, "grpc", c) for s in args.perf_seconds for c in args.perf_concurrency]
+    asr_points += [(http_length, "http", c) for c in args.perf_http_concurrency]
+    points = [perf.Point("asr", data.asr[s], c, protocol, s, perf.requests_for_audio(args.perf_window_audio_s, s))
+              for s, protocol, c in asr_points]
+    points += [perf.Point("punctuator", data.punctuator, c) for c in args.perf_punctuator_concurrency]
+    points += [perf.Point("tts", data.tts, c, audio_seconds=round(frames / tts.FRAMES_PER_SECOND, 3),
+                          requests_per_window=args.perf_tts_requests) for c in args.perf_tts_concurrency]
+    with TritonServer(repository) as server:
+        return perf.sweep(server.grpc_url, server.http_url, points, settings, admin_key=server.admin_key)
+
+
+def write(folder: Path, name: str, rows: list[dict], heading: str, extra: str = "") -> None:
+    """``name``.csv and ``name``.md (heading, table, extra) in ``folder``; the Markdown is printed too."""
+    report.write_csv(rows, folder / f"{name}.csv")
+    text = f"# {heading}\n\n{report.markdown_table(rows)}\n" + (f"\n{extra}\n" if extra else "")
+    (folder / f"{name}.md").write_text(text)
+    print(text)
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    out = []
+    for clip in sorted({r["clip_s"] for r in rows}):
+        best = {mode: max(r["rtfx"] for r in rows if r["mode"] == mode and r["clip_s"] == clip)
+                for mode in ("served grpc", "in-process onnxruntime")}
+        out.append({"clip_s": clip, "served_rtfx": best["served grpc"],
+                    "in_process_rtfx": best["in-process onnxruntime"],
+                    "served/in_process": round(best["served grpc"] / best["in-process onnxruntime"], 2)})
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

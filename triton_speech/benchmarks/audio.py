@@ -1,0 +1,52 @@
+"""Benchmark audio: English sentences spoken by espeak-ng, cut into length buckets."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from triton_speech.client.audio import load_audio
+
+SENTENCES = [
+    "please call stella and ask her to bring these things with her from the store",
+    "six spoons of fresh snow peas five thick slabs of blue cheese and maybe a snack for her brother bob",
+    "the birch canoe slid on the smooth planks",
+    "glue the sheet to the dark blue background",
+    "it is easy to tell the depth of a well",
+    "these days a chicken leg is a rare dish",
+    "rice is often served in round bowls",
+    "the juice of lemons makes fine punch",
+]
+
+
+def spoken(sample_rate: int = 16000, voices=("en-us", "en", "en-gb-x-rp")) -> np.ndarray:
+    """All sentences in several voices, concatenated (espeak-ng), or a speech-like signal without it."""
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        rng = np.random.default_rng(0)
+        t = np.arange(60 * sample_rate) / sample_rate
+        return (0.3 * np.sin(2 * np.pi * 150 * t) * np.sin(2 * np.pi * 3 * t) ** 2
+                + 0.02 * rng.standard_normal(t.shape)).astype(np.float32)
+    pieces = []
+    with tempfile.TemporaryDirectory() as folder:
+        for v, voice in enumerate(voices):
+            for s, sentence in enumerate(SENTENCES):
+                path = Path(folder) / f"{v}_{s}.wav"
+                subprocess.run([espeak, "-v", voice, "-w", str(path), sentence], check=True, capture_output=True)
+                pieces.append(load_audio(path, sample_rate))
+    return np.concatenate(pieces)
+
+
+def buckets(seconds: tuple[float, ...], per_bucket: int, sample_rate: int = 16000) -> dict[float, list[np.ndarray]]:
+    """``per_bucket`` different clips of each length, cut from the spoken corpus."""
+    corpus = spoken(sample_rate)
+    result = {}
+    for length in seconds:
+        n = int(length * sample_rate)
+        starts = np.linspace(0, max(0, corpus.shape[0] - n), per_bucket).astype(int)
+        result[length] = [np.ascontiguousarray(corpus[s : s + n]) for s in starts]
+    return result

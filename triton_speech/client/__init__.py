@@ -1,0 +1,12 @@
+"""Clients of the served models: ``from client import ASRClient, TTSClient``."""
+
+from triton_speech.client.asr import ASRClient
+from triton_speech.client.connection import InferenceError, ServerUnavailable, ServerUnreachable, TritonConnection
+from triton_speech.client.punctuate import PunctuatorClient
+from triton_speech.client.tts import Synthesis, TTSClient
+
+__all__ = [
+    "ASRClient", "InferenceError", "PunctuatorClient", "ServerUnavailable", "ServerUnreachable", "Synthesis",
+    "TTSClient",
+    "TritonConnection",
+]

@@ -1,0 +1,86 @@
+"""python -m client asr FILE [FILE ...] [--raw] | tts "TEXT" -o OUT.wav | punctuate "TEXT" ...
+[--url HOST:PORT] [--protocol grpc|http]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from triton_speech.client.asr import ASRClient
+from triton_speech.client.connection import PROTOCOLS, InferenceError, ServerUnreachable
+from triton_speech.client.punctuate import PunctuatorClient
+from triton_speech.client.tts import TTSClient
+from triton_speech.defaults import SIGMA
+
+
+def _connection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=None, help="HOST:PORT (default 127.0.0.1 and the protocol's port)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="grpc")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m client", description="Clients of the speech models on Triton.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    asr = commands.add_parser("asr", help="transcribe audio files (WAV, FLAC, OGG; any rate, mono or stereo)")
+    asr.add_argument("files", nargs="+")
+    asr.add_argument("--concurrency", type=int, default=8, help="requests in flight at once")
+    asr.add_argument("--raw", action="store_true", help="also print the unpunctuated CTC transcript")
+    _connection_arguments(asr)
+    tts = commands.add_parser("tts", help="synthesize speech to a WAV file (22050 Hz)")
+    tts.add_argument("text")
+    tts.add_argument("-o", "--output", required=True, help="WAV file to write")
+    tts.add_argument("--seed", type=int, default=None, help="noise seed: the same seed gives the same audio")
+    tts.add_argument("--sigma", type=float, default=None, help=f"WaveGlow noise scale (server default {SIGMA})")
+    tts.add_argument("--denoiser-strength", type=float, default=None, help="WaveGlow denoiser (e.g. 0.01)")
+    _connection_arguments(tts)
+    punctuate = commands.add_parser("punctuate", help="restore punctuation and capitalization of texts")
+    punctuate.add_argument("texts", nargs="+")
+    _connection_arguments(punctuate)
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "asr":
+            return _asr(args)
+        if args.command == "punctuate":
+            for text in PunctuatorClient(args.url, args.protocol).punctuate(args.texts):
+                print(text)
+            return 0
+        return _tts(args)
+    except ServerUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except InferenceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _asr(args) -> int:
+    client = ASRClient(args.url, args.protocol)
+    results = client.recognize_files(args.files, args.concurrency, progress=len(args.files) > 1)
+    failed = 0
+    for path, result in zip(args.files, results):
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"{path}: error: {result}", file=sys.stderr)
+            continue
+        print(result.text if len(args.files) == 1 else f"{path}: {result.text}")
+        if args.raw:
+            print(f"  raw: {result.raw}")
+    return 1 if failed else 0
+
+
+def _tts(args) -> int:
+    import soundfile
+
+    result = TTSClient(args.url, args.protocol).synthesize(args.text, args.seed, args.sigma, args.denoiser_strength)
+    soundfile.write(args.output, result.audio, result.sample_rate, subtype="PCM_16")
+    seconds = result.audio.shape[0] / result.sample_rate
+    print(f"{args.output}: {seconds:.2f} s at {result.sample_rate} Hz")
+    if result.step_limit_reached:
+        print("warning: the decoder hit its step limit: the speech is cut short (raise max_decoder_steps)",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Text to speech through the ``tts`` ensemble."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from triton_speech.client.connection import TritonConnection
+from triton_speech.defaults import TTS_SAMPLE_RATE
+
+SAMPLE_RATE = TTS_SAMPLE_RATE
+OUTPUTS = ["AUDIO", "AUDIO_LENGTH", "STEP_LIMIT_REACHED"]
+
+
+@dataclass
+class Synthesis:
+    audio: np.ndarray  # float32 mono at sample_rate
+    sample_rate: int
+    step_limit_reached: bool  # Tacotron2 never decided to stop: the speech was cut at max_decoder_steps
+
+
+class TTSClient:
+    """``TTSClient().synthesize("Hello world.")``; ``seed`` fixes the noise: same seed, same audio."""
+
+    def __init__(self, url: str | None = None, protocol: str = "grpc", model: str = "tts"):
+        self.connection = TritonConnection(url, protocol)
+        self.model = model
+
+    def synthesize(self, text: str | bytes, seed: int | None = None, sigma: float | None = None,
+                   denoiser_strength: float | None = None) -> Synthesis:
+        raw = text if isinstance(text, bytes) else text.encode("utf-8")
+        tensors = {"TEXT": np.array([[raw]], dtype=np.object_)}
+        for name, value, dtype in (("SEED", seed, np.int64), ("SIGMA", sigma, np.float32),
+                                   ("DENOISER_STRENGTH", denoiser_strength, np.float32)):
+            if value is not None:
+                tensors[name] = np.array([[value]], dtype=dtype)
+        outputs = self.connection.infer(self.model, tensors, OUTPUTS)
+        length = int(outputs["AUDIO_LENGTH"].reshape(-1)[0])
+        return Synthesis(outputs["AUDIO"][0, :length], SAMPLE_RATE, bool(outputs["STEP_LIMIT_REACHED"].reshape(-1)[0]))

@@ -1,0 +1,34 @@
+"""Defaults, defined once: the engines, the repository builder, the clients and the training tools read them here.
+
+Each is a setting somewhere else (a builder flag, a config parameter, a client option); this module only says
+what it is when nobody sets it.
+"""
+
+# Audio rates: QuartzNet's front end (NeMo's 16 kHz models) and Tacotron2 / WaveGlow (DLE's LJSpeech 22050 Hz).
+ASR_SAMPLE_RATE = 16000
+TTS_SAMPLE_RATE = 22050
+
+# Serving (python -m ensembles): dynamic batching and request limits.
+MAX_BATCH_SIZE = 16
+MAX_QUEUE_DELAY_US = 2000
+MAX_AUDIO_SECONDS = 60.0  # asr: longer audio is refused, never truncated
+MAX_PUNCTUATION_CHARS = 5000  # a 60 s transcript is about 1000 characters; long texts are windowed
+MAX_TEXT_CHARS = 1000  # tts request text
+MAX_SENTENCE_CHARS = 250  # tts text is split into sentences of at most this many characters
+MAX_SPEECH_SECONDS = 150.0  # the longest audio one tts request yields (about twice 1000 characters of speech)
+
+# CTC decoding: beam width of the beam-search decoders.
+CTC_BEAM_SIZE = 32
+
+# Punctuation windows (NeMo's punctuation model defaults: max_seq_length, step, margin in tokens).
+PUNCTUATION_MAX_SEQ_LENGTH = 64
+PUNCTUATION_STEP = 8
+PUNCTUATION_MARGIN = 16
+
+# Tacotron2's decoder loop (DLE's inference defaults) and the vocoders.
+GATE_THRESHOLD = 0.5
+MAX_DECODER_STEPS = 2000
+PRENET_DROPOUT = 0.5  # DLE keeps the prenet's dropout on at inference
+SIGMA = 0.666  # WaveGlow's noise scale at inference (training uses 1.0)
+DENOISER_STRENGTH = 0.0
+GRIFFIN_LIM_ITERATIONS = 32

@@ -1,0 +1,98 @@
+"""``make demo``: start Triton on the built repository, transcribe a spoken sample, synthesize speech, stop.
+
+The sample is spoken by espeak-ng when it is installed (``make setup`` installs it), else a
+speech-like test signal is used and the demo says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from triton_speech.client.asr import ASRClient
+from triton_speech.client.audio import load_audio
+from triton_speech.client.tts import TTSClient
+from triton_speech.defaults import ASR_SAMPLE_RATE
+from triton_speech.server import TritonServer
+from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT
+
+
+def speak(text: str, path: Path) -> None:
+    """``text`` spoken as the demo speaks it (espeak-ng's default en-us voice, 150 wpm), 16 kHz, to ``path``."""
+    spoken = path.with_suffix(".espeak.wav")  # espeak-ng writes 22050 Hz
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(spoken), text], check=True)
+    soundfile.write(path, load_audio(spoken, ASR_SAMPLE_RATE), ASR_SAMPLE_RATE)
+    spoken.unlink()
+
+
+def make_sample(path: Path) -> str:
+    """Write a 16 kHz sample to ``path``; returns what it says."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("espeak-ng"):
+        speak(DEMO_ASR_TEXT, path)
+        return DEMO_ASR_TEXT
+    print("espeak-ng is not installed: using a synthetic test signal instead of speech", file=sys.stderr)
+    t = np.arange(32000) / 16000
+    tone = 0.3 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 2 * t) ** 2
+    soundfile.write(path, tone.astype(np.float32), 16000)
+    return "(a test tone)"
+
+
+def _random_weights(export_info: Path) -> bool:
+    return export_info.exists() and json.loads(export_info.read_text()).get("random_weights", False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--sample", type=Path, default=Path("samples/demo.wav"))
+    parser.add_argument("--speech", type=Path, default=Path("samples/demo_tts.wav"))
+    args = parser.parse_args(argv)
+
+    said = make_sample(args.sample)
+    print(f"Starting Triton on {args.model_repository} ...", flush=True)
+    started = time.perf_counter()
+    with TritonServer(args.model_repository) as server:
+        print(f"Ready in {time.perf_counter() - started:.1f} s (gRPC {server.grpc_url}, HTTP {server.http_url})")
+        client = ASRClient(server.grpc_url)
+        started = time.perf_counter()
+        transcript = client.recognize(load_audio(args.sample, ASR_SAMPLE_RATE))
+        elapsed = time.perf_counter() - started
+        print(f"\nASR  {args.sample} says: {said!r}")
+        print(f"     transcript: {transcript.text!r}  ({elapsed * 1000:.0f} ms over gRPC)")
+        print(f"     raw (before punctuation): {transcript.raw!r}")
+
+        started = time.perf_counter()
+        speech = TTSClient(server.grpc_url).synthesize(DEMO_TTS_TEXT, seed=0)
+        elapsed = time.perf_counter() - started
+        soundfile.write(args.speech, speech.audio, speech.sample_rate, subtype="PCM_16")
+        seconds = speech.audio.shape[0] / speech.sample_rate
+        print(f"\nTTS  {DEMO_TTS_TEXT!r} -> {args.speech}: {seconds:.2f} s of audio at {speech.sample_rate} Hz"
+              f" in {elapsed:.2f} s{' (decoder step limit reached)' if speech.step_limit_reached else ''}")
+        served = server.models()
+        if "griffin_lim" in served:
+            print("     vocoder: Griffin-Lim (no WaveGlow checkpoint given; see README, Default models)")
+        random = [name for name in ("quartznet", "punctuator", "tacotron2", "waveglow") if name in served and
+                  _random_weights(args.model_repository / name / "1" / "export.json")]
+        if not random:
+            # The round trip: what the served ASR hears in the served TTS's speech.
+            heard = client.recognize(load_audio(args.speech, ASR_SAMPLE_RATE))
+            print(f"     heard back by the asr ensemble: {heard.text!r}")
+        else:
+            print(f"\nRANDOM WEIGHTS in {', '.join(random)}: their output is noise. Real checkpoints:"
+                  " make repository QUARTZNET_NEMO=... PUNCTUATOR_NEMO=... TACOTRON2_CHECKPOINT=..."
+                  " WAVEGLOW_CHECKPOINT=... (see README)")
+    print("Triton stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Serving settings of the repository builder (batching, instances, limits); their values when unset are in
+``triton_speech.defaults``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from triton_speech import defaults
+from triton_speech.ensembles.spec import Batching
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    max_batch_size: int = defaults.MAX_BATCH_SIZE
+    max_queue_delay_us: int = defaults.MAX_QUEUE_DELAY_US
+    preferred_batch_sizes: tuple[int, ...] = ()
+    # model name -> instance count; models not named get one instance
+    instances: Mapping[str, int] = field(default_factory=dict)
+    max_audio_seconds: float = defaults.MAX_AUDIO_SECONDS
+    # CTC decoding: greedy, or (given a word list, one word per line) beam search whose words are all listed
+    lexicon: str = ""
+    ctc_beam_size: int = defaults.CTC_BEAM_SIZE
+    # Punctuator text limit (long texts are windowed, not cut)
+    max_punctuation_chars: int = defaults.MAX_PUNCTUATION_CHARS
+    # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)
+    onnx_threads: int = 0
+    # TTS: request text limit, sentence length the text is split to, decoder loop and vocoder settings
+    max_text_chars: int = defaults.MAX_TEXT_CHARS
+    max_sentence_chars: int = defaults.MAX_SENTENCE_CHARS
+    # Tacotron2 cuts a request's mel at this much audio (reported as the step limit); the vocoders refuse longer
+    max_speech_seconds: float = defaults.MAX_SPEECH_SECONDS
+    gate_threshold: float = defaults.GATE_THRESHOLD
+    max_decoder_steps: int = defaults.MAX_DECODER_STEPS
+    sigma: float = defaults.SIGMA
+    denoiser_strength: float = defaults.DENOISER_STRENGTH
+    # The vocoder: "waveglow", or "griffin_lim" (no weights; no waveglow export needed)
+    vocoder: str = "waveglow"
+    griffin_lim_iterations: int = defaults.GRIFFIN_LIM_ITERATIONS
+
+    def batching(self, model: str) -> Batching:
+        return Batching(
+            max_batch_size=self.max_batch_size,
+            max_queue_delay_us=self.max_queue_delay_us,
+            preferred_batch_sizes=self.preferred_batch_sizes,
+            instance_count=int(self.instances.get(model, 1)),
+        )

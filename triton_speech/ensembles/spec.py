@@ -1,0 +1,216 @@
+"""Descriptions of Triton models and ensembles, turned into validated ``ModelConfig`` protobufs.
+
+Every ``config.pbtxt`` in the repository is generated from one of these descriptions; the protobuf
+class is Triton's own (``tritonclient.grpc.model_config_pb2``), so a misspelt field or a wrong type
+fails here, before a server ever sees it. ``validate_repository`` adds the checks the protobuf cannot
+express: ensemble steps that name real models and tensors, matching data types and batch limits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
+from triton_speech import defaults
+
+# Triton calls variable-length strings BYTES on the wire and TYPE_STRING in configs.
+DATA_TYPES = {
+    "BOOL": pb.TYPE_BOOL,
+    "INT32": pb.TYPE_INT32,
+    "INT64": pb.TYPE_INT64,
+    "FP16": pb.TYPE_FP16,
+    "FP32": pb.TYPE_FP32,
+    "BYTES": pb.TYPE_STRING,
+}
+
+
+class ConfigError(ValueError):
+    """A description that would not give a loadable, consistent Triton repository."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    dtype: str
+    dims: tuple[int, ...]
+    optional: bool = False
+
+    def __post_init__(self):
+        if self.dtype not in DATA_TYPES:
+            raise ConfigError(f"tensor {self.name}: unknown data type {self.dtype}")
+        if not self.dims or any(d == 0 or d < -1 for d in self.dims):
+            raise ConfigError(f"tensor {self.name}: dims must be positive or -1, got {self.dims}")
+
+
+@dataclass(frozen=True)
+class Batching:
+    """Dynamic-batching settings of one model (settings of the builder, not of the model)."""
+
+    max_batch_size: int = defaults.MAX_BATCH_SIZE
+    max_queue_delay_us: int = defaults.MAX_QUEUE_DELAY_US
+    preferred_batch_sizes: tuple[int, ...] = ()
+    instance_count: int = 1
+
+    def __post_init__(self):
+        if self.max_batch_size < 1:
+            raise ConfigError("max_batch_size must be at least 1")
+        if self.instance_count < 1:
+            raise ConfigError("instance_count must be at least 1")
+        if any(not 1 <= size <= self.max_batch_size for size in self.preferred_batch_sizes):
+            raise ConfigError(f"preferred batch sizes {self.preferred_batch_sizes} exceed {self.max_batch_size}")
+
+
+@dataclass(frozen=True)
+class PythonModel:
+    """A python-backend model: ``model_repository/<name>/1/model.py`` plus the files it loads."""
+
+    name: str
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    batching: Batching
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    # file name inside the version directory -> where the builder copies it from
+    artifacts: Mapping[str, Path] = field(default_factory=dict)
+
+    def config(self) -> pb.ModelConfig:
+        config = pb.ModelConfig(name=self.name, backend="python", max_batch_size=self.batching.max_batch_size)
+        for tensor in self.inputs:
+            # Ragged: requests of different lengths may share a batch; model.py pads them itself.
+            config.input.add(
+                name=tensor.name,
+                data_type=DATA_TYPES[tensor.dtype],
+                dims=list(tensor.dims),
+                optional=tensor.optional,
+                allow_ragged_batch=-1 in tensor.dims,
+            )
+        for tensor in self.outputs:
+            config.output.add(name=tensor.name, data_type=DATA_TYPES[tensor.dtype], dims=list(tensor.dims))
+        config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
+        config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
+        config.instance_group.add(count=self.batching.instance_count, kind=pb.ModelInstanceGroup.KIND_CPU)
+        for key, value in self.parameters.items():
+            config.parameters[key].string_value = str(value)
+        return config
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ensemble step: ``inputs``/``outputs`` map the model's tensor names to ensemble tensor names."""
+
+    model: str
+    inputs: Mapping[str, str]
+    outputs: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    name: str
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    steps: tuple[Step, ...]
+    max_batch_size: int
+
+    def config(self) -> pb.ModelConfig:
+        config = pb.ModelConfig(name=self.name, platform="ensemble", max_batch_size=self.max_batch_size)
+        for tensor in self.inputs:
+            config.input.add(
+                name=tensor.name, data_type=DATA_TYPES[tensor.dtype], dims=list(tensor.dims), optional=tensor.optional
+            )
+        for tensor in self.outputs:
+            config.output.add(name=tensor.name, data_type=DATA_TYPES[tensor.dtype], dims=list(tensor.dims))
+        for step in self.steps:
+            added = config.ensemble_scheduling.step.add(model_name=step.model, model_version=-1)
+            added.input_map.update(step.inputs)
+            added.output_map.update(step.outputs)
+        return config
+
+
+def read_export(export_dir: Path, model: str = "quartznet") -> dict:
+    """The metadata `python -m export MODEL` writes beside its artifacts."""
+    info_path = Path(export_dir) / "export.json"
+    if not info_path.exists():
+        raise FileNotFoundError(f"{info_path} not found: run `python -m export {model}` (or `make export`)")
+    info = json.loads(info_path.read_text())
+    if info.get("model") != model:
+        raise FileNotFoundError(f"{info_path} describes {info.get('model')!r}, not {model}")
+    return info
+
+
+GENERATED_HEADER = ("# Generated by `python -m ensembles` from the descriptions in triton_speech/ensembles/: "
+                    "edit those, not this.\n")
+
+
+def to_text(config: pb.ModelConfig) -> str:
+    """Serialize, and prove the text parses back into the same ``ModelConfig``."""
+    text = GENERATED_HEADER + text_format.MessageToString(config)
+    parsed = text_format.Parse(text, pb.ModelConfig())
+    if parsed != config:
+        raise ConfigError(f"{config.name}: config does not round-trip through ModelConfig")
+    return text
+
+
+def validate_repository(configs: Iterable[pb.ModelConfig]) -> None:
+    """Check that the configs form a repository Triton can load and whose ensembles connect."""
+    by_name: dict[str, pb.ModelConfig] = {}
+    for config in configs:
+        if config.name in by_name:
+            raise ConfigError(f"two models are named {config.name}")
+        if not config.name:
+            raise ConfigError("a model has no name")
+        by_name[config.name] = config
+        to_text(config)
+    for config in by_name.values():
+        if config.platform == "ensemble":
+            _validate_ensemble(config, by_name)
+
+
+def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelConfig]) -> None:
+    where = f"ensemble {ensemble.name}"
+    # dtype of every ensemble tensor known so far, starting from the ensemble's inputs
+    available = {t.name: t.data_type for t in ensemble.input}
+    optional = {t.name for t in ensemble.input if t.optional}
+    produced: set[str] = set()
+    ensemble_outputs = {t.name for t in ensemble.output}
+    for index, step in enumerate(ensemble.ensemble_scheduling.step):
+        model = models.get(step.model_name)
+        if model is None:
+            raise ConfigError(f"{where}: step {index} uses unknown model {step.model_name}")
+        if model.max_batch_size < ensemble.max_batch_size:
+            raise ConfigError(
+                f"{where}: max_batch_size {ensemble.max_batch_size} exceeds {model.name}'s {model.max_batch_size}"
+            )
+        model_inputs = {t.name: t for t in model.input}
+        model_outputs = {t.name: t for t in model.output}
+        for model_input, tensor in step.input_map.items():
+            if tensor in ensemble_outputs:
+                # Triton 2.51 deadlocks ("at least one output is not set") on requests that ask for only
+                # some outputs when a step reads an ensemble output; route such tensors separately.
+                raise ConfigError(f"{where}: {model.name} reads ensemble output {tensor}")
+            if model_input not in model_inputs:
+                raise ConfigError(f"{where}: {model.name} has no input {model_input}")
+            if tensor not in available:
+                raise ConfigError(f"{where}: {model.name}.{model_input} reads {tensor}, which no earlier step makes")
+            if available[tensor] != model_inputs[model_input].data_type:
+                raise ConfigError(f"{where}: {tensor} and {model.name}.{model_input} have different data types")
+            if tensor in optional and not model_inputs[model_input].optional:
+                raise ConfigError(f"{where}: optional {tensor} feeds required input {model.name}.{model_input}")
+        missing = [t.name for t in model.input if not t.optional and t.name not in step.input_map]
+        if missing:
+            raise ConfigError(f"{where}: required inputs {missing} of {model.name} are not mapped")
+        for model_output, tensor in step.output_map.items():
+            if model_output not in model_outputs:
+                raise ConfigError(f"{where}: {model.name} has no output {model_output}")
+            if tensor in available or tensor in produced:
+                raise ConfigError(f"{where}: tensor {tensor} is produced twice")
+            produced.add(tensor)
+            available[tensor] = model_outputs[model_output].data_type
+    for output in ensemble.output:
+        if output.name not in produced:
+            raise ConfigError(f"{where}: output {output.name} is produced by no step")
+        if available[output.name] != output.data_type:
+            raise ConfigError(f"{where}: output {output.name} has the wrong data type")

@@ -1,0 +1,120 @@
+"""The TTS models and the ``tts`` ensemble: text -> symbol ids -> Tacotron2 mel -> vocoder audio (22050 Hz).
+
+The vocoder is WaveGlow, or (``vocoder="griffin_lim"``) Griffin-Lim phase recovery, which needs no weights:
+a Tacotron2 speaks intelligibly before a WaveGlow for its voice is trained. With Griffin-Lim the ensemble
+takes no SIGMA or DENOISER_STRENGTH (WaveGlow's), so a request that sends them is refused by name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from triton_speech.ensembles.settings import RepositorySettings
+from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
+from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
+
+TEXT = Tensor("TEXT", "BYTES", (1,))
+# Optional per request: the seed of the prenet dropout and WaveGlow noise (same seed, same audio),
+# WaveGlow's sigma and the denoiser strength (defaults are builder settings).
+SEED = Tensor("SEED", "INT64", (1,), optional=True)
+SIGMA = Tensor("SIGMA", "FP32", (1,), optional=True)
+DENOISER_STRENGTH = Tensor("DENOISER_STRENGTH", "FP32", (1,), optional=True)
+AUDIO = Tensor("AUDIO", "FP32", (-1,))
+AUDIO_LENGTH = Tensor("AUDIO_LENGTH", "INT64", (1,))
+STEP_LIMIT_REACHED = Tensor("STEP_LIMIT_REACHED", "BOOL", (1,))
+SYMBOL_IDS = Tensor("SYMBOL_IDS", "INT64", (-1,))
+SENTENCE_LENGTHS = Tensor("SENTENCE_LENGTHS", "INT64", (-1,))
+MEL_LENGTH = Tensor("MEL_LENGTH", "INT64", (1,))
+
+
+VOCODERS = ("waveglow", "griffin_lim")
+# english_cleaners spells numbers out ("123456789" is 85 symbols): a request's symbols are bounded by this many
+# per character of its text, so tacotron2 can refuse more when called directly.
+SYMBOLS_PER_CHAR = 12
+
+
+def max_mel_frames(settings: RepositorySettings) -> int:
+    return int(settings.max_speech_seconds * SAMPLE_RATE / HOP)
+
+
+def models(tacotron2_export: Path, waveglow_export: Path | None,
+           settings: RepositorySettings) -> list[PythonModel | Ensemble]:
+    """text_normalizer, tacotron2, the vocoder and the tts ensemble; ``waveglow_export`` only for WaveGlow."""
+    if settings.vocoder not in VOCODERS:
+        raise ConfigError(f"unknown vocoder {settings.vocoder!r}: choose one of {', '.join(VOCODERS)}")
+    if settings.vocoder == "waveglow" and waveglow_export is None:
+        raise ConfigError("the tts pipeline with vocoder waveglow needs a waveglow export")
+    tacotron2_export = Path(tacotron2_export)
+    tacotron2_info = read_export(tacotron2_export, "tacotron2")
+    mel = Tensor("MEL", "FP32", (int(tacotron2_info["n_mel_channels"]), -1))
+
+    text_normalizer = PythonModel(
+        name="text_normalizer",
+        inputs=(TEXT,),
+        outputs=(SYMBOL_IDS, SENTENCE_LENGTHS),
+        batching=settings.batching("text_normalizer"),
+        parameters={"max_text_chars": settings.max_text_chars, "max_sentence_chars": settings.max_sentence_chars},
+    )
+    tacotron2 = PythonModel(
+        name="tacotron2",
+        inputs=(SYMBOL_IDS, SENTENCE_LENGTHS, SEED),
+        outputs=(mel, MEL_LENGTH, STEP_LIMIT_REACHED),
+        batching=settings.batching("tacotron2"),
+        parameters={
+            "gate_threshold": settings.gate_threshold,
+            "max_decoder_steps": settings.max_decoder_steps,
+            "intra_op_threads": settings.onnx_threads,
+            "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars,
+            "max_mel_frames": max_mel_frames(settings),
+        },
+        artifacts={name: tacotron2_export / name
+                   for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")},
+    )
+    if settings.vocoder == "griffin_lim":
+        vocoder = PythonModel(
+            name="griffin_lim",
+            inputs=(mel, MEL_LENGTH, SEED),
+            outputs=(AUDIO, AUDIO_LENGTH),
+            batching=settings.batching("griffin_lim"),
+            parameters={"iterations": settings.griffin_lim_iterations, "max_mel_frames": max_mel_frames(settings)},
+        )
+        vocoder_inputs = (SEED,)
+    else:
+        vocoder = waveglow(Path(waveglow_export), mel, settings)
+        vocoder_inputs = (SEED, SIGMA, DENOISER_STRENGTH)
+    tts = Ensemble(
+        name="tts",
+        inputs=(TEXT, *vocoder_inputs),
+        outputs=(AUDIO, AUDIO_LENGTH, STEP_LIMIT_REACHED),
+        max_batch_size=settings.max_batch_size,
+        steps=(
+            Step("text_normalizer", inputs={"TEXT": "TEXT"},
+                 outputs={"SYMBOL_IDS": "symbol_ids", "SENTENCE_LENGTHS": "sentence_lengths"}),
+            Step("tacotron2",
+                 inputs={"SYMBOL_IDS": "symbol_ids", "SENTENCE_LENGTHS": "sentence_lengths", "SEED": "SEED"},
+                 outputs={"MEL": "mel", "MEL_LENGTH": "mel_length", "STEP_LIMIT_REACHED": "STEP_LIMIT_REACHED"}),
+            Step(vocoder.name,
+                 inputs={"MEL": "mel", "MEL_LENGTH": "mel_length", **{t.name: t.name for t in vocoder_inputs}},
+                 outputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"}),
+        ),
+    )
+    return [text_normalizer, tacotron2, vocoder, tts]
+
+
+def waveglow(export: Path, mel: Tensor, settings: RepositorySettings) -> PythonModel:
+    read_export(export, "waveglow")
+    return PythonModel(
+        name="waveglow",
+        inputs=(mel, MEL_LENGTH, SEED, SIGMA, DENOISER_STRENGTH),
+        outputs=(AUDIO, AUDIO_LENGTH),
+        batching=settings.batching("waveglow"),
+        parameters={
+            "onnx_model": "waveglow.onnx",
+            "sigma": settings.sigma,
+            "denoiser_strength": settings.denoiser_strength,
+            "intra_op_threads": settings.onnx_threads,
+            "max_mel_frames": max_mel_frames(settings),
+        },
+        artifacts={name: export / name for name in ("waveglow.onnx", "export.json")},
+    )
+

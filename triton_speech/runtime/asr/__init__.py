@@ -1,0 +1,1 @@
+"""The asr pipeline: NeMo-compatible log-mel features, the exported QuartzNet, CTC decoding."""

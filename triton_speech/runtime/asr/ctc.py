@@ -1,0 +1,149 @@
+"""CTC decoding: greedy (best path), or a beam search constrained to a word list (lexicon)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from triton_speech.defaults import CTC_BEAM_SIZE
+
+
+class GreedyCTCDecoder:
+    """Arg-max per frame, collapse repeats, drop blanks, map ids to characters; words separated by one space.
+
+    ``labels`` is the checkpoint's vocabulary; the blank is the extra class after it (NeMo's layout:
+    ``num_classes = len(labels) + 1`` and ``blank = len(labels)``).
+    """
+
+    def __init__(self, labels: Sequence[str], blank_id: int | None = None):
+        self.labels = list(labels)
+        self.blank_id = len(self.labels) if blank_id is None else blank_id
+        self.num_classes = len(self.labels) + 1
+        if not 0 <= self.blank_id < self.num_classes:
+            raise ValueError(f"blank id {self.blank_id} is outside 0..{self.num_classes - 1}")
+        symbols = list(self.labels)
+        symbols.insert(self.blank_id, "")
+        self._symbols = np.array(symbols, dtype=object)
+
+    def check(self, logprobs: np.ndarray, length: int | None) -> np.ndarray:
+        """``logprobs`` ``[T, num_classes]`` cut to ``length`` frames."""
+        if logprobs.ndim != 2 or logprobs.shape[1] != self.num_classes:
+            raise ValueError(f"expected log-probs [T, {self.num_classes}], got {list(logprobs.shape)}")
+        return logprobs[: logprobs.shape[0] if length is None else int(length)]
+
+    def token_ids(self, logprobs: np.ndarray, length: int | None = None) -> np.ndarray:
+        """Collapsed non-blank token ids of one utterance; ``logprobs`` is ``[T, num_classes]``."""
+        best = self.check(logprobs, length).argmax(axis=1)
+        if best.size == 0:
+            return best
+        keep = np.ones(best.shape, dtype=bool)
+        keep[1:] = best[1:] != best[:-1]
+        best = best[keep]
+        return best[best != self.blank_id]
+
+    def __call__(self, logprobs: np.ndarray, length: int | None = None) -> str:
+        # CTC may emit the space twice (space, blank, space) or at either end: a transcript's words are separated
+        # by one space, as the lexicon decoder's are.
+        return " ".join("".join(self._symbols[self.token_ids(logprobs, length)]).split())
+
+
+def read_lexicon(path: str | Path) -> list[str]:
+    """A word list: one word per line (a pronunciation lexicon's first column; the rest of a line is ignored)."""
+    words = [line.split()[0] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not words:
+        raise ValueError(f"lexicon {path} has no words")
+    return words
+
+
+def check_spelling(words: Iterable[str], labels: Sequence[str]) -> list[str]:
+    """The distinct ``words``, each checked to be spelled with ``labels`` (the space excluded: it separates)."""
+    words = list(dict.fromkeys(words))
+    if not words:
+        raise ValueError("the lexicon has no words")
+    spellable = set(labels) - {" "}
+    for word in words:
+        if set(word) - spellable:
+            raise ValueError(f"lexicon word {word!r} cannot be spelled with the model's labels "
+                             f"(not in them: {sorted(set(word) - spellable)})")
+    return words
+
+
+class WordListModel:
+    """pyctcdecode's language-model interface over a word list: every listed word scores 0, anything else
+    (and any partial word that no listed word starts with) scores ``unknown_word_score``, low enough that
+    the beam search drops it. There is no word-order model: the choice among known words is acoustic."""
+
+    order = 1
+
+    def __init__(self, words: Iterable[str], unknown_word_score: float = -1000.0):
+        import pygtrie
+
+        self.words = frozenset(words)
+        self.unknown_word_score = unknown_word_score
+        self._prefixes = pygtrie.CharTrie.fromkeys(self.words, True)
+
+    def get_start_state(self) -> None:
+        return None
+
+    def score_partial_token(self, partial_token: str) -> float:
+        known = not partial_token or self._prefixes.has_node(partial_token)
+        return 0.0 if known else self.unknown_word_score
+
+    def score(self, prev_state, word: str, is_last_word: bool = False) -> tuple[float, None]:
+        return (0.0 if word in self.words else self.unknown_word_score), None
+
+
+class LexiconCTCDecoder(GreedyCTCDecoder):
+    """CTC prefix beam search (pyctcdecode) whose words all come from a word list (a lexicon).
+
+    A character model that hears "anma" for a name it knows is steered to the closest known spelling. The
+    space label is the word boundary, as in NeMo's character vocabularies. Decoding is beam search over the
+    same log-probabilities the greedy decoder reads, and it cannot say a word outside the list (a closed
+    vocabulary: build the list from the domain's text). Where the acoustics favour another listed word it
+    says that one (the default model can hear "emma" for "anna").
+    """
+
+    def __init__(self, labels: Sequence[str], words: Iterable[str], blank_id: int | None = None,
+                 beam_size: int = CTC_BEAM_SIZE):
+        super().__init__(labels, blank_id)
+        import logging
+
+        logging.getLogger("pyctcdecode").setLevel(logging.ERROR)  # "kenlm not installed": not used here
+        from pyctcdecode import Alphabet, BeamSearchDecoderCTC
+
+        if " " not in self.labels:
+            raise ValueError("lexicon decoding needs a space label as the word boundary")
+        if beam_size < 1:
+            raise ValueError(f"beam size must be at least 1, got {beam_size}")
+        self.words = check_spelling(words, self.labels)
+        self.beam_size = beam_size
+        # pyctcdecode marks the blank as "" in the class order the model emits.
+        self._language_model = WordListModel(self.words)
+        self._decoder = BeamSearchDecoderCTC(Alphabet(list(self._symbols), False), self._language_model)
+
+    def __call__(self, logprobs: np.ndarray, length: int | None = None) -> str:
+        emissions = self.check(logprobs, length)
+        if emissions.shape[0] == 0:
+            return ""
+        # The word scores only rank hypotheses: when every beam ends in an unlisted word (a word cut short at
+        # the last frame, say), pyctcdecode still returns the best. The best beam of listed words wins instead,
+        # and failing any, the best beam's listed words: the output never holds a word outside the list.
+        beams = [text for text, *_ in self._decoder.decode_beams(emissions, beam_width=self.beam_size)]
+        listed = self._language_model.words
+        for text in beams:
+            if all(word in listed for word in text.split()):
+                return text
+        return " ".join(word for word in beams[0].split() if word in listed) if beams else ""
+
+
+def load_decoder(labels_json: str | Path, lexicon: str | Path | None = None,
+                 beam_size: int = CTC_BEAM_SIZE) -> GreedyCTCDecoder:
+    """The decoder of an export's ``labels.json``: greedy, or with ``lexicon`` beam search over its words.
+    The builder (to check a lexicon), the served ``ctc_decoder`` and ``ASRPipeline`` all make it here."""
+    vocabulary = json.loads(Path(labels_json).read_text())
+    if lexicon is None:
+        return GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"])
+    return LexiconCTCDecoder(vocabulary["labels"], read_lexicon(lexicon), vocabulary["blank_id"], beam_size)

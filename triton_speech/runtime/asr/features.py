@@ -1,0 +1,143 @@
+"""Log-mel features computed the way NeMo's ``AudioToMelSpectrogramPreprocessor`` computes them.
+
+Only numpy is needed at serving time. The parameters come from the checkpoint's preprocessor config
+and the window and mel filterbank are the checkpoint's own buffers (``preprocessor.featurizer.window``
+and ``.fb``), so nothing here re-derives them and they cannot drift from the trained model.
+
+Each utterance is processed at its own length, so a batch gives every item what it gets alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from triton_speech.defaults import ASR_SAMPLE_RATE
+
+# NeMo's normalize_batch adds this to the standard deviation.
+NORMALIZE_EPSILON = 1e-5
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    sample_rate: int = ASR_SAMPLE_RATE
+    win_length: int = 320
+    hop_length: int = 160
+    n_fft: int = 512
+    n_mels: int = 64
+    preemph: float | None = 0.97
+    log: bool = True
+    log_zero_guard_type: str = "add"
+    log_zero_guard_value: float = 2.0**-24
+    mag_power: float = 2.0
+    normalize: str | None = "per_feature"
+    exact_pad: bool = False
+    pad_value: float = 0.0
+
+    @classmethod
+    def from_nemo(cls, preprocessor_cfg: dict) -> "MelConfig":
+        """Read the parameters of a NeMo ``AudioToMelSpectrogramPreprocessor`` config (a plain dict)."""
+        cfg = dict(preprocessor_cfg)
+        target = cfg.get("_target_", "")
+        if target and not target.endswith("AudioToMelSpectrogramPreprocessor"):
+            raise ValueError(f"unsupported preprocessor {target}: only AudioToMelSpectrogramPreprocessor")
+        if int(cfg.get("frame_splicing", 1)) != 1:
+            raise ValueError("frame_splicing > 1 is not supported")
+        if cfg.get("normalize", "per_feature") not in ("per_feature", "all_features", None, "None"):
+            raise ValueError(f"unsupported normalize={cfg['normalize']!r}")
+        sample_rate = int(cfg.get("sample_rate", ASR_SAMPLE_RATE))
+        win_length = int(round(float(cfg.get("window_size", 0.02)) * sample_rate))
+        hop_length = int(round(float(cfg.get("window_stride", 0.01)) * sample_rate))
+        n_fft = cfg.get("n_fft") or 2 ** int(np.ceil(np.log2(win_length)))
+        guard = cfg.get("log_zero_guard_value", 2.0**-24)
+        if isinstance(guard, str):
+            guard = {"tiny": float(np.finfo(np.float32).tiny), "eps": float(np.finfo(np.float32).eps)}[guard]
+        normalize = cfg.get("normalize", "per_feature")
+        return cls(
+            sample_rate=sample_rate,
+            win_length=win_length,
+            hop_length=hop_length,
+            n_fft=int(n_fft),
+            n_mels=int(cfg.get("features", cfg.get("nfilt", 64))),
+            preemph=None if cfg.get("preemph", 0.97) is None else float(cfg.get("preemph", 0.97)),
+            log=bool(cfg.get("log", True)),
+            log_zero_guard_type=str(cfg.get("log_zero_guard_type", "add")),
+            log_zero_guard_value=float(guard),
+            mag_power=float(cfg.get("mag_power", 2.0)),
+            normalize=None if normalize in (None, "None") else str(normalize),
+            exact_pad=bool(cfg.get("exact_pad", False)),
+            pad_value=float(cfg.get("pad_value", 0.0)),
+        )
+
+
+class MelFrontend:
+    """NeMo-compatible log-mel front-end.
+
+    ``window`` has ``win_length`` samples (centred inside ``n_fft`` as torch.stft does);
+    ``filterbank`` is ``[n_mels, n_fft // 2 + 1]``.
+    """
+
+    def __init__(self, config: MelConfig, window: np.ndarray, filterbank: np.ndarray):
+        window = np.asarray(window, dtype=np.float64).reshape(-1)
+        filterbank = np.asarray(filterbank, dtype=np.float64)
+        if filterbank.ndim == 3:  # NeMo stores fb as [1, n_mels, bins]
+            filterbank = filterbank[0]
+        if window.shape != (config.win_length,):
+            raise ValueError(f"window has {window.shape[0]} samples, config says {config.win_length}")
+        if filterbank.shape != (config.n_mels, config.n_fft // 2 + 1):
+            raise ValueError(f"filterbank shape {filterbank.shape} does not fit n_mels/n_fft of the config")
+        self.config = config
+        left = (config.n_fft - config.win_length) // 2
+        self._window = np.zeros(config.n_fft)
+        self._window[left : left + config.win_length] = window
+        self._filterbank = filterbank
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of valid feature frames for an utterance of ``num_samples`` (NeMo's get_seq_len)."""
+        c = self.config
+        pad = (c.n_fft - c.hop_length) // 2 * 2 if c.exact_pad else c.n_fft // 2 * 2
+        return max(0, (num_samples + pad - c.n_fft) // c.hop_length)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """Features ``[n_mels, num_frames(len(audio))]`` (float32) of one mono utterance."""
+        c = self.config
+        x = np.asarray(audio, dtype=np.float64).reshape(-1)
+        valid = self.num_frames(x.shape[0])
+        if c.preemph is not None and x.size:
+            x = np.concatenate([x[:1], x[1:] - c.preemph * x[:-1]])
+        pad = (c.n_fft - c.hop_length) // 2 if c.exact_pad else c.n_fft // 2
+        x = np.pad(x, (pad, pad))  # torch.stft(center=True, pad_mode="constant") or NeMo's exact pad
+        frames = np.lib.stride_tricks.sliding_window_view(x, c.n_fft)[:: c.hop_length][:valid]
+        power = np.abs(np.fft.rfft(frames * self._window, axis=-1))
+        if c.mag_power != 1.0:
+            power = power**c.mag_power
+        mel = self._filterbank @ power.T
+        if c.log:
+            if c.log_zero_guard_type == "add":
+                mel = np.log(mel + c.log_zero_guard_value)
+            else:
+                mel = np.log(np.maximum(mel, c.log_zero_guard_value))
+        if c.normalize == "per_feature" and valid > 0:
+            mean = mel.mean(axis=1, keepdims=True)
+            std = np.sqrt(((mel - mean) ** 2).sum(axis=1, keepdims=True) / (valid - 1)) if valid > 1 else 0.0
+            mel = (mel - mean) / (std + NORMALIZE_EPSILON)
+        elif c.normalize == "all_features" and valid > 0:
+            mel = (mel - mel.mean()) / (mel.std(ddof=1) + NORMALIZE_EPSILON)
+        return mel.astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        np.savez(
+            path,
+            config=json.dumps(asdict(self.config)),
+            window=self._window[(self.config.n_fft - self.config.win_length) // 2 :][: self.config.win_length],
+            filterbank=self._filterbank,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MelFrontend":
+        with np.load(path) as data:
+            config = MelConfig(**json.loads(str(data["config"])))
+            return cls(config, data["window"], data["filterbank"])

@@ -1,0 +1,156 @@
+"""Request plumbing shared by the python-backend ``model.py`` files.
+
+Triton hands a python model a list of requests (the dynamic batcher's batch). Each request carries
+one or more rows. ``serve`` parses every request on its own, so one bad request gets its own error
+response while the rest are computed together in one batch and answered. Should the batch's computation
+fail anyway, each request is computed again on its own: only the request that fails alone gets an error.
+
+Every model checks its own inputs, whether an ensemble or a client sends them (an ensemble's internal steps
+can be called directly): finite values, lengths within the limits, ids within the vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triton_speech.runtime.batching import pad_batch, unpad_batch
+from triton_speech.runtime.errors import InputError
+from triton_speech.runtime.inputs import decode_utf8
+
+
+class ModelArgs:
+    """The ``args`` Triton passes to ``initialize``: parameters and the version directory."""
+
+    def __init__(self, args: dict):
+        self.config = json.loads(args["model_config"])
+        self.name = self.config["name"]
+        self.directory = Path(args["model_repository"]) / args["model_version"]
+        self.parameters = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
+
+    def parameter(self, key: str, default: str | None = None) -> str:
+        if key in self.parameters:
+            return self.parameters[key]
+        if default is None:
+            raise KeyError(f"model {self.name}: parameter {key} missing from config.pbtxt")
+        return default
+
+    def path(self, key: str) -> Path:
+        """A file named by a parameter, inside the version directory."""
+        return self.directory / self.parameter(key)
+
+
+def input_array(pb_utils, request, name: str) -> np.ndarray | None:
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else tensor.as_numpy()
+
+
+def error_response(pb_utils, error: Exception):
+    """An error response: INVALID_ARG (HTTP 400, gRPC INVALID_ARGUMENT) for an InputError, which names the
+    problem; INTERNAL for anything else, a fault of the server, whose traceback goes to the log."""
+    if isinstance(error, InputError):
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
+    traceback.print_exception(error)
+    return pb_utils.InferenceResponse(
+        error=pb_utils.TritonError(f"internal error: {type(error).__name__}: {error}", pb_utils.TritonError.INTERNAL)
+    )
+
+
+def serve(
+    pb_utils,
+    requests: Sequence[Any],
+    parse: Callable[[Any], list],
+    compute: Callable[[list], list],
+    pack: Callable[[list], list],
+) -> list:
+    """Answer ``requests``: ``parse`` one request into rows (raising InputError for bad input),
+    ``compute`` all good rows at once, ``pack`` one request's results into output tensors."""
+    responses: list = [None] * len(requests)
+    parsed: list[tuple[int, list]] = []
+    for index, request in enumerate(requests):
+        try:
+            parsed.append((index, parse(request)))
+        except Exception as error:
+            responses[index] = error_response(pb_utils, error)
+    try:
+        _answer(pb_utils, parsed, compute, pack, responses)
+    except Exception as error:
+        if len(parsed) == 1:
+            responses[parsed[0][0]] = error_response(pb_utils, error)
+        else:  # one request must not fail the others: each alone, so only the one at fault gets the error
+            for one in parsed:
+                try:
+                    _answer(pb_utils, [one], compute, pack, responses)
+                except Exception as error:
+                    responses[one[0]] = error_response(pb_utils, error)
+    return responses
+
+
+def _answer(pb_utils, parsed: list[tuple[int, list]], compute, pack, responses: list) -> None:
+    rows = [row for _, request_rows in parsed for row in request_rows]
+    results = compute(rows) if rows else []
+    if len(results) != len(rows):
+        raise RuntimeError(f"computed {len(results)} results for {len(rows)} rows")
+    answers, offset = [], 0
+    for index, request_rows in parsed:
+        answers.append((index, pack(results[offset : offset + len(request_rows)])))
+        offset += len(request_rows)
+    for index, tensors in answers:
+        responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
+
+
+def optional_scalars(pb_utils, request, name: str, rows: int, default, kind=float) -> list:
+    """A per-row scalar input ``[B, 1]`` as ``rows`` Python values, or ``default`` for each when absent."""
+    values = input_array(pb_utils, request, name)
+    if values is None:
+        return [default] * rows
+    values = values.reshape(-1)
+    if values.shape[0] != rows:
+        raise InputError(f"{name} has {values.shape[0]} rows, expected {rows}")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise InputError(f"{name} must be finite, got {values.tolist()}")
+    return [kind(v) for v in values]
+
+
+def seed_inputs(pb_utils, request, rows: int) -> list[int]:
+    """The optional ``SEED`` ``[B, 1]`` (0 when absent): non-negative, as numpy's generators require."""
+    seeds = optional_scalars(pb_utils, request, "SEED", rows, 0, int)
+    if any(seed < 0 for seed in seeds):
+        raise InputError(f"SEED must be non-negative, got {seeds}")
+    return seeds
+
+
+def text_inputs(pb_utils, request, name: str, max_chars: int) -> list[str]:
+    """A BYTES input ``[B, 1]`` decoded as UTF-8, each row within ``max_chars``; errors name the row."""
+    return [decode_utf8(raw, max_chars, f"{name} row {row}")
+            for row, raw in enumerate(input_array(pb_utils, request, name).reshape(-1))]
+
+
+def ragged_input(pb_utils, request, name: str, length_name: str, axis: int,
+                 max_length: int | None = None) -> list[np.ndarray]:
+    """A padded float input and its ``[B, 1]`` lengths, as rows cut to their lengths along ``axis``: each
+    at most ``max_length`` long and all finite (NaN or Inf would poison whatever shares a batch with it)."""
+    rows = unpad_batch(input_array(pb_utils, request, name), input_array(pb_utils, request, length_name), axis, name)
+    for row, values in enumerate(rows):
+        if max_length is not None and values.shape[axis] > max_length:
+            raise InputError(f"{name} row {row} has length {values.shape[axis]}; the limit is {max_length}")
+        if not np.isfinite(values).all():
+            raise InputError(f"{name} row {row} contains {int(np.count_nonzero(~np.isfinite(values)))} NaN or Inf "
+                             "values")
+    return rows
+
+
+def ragged_output(pb_utils, name: str, length_name: str, rows: Sequence[np.ndarray], axis: int) -> list:
+    """Rows padded into one output tensor plus their ``[B, 1]`` INT64 lengths."""
+    batch, lengths = pad_batch(rows, axis=axis)
+    return [pb_utils.Tensor(name, batch), pb_utils.Tensor(length_name, lengths.reshape(-1, 1))]
+
+
+def bytes_column(texts: Sequence[str]) -> np.ndarray:
+    """Strings as the ``[B, 1]`` BYTES tensor the configs declare."""
+    return np.array([text.encode("utf-8") for text in texts], dtype=np.object_).reshape(-1, 1)

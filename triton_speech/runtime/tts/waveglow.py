@@ -1,0 +1,131 @@
+"""WaveGlow in-process: the exported ``waveglow`` graph in ONNX Runtime, and DLE's denoiser.
+
+Each item's noise ``z`` comes from its own seeded generator, so an item gets the audio it gets alone (up to
+float rounding) whatever it is batched with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from triton_speech.defaults import DENOISER_STRENGTH, SIGMA
+from triton_speech.runtime.batching import pad_batch, per_item_seeds
+from triton_speech.runtime.errors import InputError
+from triton_speech.runtime.onnx import onnx_session, static_dim
+from triton_speech.runtime.tts.stft import istft, stft
+
+# Tensor names of the exported graph (triton_speech.export.waveglow writes them, the engine reads them).
+WAVEGLOW_INPUTS = ("mel", "z", "sigma", "mel_length")
+WAVEGLOW_OUTPUTS = ("audio",)
+# DLE's denoiser: the all-zero mel whose audio is WaveGlow's bias.
+DENOISER_BIAS_FRAMES = 88
+
+
+class WaveGlowEngine:
+    """Mel spectrograms -> 22050 Hz audio with the exported ``waveglow`` graph.
+
+    ``sigma`` scales the Gaussian noise (DLE's default 0.666). ``denoiser_strength`` > 0 applies DLE's
+    denoiser: the magnitude spectrum of WaveGlow's output for an all-zero mel (sigma 0), times the strength,
+    is subtracted from each item's spectrum (typical strengths 0.01 to 0.1).
+    """
+
+    def __init__(self, session, sigma: float = SIGMA, denoiser_strength: float = DENOISER_STRENGTH):
+        if sigma < 0:
+            raise ValueError(f"sigma must be non-negative, got {sigma}")
+        if denoiser_strength < 0:
+            raise ValueError(f"denoiser_strength must be non-negative, got {denoiser_strength}")
+        self.session = session
+        self.sigma = sigma
+        self.denoiser_strength = denoiser_strength
+        self.n_mel_channels = static_dim(session, "mel", 1)
+        self.n_group = static_dim(session, "z", 1)
+        self.hop = int(session.get_modelmeta().custom_metadata_map["hop_length"])
+        self._bias_spectrum: np.ndarray | None = None
+
+    @classmethod
+    def load(cls, path: str | Path, sigma: float = SIGMA, denoiser_strength: float = DENOISER_STRENGTH,
+             intra_op_threads: int = 0) -> "WaveGlowEngine":
+        """``path``: ``waveglow.onnx`` or the export directory holding it."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "waveglow.onnx"
+        return cls(onnx_session(path, intra_op_threads), sigma, denoiser_strength)
+
+    def noise(self, frames: int, seed: int) -> np.ndarray:
+        """Standard normal ``z`` [n_group, frames * hop / n_group] of one item (float32)."""
+        generator = np.random.default_rng(seed)
+        return generator.standard_normal((self.n_group, frames * self.hop // self.n_group), dtype=np.float32)
+
+    def __call__(self, mels: Sequence[np.ndarray], seeds: int | Sequence[int] | None = None,
+                 noise: Sequence[np.ndarray] | None = None, sigma: float | None = None) -> list[np.ndarray]:
+        """Audio (float32, ``frames * hop`` samples) of each mel [n_mel, frames]; noise from ``noise`` or ``seeds``;
+        ``sigma`` overrides the engine's for this call."""
+        sigma = self.sigma if sigma is None else sigma
+        if sigma < 0:
+            raise InputError(f"SIGMA must be non-negative, got {sigma}")
+        if not mels:
+            return []
+        mels = [self._checked_mel(mel, index) for index, mel in enumerate(mels)]
+        if noise is None:
+            noise = [self.noise(mel.shape[1], seed) for mel, seed in zip(mels, per_item_seeds(seeds, len(mels)))]
+        elif len(noise) != len(mels):
+            raise InputError(f"{len(noise)} noise arrays for {len(mels)} mels")
+        audio = self._vocode(mels, [np.asarray(z, dtype=np.float32) for z in noise], sigma)
+        if self.denoiser_strength > 0:
+            audio = [self.denoise(item) for item in audio]
+        return audio
+
+    def _checked_mel(self, mel: np.ndarray, index: int) -> np.ndarray:
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim != 2 or mel.shape[0] != self.n_mel_channels or mel.shape[1] == 0:
+            raise InputError(f"mel {index} must be [{self.n_mel_channels}, frames>0], got {list(mel.shape)}")
+        if not np.isfinite(mel).all():
+            raise InputError(f"mel {index} contains NaN or Inf")
+        return mel
+
+    def _vocode(self, mels: list[np.ndarray], noise: list[np.ndarray], sigma: float) -> list[np.ndarray]:
+        for index, (mel, z) in enumerate(zip(mels, noise)):
+            expected = (self.n_group, mel.shape[1] * self.hop // self.n_group)
+            if z.shape != expected:
+                raise InputError(f"noise {index} must have shape {list(expected)}, got {list(z.shape)}")
+        mel_batch, mel_length = pad_batch(mels, axis=-1)
+        z_batch, _ = pad_batch(noise, axis=-1)
+        (audio,) = self.session.run(list(WAVEGLOW_OUTPUTS), {
+            "mel": mel_batch, "z": z_batch, "sigma": np.array([sigma], dtype=np.float32), "mel_length": mel_length,
+        })
+        return [audio[row, : n * self.hop] for row, n in enumerate(mel_length)]
+
+    @property
+    def bias_spectrum(self) -> np.ndarray:
+        """|STFT| of WaveGlow's audio for an all-zero mel and no noise (DLE's denoiser bias), first frame."""
+        if self._bias_spectrum is None:
+            mel = np.zeros((self.n_mel_channels, DENOISER_BIAS_FRAMES), dtype=np.float32)
+            z = np.zeros((self.n_group, DENOISER_BIAS_FRAMES * self.hop // self.n_group), dtype=np.float32)
+            (bias_audio,) = self._vocode([mel], [z], sigma=0.0)
+            self._bias_spectrum = np.abs(stft(bias_audio))[0]
+        return self._bias_spectrum
+
+    def denoise(self, audio: np.ndarray, strength: float | None = None) -> np.ndarray:
+        strength = self.denoiser_strength if strength is None else strength
+        spectrum = stft(audio)
+        magnitude = np.maximum(np.abs(spectrum) - strength * self.bias_spectrum, 0.0)
+        return istft(magnitude * np.exp(1j * np.angle(spectrum)), len(audio))
+
+
+def request_audio(engine: WaveGlowEngine, mels: Sequence[np.ndarray], seeds: Sequence[int],
+                  sigmas: Sequence[float], denoiser_strengths: Sequence[float]) -> list[np.ndarray]:
+    """Audio of each mel with its own noise seed, sigma and denoiser strength (one batch per distinct sigma)."""
+    audio: list[np.ndarray | None] = [None] * len(mels)
+    for sigma in sorted(set(sigmas)):
+        rows = [i for i, s in enumerate(sigmas) if s == sigma]
+        for row, item in zip(rows, engine([mels[i] for i in rows], [seeds[i] for i in rows], sigma=sigma)):
+            audio[row] = item
+    for row, strength in enumerate(denoiser_strengths):
+        if strength < 0:
+            raise InputError(f"DENOISER_STRENGTH must be non-negative, got {strength}")
+        if strength > 0:
+            audio[row] = engine.denoise(audio[row], strength)
+    return audio

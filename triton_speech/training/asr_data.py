@@ -1,0 +1,252 @@
+"""A synthetic English speech corpus: espeak-ng voices, sox and noise augmentation, NeMo manifests.
+
+    python -m triton_speech.training.asr_data --output build/data      (make data; also python -m export.data)
+
+Sentences come from templates over names, places, numbers, dates, times, prices and everyday phrases;
+transcripts are the words spoken, lower case (numbers spelled out the way the voice says them). Training
+voices are espeak-ng's accents and variants plus random speakers (variant files with their own vocal-tract
+length, formants and pitch), with sox speed perturbation, tempo, reverb, EQ, noise and gain. The held-out
+split uses voices (an accent and two voice variants) and sentences the training split never has.
+Everything is seeded: the same arguments give the same corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+from triton_speech.defaults import ASR_SAMPLE_RATE
+from triton_speech.training.manifest import read_manifest
+from triton_speech.training.templates import DEMO_ASR_TEXT, sentences
+
+SAMPLE_RATE = ASR_SAMPLE_RATE
+# espeak-ng's own English voices (no mbrola needed). The last accent is only ever heard in evaluation.
+ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc"]
+HELD_OUT_ACCENTS = ["en-029"]
+# espeak-ng's human-sounding variants (no robots, whispers or effects); f4 and m6 are only heard in evaluation.
+VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m7", "m8", "f1", "f2", "f3", "f5", "klatt", "klatt2", "klatt3",
+            "klatt4", "klatt6", "Michael", "paul", "anika", "linda", "steph", "steph2", "steph3", "robert", "john",
+            "Alex", "Alicia", "Andrea", "Andy", "Annie", "Denis", "Gene", "Henrique", "Hugo", "Jacky", "Lee",
+            "Marco", "Mario", "Mike", "Nguyen", "adam", "announcer", "antonio", "aunty", "belinda", "benjamin",
+            "boris", "caleb", "david", "ed", "edward", "grandma", "grandpa", "gustave", "iven", "iven2", "iven3",
+            "max", "michel", "miguel", "norbert", "pablo", "pedro", "quincy", "rob", "sandro", "shelby", "travis",
+            "victor", "zac"]
+HELD_OUT_VARIANTS = ["f4", "m6"]
+# Random speakers for training, beyond the named variants: a few dozen fixed voices are too few to generalize
+# from: a model learns the voices instead of the speech.
+SYNTHETIC_SPEAKERS = 100
+
+@dataclass(frozen=True)
+class Speaker:
+    """A random espeak-ng voice variant: vocal-tract length (all formants scaled together), per-formant
+    jitter, pitch and roughness. Written as a variant file into a private copy of espeak-ng's data."""
+
+    name: str
+    female: bool
+    pitch: tuple[int, int]  # espeak's base and top pitch, Hz
+    formants: tuple[tuple[int, int, int], ...]  # (frequency %, height %, width %) for formants 0..8
+    roughness: int
+
+    @classmethod
+    def random(cls, name: str, rng: random.Random) -> Speaker:
+        female = rng.random() < 0.5
+        tract = rng.uniform(1.04, 1.22) if female else rng.uniform(0.86, 1.04)
+        base = rng.randint(140, 210) if female else rng.randint(65, 120)
+        formants = tuple((round(100 * tract * rng.uniform(0.94, 1.06)), rng.randint(70, 120), rng.randint(70, 150))
+                         for _ in range(9))
+        return cls(name, female, (base, base + rng.randint(25, 90)), formants, rng.choice([0, 0, 0, 1, 2, 3]))
+
+    def variant_file(self) -> str:
+        lines = ["language variant", f"name {self.name}", f"gender {'female' if self.female else 'male'}",
+                 f"pitch {self.pitch[0]} {self.pitch[1]}"]
+        lines += [f"formant {index} {freq} {height} {width}"
+                  for index, (freq, height, width) in enumerate(self.formants)]
+        if self.roughness:
+            lines.append(f"roughness {self.roughness}")
+        return "\n".join(lines) + "\n"
+
+
+def synthetic_speakers(count: int, seed: int) -> list[Speaker]:
+    rng = random.Random(f"speakers-{seed}")
+    return [Speaker.random(f"synth{index:03d}", rng) for index in range(count)]
+
+
+def espeak_data_with(speakers: list[Speaker], folder: Path) -> Path:
+    """A copy of espeak-ng's data with ``speakers`` added as variants; pass the result to ``espeak-ng --path``.
+
+    espeak-ng silently falls back to its default voice for an unknown variant, so the copy is the only way
+    to be sure the random speakers are really used (tests check the audio differs)."""
+    version = subprocess.run(["espeak-ng", "--version"], check=True, capture_output=True, text=True).stdout
+    system_data = Path(version.split("Data at:")[1].strip())
+    target = Path(folder) / "espeak-ng-data"
+    shutil.copytree(system_data, target, dirs_exist_ok=True)
+    for speaker in speakers:
+        (target / "voices" / "!v" / speaker.name).write_text(speaker.variant_file())
+    return Path(folder)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    voice: str  # espeak-ng -v argument: accent[+variant]
+    speed: int  # words per minute
+    pitch: int  # 0..99
+    tempo: float  # sox tempo factor
+    reverb: int  # sox reverberance, 0 = none
+    noise_snr_db: float | None  # white + pink-ish noise at this SNR, None = clean
+    gain_db: float
+    path: str
+    speed_factor: float = 1.0  # sox speed: pitch and formants move with tempo (vocal-tract length perturbation)
+    bass_db: float = 0.0  # sox bass/treble shelving: microphone and channel colour
+    treble_db: float = 0.0
+    espeak_path: str = ""  # espeak-ng --path (data with the synthetic speakers); "" = the system's
+
+
+def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, folder: Path,
+         augment: bool, espeak_path: str = "", clean_fraction: float = 0.0,
+         base_voice_fraction: float = 0.0) -> list[Utterance]:
+    """One utterance per text. ``augment``: sox and noise augmentation, except for about ``clean_fraction`` of
+    them, which are left as espeak-ng speaks them (clean input is what a served model mostly hears). About
+    ``base_voice_fraction`` of them use the accent's own voice, no variant: what espeak-ng speaks by default,
+    and so what `make demo` and the default TTS's training data speak."""
+    rng = random.Random(seed)
+    # Their own generators: with both fractions 0 every earlier corpus is drawn exactly as before.
+    clean_rng, base_rng = random.Random(f"clean {seed}"), random.Random(f"base voice {seed}")
+    utterances = []
+    for index, text in enumerate(texts):
+        variant = rng.choice(variants)
+        noisy = augment and rng.random() < 0.5
+        # Draws for the newer augmentations come last and only when augmenting: held-out plans stay as they were.
+        extra = {"speed_factor": round(rng.uniform(0.9, 1.1), 3), "bass_db": round(rng.uniform(-6, 6), 1),
+                 "treble_db": round(rng.uniform(-6, 6), 1), "espeak_path": espeak_path} if augment else {}
+        utterance = Utterance(
+            text=text,
+            voice=rng.choice(accents) + (f"+{variant}" if variant else ""),
+            speed=rng.randint(130, 200),
+            pitch=rng.randint(25, 75),
+            tempo=round(rng.uniform(0.9, 1.1), 3) if augment else 1.0,
+            reverb=rng.choice([0, 0, 20, 40]) if augment else 0,
+            noise_snr_db=round(rng.uniform(10, 30), 1) if noisy else None,
+            gain_db=round(rng.uniform(-8, 2), 1) if augment else 0.0,
+            path=str(folder / f"{index:05d}.wav"),
+            **extra,
+        )
+        if augment and clean_fraction and clean_rng.random() < clean_fraction:
+            utterance = replace(utterance, speed_factor=1.0, bass_db=0.0, treble_db=0.0, tempo=1.0, reverb=0,
+                                noise_snr_db=None, gain_db=0.0)
+        if base_voice_fraction and base_rng.random() < base_voice_fraction:
+            utterance = replace(utterance, voice=utterance.voice.partition("+")[0])
+        utterances.append(utterance)
+    return utterances
+
+
+def synthesize(utterance: Utterance) -> dict:
+    """Speak, then speed, resample, EQ, tempo and reverb (sox), noise and gain; return the manifest line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spoken, processed = Path(tmp) / "spoken.wav", Path(tmp) / "processed.wav"
+        path = [f"--path={utterance.espeak_path}"] if utterance.espeak_path else []
+        subprocess.run(["espeak-ng", *path, "-v", utterance.voice, "-s", str(utterance.speed),
+                        "-p", str(utterance.pitch), "-w", str(spoken), utterance.text], check=True, capture_output=True)
+        effects = ["speed", str(utterance.speed_factor)] if utterance.speed_factor != 1.0 else []
+        effects += ["rate", "-v", str(SAMPLE_RATE)]
+        if utterance.bass_db or utterance.treble_db:
+            effects += ["bass", str(utterance.bass_db), "treble", str(utterance.treble_db)]
+        if utterance.tempo != 1.0:
+            effects += ["tempo", "-s", str(utterance.tempo)]
+        if utterance.reverb:
+            effects += ["reverb", str(utterance.reverb)]
+        subprocess.run(["sox", "-q", str(spoken), "-r", str(SAMPLE_RATE), "-c", "1", str(processed), *effects],
+                       check=True, capture_output=True)
+        audio, _ = soundfile.read(processed, dtype="float64")
+    rng = np.random.default_rng(zlib.crc32(f"{utterance.path}|{utterance.text}".encode()))
+    if utterance.noise_snr_db is not None:
+        white = rng.standard_normal(audio.shape)
+        coloured = np.convolve(white, np.ones(8) / 8, mode="same")  # low-passed: hum and rumble-like
+        noise = 0.5 * white + coloured
+        scale = np.sqrt(np.mean(audio**2) / (np.mean(noise**2) * 10 ** (utterance.noise_snr_db / 10)))
+        audio = audio + scale * noise
+    audio = audio * 10 ** (utterance.gain_db / 20)
+    audio = np.clip(audio, -1.0, 1.0)
+    soundfile.write(utterance.path, audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+    return {"audio_filepath": utterance.path, "duration": round(len(audio) / SAMPLE_RATE, 3), "text": utterance.text}
+
+
+def write_split(name: str, utterances: list[Utterance], output: Path, workers: int) -> Path:
+    Path(utterances[0].path).parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(workers) as pool:
+        lines = list(tqdm(pool.map(synthesize, utterances, chunksize=8), total=len(utterances), desc=f"data {name}"))
+    manifest = output / f"{name}.json"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (output / f"{name}.plan.json").write_text(json.dumps([asdict(u) for u in utterances], indent=0))
+    return manifest
+
+
+def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 2,
+          exclude: set[str] = frozenset(), speakers: int = SYNTHETIC_SPEAKERS,
+          clean_fraction: float = 0.0, base_voice_fraction: float = 0.0) -> dict[str, Path]:
+    """Write ``train.json`` (augmented, training voices) and ``heldout.json`` (clean, held-out voices and texts).
+
+    ``exclude``: sentences training must never contain (for example a fixed test set's); the sentence
+    ``make demo`` transcribes is always left out."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed: apt-get install espeak-ng sox (make setup does)")
+    output = Path(output)
+    train_texts = sentences(train, seed, exclude=set(exclude) | {DEMO_ASR_TEXT})
+    heldout_texts = sentences(heldout, seed + 1, exclude=set(train_texts))
+    random_speakers = synthetic_speakers(speakers, seed)
+    espeak_path = str(espeak_data_with(random_speakers, output).resolve())
+    train_plan = plan(train_texts, ACCENTS, VARIANTS + [s.name for s in random_speakers], seed, output / "train",
+                      augment=True, espeak_path=espeak_path, clean_fraction=clean_fraction,
+                      base_voice_fraction=base_voice_fraction)
+    return {
+        "train": write_split("train", train_plan, output, workers),
+        "heldout": write_split("heldout", plan(heldout_texts, HELD_OUT_ACCENTS + ACCENTS[:2], HELD_OUT_VARIANTS,
+                                               seed + 1, output / "heldout", augment=False), output, workers),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export.data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, default=Path("build/data"))
+    parser.add_argument("--train", type=int, default=6000, help="training utterances")
+    parser.add_argument("--heldout", type=int, default=200, help="held-out utterances")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--speakers", type=int, default=SYNTHETIC_SPEAKERS, help="random espeak-ng speakers")
+    parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="MANIFEST",
+                        help="NeMo manifest whose sentences training must not contain (repeatable)")
+    parser.add_argument("--clean-fraction", type=float, default=0.0,
+                        help="share of training utterances left unaugmented (0 to 1)")
+    parser.add_argument("--base-voice-fraction", type=float, default=0.0,
+                        help="share of training utterances in an accent's own voice, no variant (0 to 1)")
+    args = parser.parse_args(argv)
+    for flag in ("clean_fraction", "base_voice_fraction"):
+        if not 0.0 <= getattr(args, flag) <= 1.0:
+            parser.error(f"--{flag.replace('_', '-')} must be between 0 and 1, got {getattr(args, flag)}")
+    exclude = {item["text"] for manifest in args.exclude for item in read_manifest(manifest)}
+    manifests = build(args.output, args.train, args.heldout, args.seed, args.workers, exclude, args.speakers,
+                      args.clean_fraction, args.base_voice_fraction)
+    for name, path in manifests.items():
+        lines = path.read_text().splitlines()
+        hours = sum(json.loads(line)["duration"] for line in lines) / 3600
+        print(f"{name}: {len(lines)} utterances, {hours:.2f} h -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
