@@ -32,3 +32,9 @@ PRENET_DROPOUT = 0.5  # DLE keeps the prenet's dropout on at inference
 SIGMA = 0.666  # WaveGlow's noise scale at inference (training uses 1.0)
 DENOISER_STRENGTH = 0.0
 GRIFFIN_LIM_ITERATIONS = 32
+
+# Streaming TTS (tts_streaming): decoder frames of a chunk within a sentence (0.37 s of speech), and Griffin-Lim's
+# context: the frames vocoded on either side of a chunk and cropped. The phase recovery's 32 iterations reach further,
+# but their effect fades: against vocoding the whole mel, 24 frames measured 72-99 dB SNR (16 frames: 45-59 dB).
+STREAM_BLOCK_FRAMES = 32
+GRIFFIN_LIM_CONTEXT_FRAMES = 24

@@ -3,10 +3,11 @@
 from triton_speech.client.asr import ASRClient
 from triton_speech.client.connection import InferenceError, ServerUnavailable, ServerUnreachable, TritonConnection
 from triton_speech.client.punctuate import PunctuatorClient
-from triton_speech.client.tts import Synthesis, TTSClient
+from triton_speech.client.tts import SpeechChunk, Synthesis, TTSClient
 
 __all__ = [
-    "ASRClient", "InferenceError", "PunctuatorClient", "ServerUnavailable", "ServerUnreachable", "Synthesis",
+    "ASRClient", "InferenceError", "PunctuatorClient", "ServerUnavailable", "ServerUnreachable", "SpeechChunk",
+    "Synthesis",
     "TTSClient",
     "TritonConnection",
 ]

@@ -1,10 +1,13 @@
-"""python -m client asr FILE [FILE ...] [--raw] | tts "TEXT" -o OUT.wav | punctuate "TEXT" ...
+"""python -m client asr FILE [FILE ...] [--raw] | tts [--stream] "TEXT" -o OUT.wav | punctuate "TEXT" ...
 [--url HOST:PORT] [--protocol grpc|http]"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+
+import numpy as np
 
 from triton_speech.client.asr import ASRClient
 from triton_speech.client.connection import PROTOCOLS, InferenceError, ServerUnreachable
@@ -32,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     tts.add_argument("--seed", type=int, default=None, help="noise seed: the same seed gives the same audio")
     tts.add_argument("--sigma", type=float, default=None, help=f"WaveGlow noise scale (server default {SIGMA})")
     tts.add_argument("--denoiser-strength", type=float, default=None, help="WaveGlow denoiser (e.g. 0.01)")
+    tts.add_argument("--stream", action="store_true",
+                     help="receive the audio in chunks as it is made (tts_streaming); prints the time to the first")
     _connection_arguments(tts)
     punctuate = commands.add_parser("punctuate", help="restore punctuation and capitalization of texts")
     punctuate.add_argument("texts", nargs="+")
@@ -72,9 +77,21 @@ def _asr(args) -> int:
 def _tts(args) -> int:
     import soundfile
 
-    result = TTSClient(args.url, args.protocol).synthesize(args.text, args.seed, args.sigma, args.denoiser_strength)
-    soundfile.write(args.output, result.audio, result.sample_rate, subtype="PCM_16")
-    seconds = result.audio.shape[0] / result.sample_rate
+    client = TTSClient(args.url, args.protocol)
+    if args.stream:
+        started, chunks = time.perf_counter(), []
+        for chunk in client.stream(args.text, args.seed, args.sigma, args.denoiser_strength):
+            if not chunks:
+                print(f"first audio after {(time.perf_counter() - started) * 1000:.0f} ms", flush=True)
+            chunks.append(chunk)
+        print(f"all audio after {(time.perf_counter() - started) * 1000:.0f} ms, in {len(chunks)} chunks")
+        result = chunks[-1]
+        audio = np.concatenate([chunk.audio for chunk in chunks])
+    else:
+        result = client.synthesize(args.text, args.seed, args.sigma, args.denoiser_strength)
+        audio = result.audio
+    soundfile.write(args.output, audio, result.sample_rate, subtype="PCM_16")
+    seconds = audio.shape[0] / result.sample_rate
     print(f"{args.output}: {seconds:.2f} s at {result.sample_rate} Hz")
     if result.step_limit_reached:
         print("warning: the decoder hit its step limit: the speech is cut short (raise max_decoder_steps)",

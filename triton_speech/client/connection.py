@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import queue
 import random
 import time
-from collections.abc import Mapping, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
@@ -141,6 +145,71 @@ class TritonConnection:
                 raise failure
             await asyncio.sleep(delay)
 
+    def stream(self, model: str, tensors: Mapping[str, np.ndarray],
+               outputs: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
+        """The responses of a decoupled model to one request, as they arrive (in order), until the final one.
+
+        gRPC: a bidirectional stream. HTTP: ``POST /v2/models/MODEL/generate_stream`` (server-sent events; the inputs
+        go as JSON, so ``tensors`` must be one row). A request the server cannot take for now is retried as
+        ``infer`` retries it, as long as no response has arrived yet.
+        """
+        received = False
+        for delay in [*backoff_delays(self.retries), None]:
+            try:
+                responses = self._grpc_stream if self.protocol == "grpc" else self._http_stream
+                for response in responses(model, tensors, outputs):
+                    received = True
+                    yield response
+                return
+            except ServerUnavailable:
+                if received or delay is None:
+                    raise
+            time.sleep(delay)
+
+    def _grpc_stream(self, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
+        module = _module("grpc", asynchronous=False)
+        client = module.InferenceServerClient(self.url)  # one stream per client: a client of its own
+        responses: queue.Queue = queue.Queue()
+        try:
+            client.start_stream(callback=lambda result, error: responses.put((result, error)),
+                                stream_timeout=self.timeout_s)
+            client.async_stream_infer(model, _inputs(module, tensors),
+                                      outputs=[module.InferRequestedOutput(name) for name in outputs],
+                                      enable_empty_final_response=True)
+            while True:
+                try:
+                    result, error = responses.get(timeout=self.timeout_s)
+                except queue.Empty:
+                    raise InferenceError(f"no response from {model} in {self.timeout_s:.0f} s") from None
+                if error is not None:
+                    raise _error(error)
+                final = result.get_response().parameters["triton_final_response"].bool_param
+                if result.get_response().outputs:
+                    yield {name: result.as_numpy(name) for name in outputs}
+                if final:
+                    return
+        except InferenceServerException as error:
+            raise _error(error) from None
+        finally:
+            client.stop_stream(cancel_requests=True)
+            client.close()
+
+    def _http_stream(self, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
+        body = {name: _json_value(array) for name, array in tensors.items()}
+        request = urllib.request.Request(f"http://{self.url}/v2/models/{model}/generate_stream",
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
+                yield from _server_sent_events(answer, outputs)
+        except urllib.error.HTTPError as error:
+            # A request refused before its first response: its one event is the error.
+            events = error.read().decode("utf-8", "replace").splitlines()
+            message = next((json.loads(line[5:]).get("error", line) for line in events if line.startswith("data:")),
+                           str(error))
+            raise _error(InferenceServerException(message, status=str(error.code))) from None
+        except (urllib.error.URLError, ConnectionError) as error:
+            raise self._unreachable(error) from None
+
     async def open_async(self):
         """An asyncio client (close it with ``await client.close()``); raises ServerUnreachable."""
         module = _module(self.protocol, asynchronous=True)
@@ -159,3 +228,24 @@ class TritonConnection:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _json_value(array: np.ndarray):
+    """One row of a tensor as JSON (strings for BYTES)."""
+    value = np.asarray(array).reshape(-1)
+    if value.size != 1:
+        raise ValueError(f"generate_stream takes one value per input, got {value.size}")
+    item = value[0]
+    return item.decode("utf-8") if isinstance(item, bytes) else item.item()
+
+
+def _server_sent_events(answer, outputs: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
+    """Each ``data:`` event of a generate_stream answer as arrays (an error event raises)."""
+    for line in answer:
+        line = line.decode("utf-8").strip()
+        if not line.startswith("data:"):
+            continue
+        event = json.loads(line[5:])
+        if "error" in event:
+            raise _error(InferenceServerException(event["error"], status="400"))
+        yield {name: np.asarray(event[name]) for name in outputs}

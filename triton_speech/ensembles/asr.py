@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from triton_speech.ensembles import punctuation
+from triton_speech.ensembles import punctuation, warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
 from triton_speech.runtime.asr.ctc import load_decoder
@@ -29,8 +29,10 @@ def models(export_dir: Path, settings: RepositorySettings,
     logprobs = Tensor("LOGPROBS", "FP32", (-1, num_classes))
     logprobs_length = Tensor("LOGPROBS_LENGTH", "INT64", (1,))
     # Frames of the longest audio asr takes: quartznet and ctc_decoder refuse longer inputs sent to them directly.
-    max_frames = MelFrontend.load(export_dir / "frontend.npz").num_frames(
-        int(settings.max_audio_seconds * int(info["sample_rate"])))
+    frontend = MelFrontend.load(export_dir / "frontend.npz")
+    max_frames = frontend.num_frames(int(settings.max_audio_seconds * int(info["sample_rate"])))
+    audio = warmup.speech_like(int(info["sample_rate"]))
+    warmup_features = frontend(audio)
 
     feature_extractor = PythonModel(
         name="feature_extractor",
@@ -43,6 +45,7 @@ def models(export_dir: Path, settings: RepositorySettings,
             "max_audio_seconds": str(settings.max_audio_seconds),
         },
         artifacts={"frontend.npz": export_dir / "frontend.npz"},
+        warmup=warmup.samples(settings, AUDIO=audio),
     )
     quartznet = PythonModel(
         name="quartznet",
@@ -53,6 +56,8 @@ def models(export_dir: Path, settings: RepositorySettings,
                     "max_frames": str(max_frames)},
         # export.json travels with the weights: where they came from and the parity measured.
         artifacts={"model.onnx": export_dir / "model.onnx", "export.json": export_dir / "export.json"},
+        warmup=warmup.samples(settings, FEATURES=warmup_features,
+                              FEATURES_LENGTH=warmup.length(warmup_features.shape[1])),
     )
     decoding = {"labels": "labels.json", "max_frames": str(max_frames)}
     decoding_files = {"labels.json": export_dir / "labels.json"}
@@ -70,6 +75,9 @@ def models(export_dir: Path, settings: RepositorySettings,
         batching=settings.batching("ctc_decoder"),
         parameters=decoding,
         artifacts=decoding_files,
+        # QuartzNet halves the frame rate
+        warmup=warmup.samples(settings, LOGPROBS=warmup.log_probs(warmup_features.shape[1] // 2, num_classes),
+                              LOGPROBS_LENGTH=warmup.length(warmup_features.shape[1] // 2)),
     )
     steps = [
         Step(

@@ -20,6 +20,7 @@ from triton_speech.ensembles import asr, punctuation, tts
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import (
     GENERATED_HEADER,
+    WARMUP_DIR,
     ConfigError,
     Ensemble,
     PythonModel,
@@ -72,10 +73,14 @@ def build(output: Path, exports: Exports, settings: RepositorySettings = Reposit
         version_dir = model_dir / "1"
         version_dir.mkdir(parents=True, exist_ok=True)
         (model_dir / "config.pbtxt").write_text(to_text(configs[entry.name]))
+        shutil.rmtree(model_dir / WARMUP_DIR, ignore_errors=True)  # an earlier build's samples
         if isinstance(entry, PythonModel):
             _place(SOURCE_REPOSITORY / entry.name / "1" / "model.py", version_dir / "model.py")
             for name, source in entry.artifacts.items():
                 _place(Path(source), version_dir / name)
+            for name, data in entry.warmup_files().items():
+                (model_dir / WARMUP_DIR).mkdir(exist_ok=True)
+                (model_dir / WARMUP_DIR / name).write_bytes(data)
     _remove_stale(output, set(configs))
     return list(configs)
 
@@ -91,6 +96,7 @@ def _remove_stale(output: Path, built: set[str]) -> None:
         if not ours:
             continue
         config.unlink()
+        shutil.rmtree(model_dir / WARMUP_DIR, ignore_errors=True)
         for placed in (model_dir / "1").glob("*"):
             if placed.name != "model.py" and placed.is_file():
                 placed.unlink()
@@ -138,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         flag = "--" + setting.name.replace("_", "-")
         if isinstance(default, tuple):
             parser.add_argument(flag, type=int, nargs="*", default=list(default))
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         else:
             parser.add_argument(flag, type=type(default), default=default)
     args = parser.parse_args(argv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from triton_speech.ensembles import warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import PythonModel, Tensor, read_export
 
@@ -24,4 +25,5 @@ def punctuator(export_dir: Path, settings: RepositorySettings) -> PythonModel:
         batching=settings.batching("punctuator"),
         parameters={"max_text_chars": settings.max_punctuation_chars, "intra_op_threads": settings.onnx_threads},
         artifacts={name: export_dir / name for name in ("model.onnx", "vocab.txt", "labels.json", "export.json")},
+        warmup=warmup.samples(settings, TEXT=warmup.text(warmup.WARMUP_TEXT.lower().strip("?").replace(",", ""))),
     )

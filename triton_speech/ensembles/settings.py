@@ -37,6 +37,12 @@ class RepositorySettings:
     # The vocoder: "waveglow", or "griffin_lim" (no weights; no waveglow export needed)
     vocoder: str = "waveglow"
     griffin_lim_iterations: int = defaults.GRIFFIN_LIM_ITERATIONS
+    # tts_streaming: decoder frames per chunk within a sentence; Griffin-Lim's context either side of a chunk
+    # (WaveGlow's is its whole reach, from its export)
+    stream_block_frames: int = defaults.STREAM_BLOCK_FRAMES
+    griffin_lim_context_frames: int = defaults.GRIFFIN_LIM_CONTEXT_FRAMES
+    # model_warmup: every model runs a real request before it is reported ready
+    warmup: bool = True
 
     def batching(self, model: str) -> Batching:
         return Batching(

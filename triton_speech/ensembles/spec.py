@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
@@ -27,6 +28,13 @@ DATA_TYPES = {
     "FP32": pb.TYPE_FP32,
     "BYTES": pb.TYPE_STRING,
 }
+
+
+# numpy dtypes of the data types a warm-up sample can hold (BYTES: Python bytes in an object array)
+NUMPY_TYPES = {"BOOL": np.bool_, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16, "FP32": np.float32,
+               "BYTES": np.object_}
+# Where Triton looks for a warm-up sample's input_data_file: this folder of the model's directory.
+WARMUP_DIR = "warmup"
 
 
 class ConfigError(ValueError):
@@ -66,6 +74,30 @@ class Batching:
 
 
 @dataclass(frozen=True)
+class WarmupSample:
+    """One request Triton sends a model before it reports the model ready (``model_warmup``): real input values
+    (one row, no batch dimension), written to files the config names, so the model's own input checks pass."""
+
+    name: str
+    inputs: Mapping[str, np.ndarray]
+
+    def files(self, model: str) -> dict[str, bytes]:
+        """File name (inside the model's ``warmup`` folder) -> raw contents, as Triton reads them: little-endian
+        values in row-major order; BYTES elements each as a 4-byte little-endian length and the bytes."""
+        return {self.file(model, name): _raw(value) for name, value in self.inputs.items()}
+
+    def file(self, model: str, tensor: str) -> str:
+        return f"{model}.{self.name}.{tensor}"
+
+
+def _raw(value: np.ndarray) -> bytes:
+    if value.dtype == np.object_:
+        items = [item if isinstance(item, bytes) else str(item).encode("utf-8") for item in value.reshape(-1)]
+        return b"".join(len(item).to_bytes(4, "little") + item for item in items)
+    return np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()
+
+
+@dataclass(frozen=True)
 class PythonModel:
     """A python-backend model: ``model_repository/<name>/1/model.py`` plus the files it loads."""
 
@@ -76,9 +108,39 @@ class PythonModel:
     parameters: Mapping[str, str] = field(default_factory=dict)
     # file name inside the version directory -> where the builder copies it from
     artifacts: Mapping[str, Path] = field(default_factory=dict)
+    # Decoupled (model_transaction_policy): any number of responses per request, the last one marked final.
+    decoupled: bool = False
+    # Requests run before the model is reported ready, so that the first client request finds it warm.
+    warmup: tuple[WarmupSample, ...] = ()
+
+    def __post_init__(self):
+        inputs = {tensor.name: tensor for tensor in self.inputs}
+        names = [sample.name for sample in self.warmup]
+        if len(set(names)) != len(names) or not all(names):
+            raise ConfigError(f"model {self.name}: warm-up samples need distinct, non-empty names, got {names}")
+        for sample in self.warmup:
+            where = f"model {self.name}: warm-up sample {sample.name}"
+            missing = [t.name for t in self.inputs if not t.optional and t.name not in sample.inputs]
+            if missing:
+                raise ConfigError(f"{where} lacks required inputs {missing}")
+            for name, value in sample.inputs.items():
+                tensor = inputs.get(name)
+                if tensor is None:
+                    raise ConfigError(f"{where}: the model has no input {name}")
+                if np.dtype(value.dtype) != np.dtype(NUMPY_TYPES[tensor.dtype]):
+                    raise ConfigError(f"{where}: {name} is {value.dtype}, the input is {tensor.dtype}")
+                if value.ndim != len(tensor.dims) or any(d not in (-1, n) for d, n in zip(tensor.dims, value.shape)):
+                    raise ConfigError(f"{where}: {name} has shape {list(value.shape)}, the input dims are "
+                                      f"{list(tensor.dims)} (one row, without the batch dimension)")
+                if value.size == 0 or (value.dtype.kind == "f" and not np.isfinite(value).all()):
+                    raise ConfigError(f"{where}: {name} must be finite and not empty")
+
+    def warmup_files(self) -> dict[str, bytes]:
+        return {name: data for sample in self.warmup for name, data in sample.files(self.name).items()}
 
     def config(self) -> pb.ModelConfig:
         config = pb.ModelConfig(name=self.name, backend="python", max_batch_size=self.batching.max_batch_size)
+        inputs_by_name = {tensor.name: tensor for tensor in self.inputs}
         for tensor in self.inputs:
             # Ragged: requests of different lengths may share a batch; model.py pads them itself.
             config.input.add(
@@ -95,6 +157,14 @@ class PythonModel:
         config.instance_group.add(count=self.batching.instance_count, kind=pb.ModelInstanceGroup.KIND_CPU)
         for key, value in self.parameters.items():
             config.parameters[key].string_value = str(value)
+        if self.decoupled:
+            config.model_transaction_policy.decoupled = True
+        for sample in self.warmup:
+            warmup = config.model_warmup.add(name=sample.name, batch_size=1)
+            for name, value in sample.inputs.items():
+                warmup.inputs[name].data_type = DATA_TYPES[inputs_by_name[name].dtype]
+                warmup.inputs[name].dims.extend(value.shape)
+                warmup.inputs[name].input_data_file = sample.file(self.name, name)
         return config
 
 
@@ -176,10 +246,16 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
     optional = {t.name for t in ensemble.input if t.optional}
     produced: set[str] = set()
     ensemble_outputs = {t.name for t in ensemble.output}
+    decoupled_before = None
     for index, step in enumerate(ensemble.ensemble_scheduling.step):
         model = models.get(step.model_name)
         if model is None:
             raise ConfigError(f"{where}: step {index} uses unknown model {step.model_name}")
+        if decoupled_before and sum(group.count for group in model.instance_group) > 1:
+            # Measured on Triton 2.51: a second instance after a decoupled step reorders its responses.
+            raise ConfigError(f"{where}: {model.name} follows decoupled {decoupled_before} and must have one instance")
+        if model.model_transaction_policy.decoupled:
+            decoupled_before = model.name
         if model.max_batch_size < ensemble.max_batch_size:
             raise ConfigError(
                 f"{where}: max_batch_size {ensemble.max_batch_size} exceeds {model.name}'s {model.max_batch_size}"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from triton_speech.ensembles import warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
+from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
@@ -25,6 +27,9 @@ STEP_LIMIT_REACHED = Tensor("STEP_LIMIT_REACHED", "BOOL", (1,))
 SYMBOL_IDS = Tensor("SYMBOL_IDS", "INT64", (-1,))
 SENTENCE_LENGTHS = Tensor("SENTENCE_LENGTHS", "INT64", (-1,))
 MEL_LENGTH = Tensor("MEL_LENGTH", "INT64", (1,))
+# tts_streaming's responses: a chunk of AUDIO, the samples before it, and on the last one FINAL and the step limit.
+AUDIO_OFFSET = Tensor("AUDIO_OFFSET", "INT64", (1,))
+FINAL = Tensor("FINAL", "BOOL", (1,))
 
 
 VOCODERS = ("waveglow", "griffin_lim")
@@ -48,27 +53,33 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
     tacotron2_info = read_export(tacotron2_export, "tacotron2")
     mel = Tensor("MEL", "FP32", (int(tacotron2_info["n_mel_channels"]), -1))
 
+    decoder_parameters = {
+        "gate_threshold": settings.gate_threshold,
+        "max_decoder_steps": settings.max_decoder_steps,
+        "intra_op_threads": settings.onnx_threads,
+        "max_mel_frames": max_mel_frames(settings),
+    }
+    tacotron2_files = {name: tacotron2_export / name
+                       for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")}
+    warmup_ids, warmup_lengths = pack_sentences([sentence_sequences(warmup.WARMUP_TEXT, settings.max_sentence_chars)])
+    mel_warmup = warmup.samples(settings, MEL=warmup.log_mel(mel.dims[0]), MEL_LENGTH=warmup.length(
+        warmup.WARMUP_MEL_FRAMES))
     text_normalizer = PythonModel(
         name="text_normalizer",
         inputs=(TEXT,),
         outputs=(SYMBOL_IDS, SENTENCE_LENGTHS),
         batching=settings.batching("text_normalizer"),
         parameters={"max_text_chars": settings.max_text_chars, "max_sentence_chars": settings.max_sentence_chars},
+        warmup=warmup.samples(settings, TEXT=warmup.text()),
     )
     tacotron2 = PythonModel(
         name="tacotron2",
         inputs=(SYMBOL_IDS, SENTENCE_LENGTHS, SEED),
         outputs=(mel, MEL_LENGTH, STEP_LIMIT_REACHED),
         batching=settings.batching("tacotron2"),
-        parameters={
-            "gate_threshold": settings.gate_threshold,
-            "max_decoder_steps": settings.max_decoder_steps,
-            "intra_op_threads": settings.onnx_threads,
-            "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars,
-            "max_mel_frames": max_mel_frames(settings),
-        },
-        artifacts={name: tacotron2_export / name
-                   for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")},
+        parameters={**decoder_parameters, "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars},
+        artifacts=tacotron2_files,
+        warmup=warmup.samples(settings, SYMBOL_IDS=warmup_ids[0], SENTENCE_LENGTHS=warmup_lengths[0]),
     )
     if settings.vocoder == "griffin_lim":
         vocoder = PythonModel(
@@ -77,11 +88,32 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
             outputs=(AUDIO, AUDIO_LENGTH),
             batching=settings.batching("griffin_lim"),
             parameters={"iterations": settings.griffin_lim_iterations, "max_mel_frames": max_mel_frames(settings)},
+            warmup=mel_warmup,
         )
         vocoder_inputs = (SEED,)
+        vocoder_parameters = {"iterations": settings.griffin_lim_iterations,
+                              "griffin_lim_context_frames": settings.griffin_lim_context_frames}
     else:
-        vocoder = waveglow(Path(waveglow_export), mel, settings)
+        vocoder = waveglow(Path(waveglow_export), mel, settings, mel_warmup)
         vocoder_inputs = (SEED, SIGMA, DENOISER_STRENGTH)
+        vocoder_parameters = {key: vocoder.parameters[key] for key in ("onnx_model", "sigma", "denoiser_strength")}
+    streaming = PythonModel(
+        name="tts_streaming",
+        inputs=(TEXT, *vocoder_inputs),
+        outputs=(AUDIO, AUDIO_OFFSET, FINAL, STEP_LIMIT_REACHED),
+        batching=settings.batching("tts_streaming"),
+        parameters={
+            **decoder_parameters, **vocoder_parameters,
+            "vocoder": settings.vocoder,
+            "max_text_chars": settings.max_text_chars,
+            "max_sentence_chars": settings.max_sentence_chars,
+            "stream_block_frames": settings.stream_block_frames,
+        },
+        artifacts={**tacotron2_files, **{name: path for name, path in vocoder.artifacts.items()
+                                         if name != "export.json"}},
+        decoupled=True,
+        warmup=warmup.samples(settings, TEXT=warmup.text()),
+    )
     tts = Ensemble(
         name="tts",
         inputs=(TEXT, *vocoder_inputs),
@@ -98,10 +130,10 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
                  outputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"}),
         ),
     )
-    return [text_normalizer, tacotron2, vocoder, tts]
+    return [text_normalizer, tacotron2, vocoder, tts, streaming]
 
 
-def waveglow(export: Path, mel: Tensor, settings: RepositorySettings) -> PythonModel:
+def waveglow(export: Path, mel: Tensor, settings: RepositorySettings, warmup_samples=()) -> PythonModel:
     read_export(export, "waveglow")
     return PythonModel(
         name="waveglow",
@@ -116,5 +148,6 @@ def waveglow(export: Path, mel: Tensor, settings: RepositorySettings) -> PythonM
             "max_mel_frames": max_mel_frames(settings),
         },
         artifacts={name: export / name for name in ("waveglow.onnx", "export.json")},
+        warmup=warmup_samples,
     )
 

@@ -101,7 +101,8 @@ def export_tacotron2_graphs(model: Tacotron2, output: Path) -> None:
     mel = torch.randn(batch, model.n_mel_channels, 17)
     export_graph(MethodGraph(model, "postnet_mel"), (mel, torch.tensor([17, 11, 5])), output / "postnet.onnx",
             POSTNET_INPUTS, POSTNET_OUTPUTS, {"mel": {0: "batch", 2: "frames"}, "mel_length": {0: "batch"},
-                              "mel_postnet": {0: "batch", 2: "frames"}})
+                              "mel_postnet": {0: "batch", 2: "frames"}},
+            metadata={"context_frames": model.postnet.context_frames})
 
 
 def check_tacotron2(model: Tacotron2, output: Path, steps: int = PARITY_DECODER_STEPS) -> dict:
@@ -173,6 +174,7 @@ def export_tacotron2(checkpoint: Path | None, output: Path, check: bool = True) 
             "n_mel_channels": model.n_mel_channels,
             "n_symbols": model.embedding.num_embeddings,
             "prenet_dropout_mask": [layers, units],
+            "postnet_context_frames": model.postnet.context_frames,
             "decoder_defaults": {"gate_threshold": defaults.gate_threshold,
                                  "max_decoder_steps": defaults.max_decoder_steps,
                                  "prenet_dropout": defaults.prenet_dropout},

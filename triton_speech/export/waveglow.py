@@ -93,7 +93,8 @@ def export_waveglow(checkpoint: Path | None, output: Path, sigma: float = SIGMA,
                      WAVEGLOW_OUTPUTS,
                 {"mel": {0: "batch", 2: "frames"}, "mel_length": {0: "batch"}, "z": {0: "batch", 2: "groups"},
                  "audio": {0: "batch", 1: "samples"}},
-                metadata={"hop_length": WAVEGLOW_HOP, "sample_rate": SAMPLE_RATE, "default_sigma": sigma})
+                metadata={"hop_length": WAVEGLOW_HOP, "sample_rate": SAMPLE_RATE, "default_sigma": sigma,
+                          "context_samples": model.context_samples})
 
         stages.next("parity")
         onnx_error = None
@@ -115,6 +116,7 @@ def export_waveglow(checkpoint: Path | None, output: Path, sigma: float = SIGMA,
             "hop_length": WAVEGLOW_HOP,
             "n_mel_channels": model.upsample.in_channels,
             "n_group": model.n_group,
+            "context_samples": model.context_samples,
             "default_sigma": sigma,
             "parameters": sum(p.numel() for p in model.parameters()),
             "graphs": {"waveglow": graph_signature(path)},

@@ -168,6 +168,12 @@ class Postnet(nn.Module):
                 x = torch.tanh(x)
         return x
 
+    @property
+    def context_frames(self) -> int:
+        """How many frames on each side an output frame depends on (each convolution reads its padding's worth):
+        a window of decoder frames with this much context either side gives the full mel's postnet frames."""
+        return sum(layer[0].conv.padding[0] for layer in self.convolutions)
+
 
 class Tacotron2(nn.Module):
     """DLE Tacotron2 (``n_frames_per_step`` 1); defaults are the published checkpoints' hyperparameters."""

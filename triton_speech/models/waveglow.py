@@ -132,6 +132,16 @@ class WaveGlow(nn.Module):
             self.WN.append(WN(n_remaining // 2, n_mel_channels * n_group, **wn_config))
         self.n_remaining_channels = n_remaining
 
+    @property
+    def context_samples(self) -> int:
+        """How many samples on either side an output sample depends on: each flow's dilated convolutions reach
+        (2^layers - 1) * (kernel - 1) / 2 groups of ``n_group`` samples, the flows stack, and the upsampler spreads a
+        mel frame over ``WAVEGLOW_UPSAMPLE_KERNEL`` samples. Vocoding a window of frames with this much context gives
+        the full mel's audio (streaming)."""
+        reach = sum(wn.in_layers[i].dilation[0] * (wn.in_layers[i].kernel_size[0] - 1) // 2
+                    for wn in self.WN for i in range(wn.n_layers))
+        return reach * self.n_group + WAVEGLOW_UPSAMPLE_KERNEL
+
     def emits_early(self, flow: int) -> bool:
         """Whether ``flow`` hands ``n_early_size`` channels straight to the output (every ``n_early_every``-th)."""
         return flow > 0 and flow % self.n_early_every == 0

@@ -104,6 +104,38 @@ def _answer(pb_utils, parsed: list[tuple[int, list]], compute, pack, responses: 
         responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
 
 
+class Responder:
+    """Where one request of a decoupled model sends its responses: any number, the last one marked final."""
+
+    def __init__(self, pb_utils, request):
+        self.pb_utils = pb_utils
+        self.request = request
+        self.sender = request.get_response_sender()
+
+    def send(self, tensors: list, final: bool = False) -> None:
+        flags = self.pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0
+        self.sender.send(self.pb_utils.InferenceResponse(output_tensors=tensors), flags=flags)
+
+    def fail(self, error: Exception) -> None:
+        """The error as the request's last response (INVALID_ARG for an InputError)."""
+        self.sender.send(error_response(self.pb_utils, error), flags=self.pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+    def cancelled(self) -> bool:
+        """The client cancelled the request or went away: nothing more needs computing."""
+        return self.request.is_cancelled()
+
+
+def serve_decoupled(pb_utils, requests: Sequence[Any], start: Callable[[Any, Responder], None]) -> None:
+    """Decoupled models: ``start`` each request with its own ``Responder`` (it answers later, from another thread);
+    a request ``start`` refuses (InputError for bad input) gets the error as its only response."""
+    for request in requests:
+        responder = Responder(pb_utils, request)
+        try:
+            start(request, responder)
+        except Exception as error:
+            responder.fail(error)
+
+
 def optional_scalars(pb_utils, request, name: str, rows: int, default, kind=float) -> list:
     """A per-row scalar input ``[B, 1]`` as ``rows`` Python values, or ``default`` for each when absent."""
     values = input_array(pb_utils, request, name)
@@ -115,6 +147,17 @@ def optional_scalars(pb_utils, request, name: str, rows: int, default, kind=floa
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise InputError(f"{name} must be finite, got {values.tolist()}")
     return [kind(v) for v in values]
+
+
+def waveglow_inputs(pb_utils, request, rows: int, sigma: float, denoiser_strength: float) -> tuple[list, list]:
+    """The optional ``SIGMA`` and ``DENOISER_STRENGTH`` ``[B, 1]`` (``sigma``, ``denoiser_strength`` when absent):
+    finite and non-negative."""
+    sigmas = optional_scalars(pb_utils, request, "SIGMA", rows, sigma)
+    strengths = optional_scalars(pb_utils, request, "DENOISER_STRENGTH", rows, denoiser_strength)
+    for name, values in (("SIGMA", sigmas), ("DENOISER_STRENGTH", strengths)):
+        if any(not 0.0 <= v < float("inf") for v in values):
+            raise InputError(f"{name} must be a finite non-negative number, got {values}")
+    return sigmas, strengths
 
 
 def seed_inputs(pb_utils, request, rows: int) -> list[int]:

@@ -2,8 +2,7 @@
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.runtime.backend import ModelArgs, optional_scalars, ragged_input, ragged_output, seed_inputs, serve
-from triton_speech.runtime.errors import InputError
+from triton_speech.runtime.backend import ModelArgs, ragged_input, ragged_output, seed_inputs, serve, waveglow_inputs
 from triton_speech.runtime.tts.waveglow import WaveGlowEngine, request_audio
 
 
@@ -24,11 +23,8 @@ class TritonPythonModel:
     def parse(self, request):
         mels = ragged_input(pb_utils, request, "MEL", "MEL_LENGTH", axis=-1, max_length=self.max_frames)
         seeds = seed_inputs(pb_utils, request, len(mels))
-        sigmas = optional_scalars(pb_utils, request, "SIGMA", len(mels), self.engine.sigma)
-        strengths = optional_scalars(pb_utils, request, "DENOISER_STRENGTH", len(mels), self.engine.denoiser_strength)
-        for name, values in (("SIGMA", sigmas), ("DENOISER_STRENGTH", strengths)):
-            if any(not 0.0 <= v < float("inf") for v in values):
-                raise InputError(f"{name} must be a finite non-negative number, got {values}")
+        sigmas, strengths = waveglow_inputs(pb_utils, request, len(mels), self.engine.sigma,
+                                            self.engine.denoiser_strength)
         return list(zip(mels, seeds, sigmas, strengths))
 
     def compute(self, rows):

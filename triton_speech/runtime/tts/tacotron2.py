@@ -106,27 +106,38 @@ class Tacotron2Engine:
 
     @classmethod
     def load(cls, directory: str | Path, settings: DecoderSettings | None = None,
-             intra_op_threads: int = 0) -> "Tacotron2Engine":
+             intra_op_threads: int = 0, spinning: bool = True) -> "Tacotron2Engine":
         directory = Path(directory)
-        sessions = [onnx_session(directory / f"{name}.onnx", intra_op_threads)
+        sessions = [onnx_session(directory / f"{name}.onnx", intra_op_threads, spinning)
                     for name in ("encoder", "decoder_step", "postnet")]
         return cls(*sessions, settings=settings)
+
+    @property
+    def postnet_context_frames(self) -> int:
+        """Decoder frames on each side that one postnet frame depends on (recorded by the export)."""
+        recorded = self.postnet.get_modelmeta().custom_metadata_map.get("context_frames")
+        if recorded is None:
+            raise ValueError("postnet.onnx does not record its context_frames: export Tacotron2 again (make export)")
+        return int(recorded)
 
     def __call__(self, sequences: Sequence[Sequence[int]],
                  seeds: int | Sequence[int] | None = None) -> list[Spectrogram]:
         """Mel spectrogram of each id sequence; ``seeds`` (one, or one per item) draw the prenet dropout."""
         if not sequences:
             return []
-        rows = [self._checked_ids(ids, index) for index, ids in enumerate(sequences)]
-        text, text_length = pad_batch(rows, axis=0)
-        memory, processed_memory, memory_mask = self.encoder.run(
-            list(ENCODER_OUTPUTS), {"text": text, "text_length": text_length}
-        )
-        dropouts = [PrenetDropout(seed, self.prenet_shape, self.settings.prenet_dropout)
-                    for seed in per_item_seeds(seeds, len(rows))]
-        frames, alignments, hit_limit = self._decode(memory, processed_memory, memory_mask, text_length, dropouts)
-        mels = self._postnet([np.stack(f, axis=1) for f in frames])
-        return [Spectrogram(mel, limited, np.stack(a)) for mel, limited, a in zip(mels, hit_limit, alignments)]
+        batch = DecoderBatch(self)
+        ids = batch.add(sequences, per_item_seeds(seeds, len(sequences)))
+        frames = {item: [] for item in ids}
+        alignments = {item: [] for item in ids}
+        limited = set()
+        while batch.running:
+            step = batch.step()
+            for row, item in enumerate(step.items):
+                frames[item].append(step.frames[row])
+                alignments[item].append(step.alignments[row])
+            limited.update(step.items[step.limited].tolist())
+        mels = self.postnet_mels([np.stack(frames[item], axis=1) for item in ids])
+        return [Spectrogram(mel, item in limited, np.stack(alignments[item])) for mel, item in zip(mels, ids)]
 
     def _checked_ids(self, ids: Sequence[int], index: int) -> np.ndarray:
         row = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -136,48 +147,124 @@ class Tacotron2Engine:
             raise InputError(f"text {index} has symbol ids outside 0..{self.n_symbols - 1}")
         return row
 
-    def _decode(self, memory, processed_memory, memory_mask, text_length, dropouts):
-        """The autoregressive loop; finished items leave the batch, so later steps run only the others."""
-        batch = memory.shape[0]
-        state = {name: np.zeros((batch, memory.shape[1] if name in _TEXT_AXIS_STATES else self.state_sizes[name]),
-                                dtype=np.float32) for name in DECODER_STATES}
-        encoded = {"memory": memory, "processed_memory": processed_memory, "memory_mask": memory_mask}
-        previous_frame = np.zeros((batch, self.n_mel_channels), dtype=np.float32)
-        items = np.arange(batch)  # the item each row of the running batch belongs to
-        frames = [[] for _ in range(batch)]
-        alignments = [[] for _ in range(batch)]
-        threshold = self.settings.gate_logit_threshold
-        for _ in range(self.settings.max_decoder_steps):
-            masks = np.stack([dropouts[item].next() for item in items])
-            mel_frame, gate_logit, *next_state = self.decoder_step.run(
-                list(DECODER_OUTPUTS),
-                {"previous_frame": previous_frame, "prenet_dropout_mask": masks, **state, **encoded},
-            )
-            state = dict(zip(DECODER_STATES, next_state))
-            for row, item in enumerate(items):
-                frames[item].append(mel_frame[row])
-                alignments[item].append(state["attention_weights"][row, : text_length[item]])
-            previous_frame = mel_frame
-            running = gate_logit <= threshold
-            if not running.all():
-                items = items[running]
-                if items.size == 0:
-                    break
-                # Cutting the text axis to the longest remaining text is exact: beyond an item's length its
-                # attention weights are zero and its energies masked.
-                width = int(text_length[items].max())
-                encoded = {name: value[running, :width] for name, value in encoded.items()}
-                state = {name: value[running, :width] if name in _TEXT_AXIS_STATES else value[running]
-                         for name, value in state.items()}
-                previous_frame = previous_frame[running]
-        hit_limit = np.zeros(batch, dtype=bool)
-        hit_limit[items] = True
-        return frames, alignments, hit_limit
-
-    def _postnet(self, mels: list[np.ndarray]) -> list[np.ndarray]:
+    def postnet_mels(self, mels: list[np.ndarray]) -> list[np.ndarray]:
+        """Decoder mels [n_mel, frames] -> final mels (one padded batch; the graph masks each item's padding)."""
         batch, lengths = pad_batch(mels, axis=-1)
         (final,) = self.postnet.run(list(POSTNET_OUTPUTS), {"mel": batch, "mel_length": lengths})
         return [final[row, :, :n] for row, n in enumerate(lengths)]
+
+
+@dataclass
+class DecoderStep:
+    """What one decoder step made: a frame for each item that was running (``items``, in row order)."""
+
+    items: np.ndarray  # int: the item ids
+    frames: np.ndarray  # [rows, n_mel] decoder (pre-postnet) mel frames
+    alignments: list[np.ndarray]  # each row's attention weights over its own text
+    stopped: np.ndarray  # bool per row: the gate fired, this frame is the item's last
+    limited: np.ndarray  # bool per row: the item reached max_decoder_steps without its gate firing
+
+
+class DecoderBatch:
+    """Items (sentences) decoding together, a frame per step each. Items may join between steps (the text axis is
+    padded to the longest text) and leave when they stop (it is cut to the longest remaining): both are exact,
+    since beyond an item's length its attention weights are zero and its energies masked. Each item counts its own
+    steps against ``max_decoder_steps`` and draws its own prenet dropout, so it gets its alone mel whenever it
+    joins, up to float rounding."""
+
+    def __init__(self, engine: Tacotron2Engine):
+        self.engine = engine
+        self.items = np.zeros(0, dtype=np.int64)  # the item of each row
+        self.tensors: dict[str, np.ndarray] = {}  # encoded text, decoder state and previous frame, per row
+        self.text_length: dict[int, int] = {}
+        self.dropouts: dict[int, PrenetDropout] = {}
+        self.steps: dict[int, int] = {}
+        self._next_item = 0
+
+    @property
+    def running(self) -> int:
+        return int(self.items.size)
+
+    def add(self, sequences: Sequence[Sequence[int]], seeds: Sequence[int]) -> list[int]:
+        """Encode ``sequences`` and let them join at the next step; returns their item ids."""
+        engine = self.engine
+        rows = [engine._checked_ids(ids, index) for index, ids in enumerate(sequences)]
+        text, text_length = pad_batch(rows, axis=0)
+        memory, processed_memory, memory_mask = engine.encoder.run(
+            list(ENCODER_OUTPUTS), {"text": text, "text_length": text_length}
+        )
+        batch, width = memory.shape[:2]
+        joining = {"memory": memory, "processed_memory": processed_memory, "memory_mask": memory_mask,
+                   "previous_frame": np.zeros((batch, engine.n_mel_channels), dtype=np.float32)}
+        for name in DECODER_STATES:
+            size = width if name in _TEXT_AXIS_STATES else engine.state_sizes[name]
+            joining[name] = np.zeros((batch, size), dtype=np.float32)
+        ids = list(range(self._next_item, self._next_item + batch))
+        self._next_item += batch
+        for item, length, seed in zip(ids, text_length, seeds):
+            self.text_length[item] = int(length)
+            self.dropouts[item] = PrenetDropout(seed, engine.prenet_shape, engine.settings.prenet_dropout)
+            self.steps[item] = 0
+        if self.running:
+            width = max(width, self.tensors["memory"].shape[1])
+            joining = {name: np.concatenate([_text_width(self.tensors[name], name, width),
+                                             _text_width(value, name, width)])
+                       for name, value in joining.items()}
+        self.tensors = joining
+        self.items = np.concatenate([self.items, np.asarray(ids, dtype=np.int64)])
+        return ids
+
+    def remove(self, items: Sequence[int]) -> None:
+        """Stop decoding ``items`` (their request no longer needs them)."""
+        self._keep(~np.isin(self.items, list(items)))
+
+    def step(self) -> DecoderStep:
+        engine = self.engine
+        masks = np.stack([self.dropouts[item].next() for item in self.items])
+        encoded = {name: self.tensors[name] for name in ENCODER_OUTPUTS}
+        state = {name: self.tensors[name] for name in DECODER_STATES}
+        mel_frame, gate_logit, *next_state = engine.decoder_step.run(
+            list(DECODER_OUTPUTS),
+            {"previous_frame": self.tensors["previous_frame"], "prenet_dropout_mask": masks, **state, **encoded},
+        )
+        self.tensors.update(zip(DECODER_STATES, next_state), previous_frame=mel_frame)
+        items = self.items
+        for item in items:
+            self.steps[item] += 1
+        stopped = gate_logit > engine.settings.gate_logit_threshold
+        limited = ~stopped & np.array([self.steps[item] >= engine.settings.max_decoder_steps for item in items])
+        weights = self.tensors["attention_weights"]
+        step = DecoderStep(items, mel_frame, [weights[row, : self.text_length[item]] for row, item in enumerate(items)],
+                           stopped, limited)
+        if (stopped | limited).any():
+            self._keep(~(stopped | limited))
+        return step
+
+    def _keep(self, running: np.ndarray) -> None:
+        for item in self.items[~running]:
+            del self.text_length[item], self.dropouts[item], self.steps[item]
+        self.items = self.items[running]
+        if not self.running:
+            self.tensors = {}
+            return
+        # Cutting the text axis to the longest remaining text is exact (see the class docstring).
+        width = max(self.text_length[item] for item in self.items)
+        self.tensors = {name: _text_width(value[running], name, width) for name, value in self.tensors.items()}
+
+
+_TEXT_AXIS = (*_TEXT_AXIS_STATES, *ENCODER_OUTPUTS)
+
+
+def _text_width(value: np.ndarray, name: str, width: int) -> np.ndarray:
+    """``value`` with its text axis (axis 1 of the encoded text and the attention states) cut or zero-padded to
+    ``width``; zero memory_mask (False) marks padding."""
+    if name not in _TEXT_AXIS or value.shape[1] == width:
+        return value
+    if value.shape[1] > width:
+        return value[:, :width]
+    padding = [(0, 0)] * value.ndim
+    padding[1] = (0, width - value.shape[1])
+    return np.pad(value, padding)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from triton_speech.defaults import DENOISER_STRENGTH, SIGMA
 from triton_speech.runtime.batching import pad_batch, per_item_seeds
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.onnx import onnx_session, static_dim
-from triton_speech.runtime.tts.stft import istft, stft
+from triton_speech.runtime.tts.stft import STFT_SIZE, istft, stft
 
 # Tensor names of the exported graph (triton_speech.export.waveglow writes them, the engine reads them).
 WAVEGLOW_INPUTS = ("mel", "z", "sigma", "mel_length")
@@ -47,23 +47,38 @@ class WaveGlowEngine:
 
     @classmethod
     def load(cls, path: str | Path, sigma: float = SIGMA, denoiser_strength: float = DENOISER_STRENGTH,
-             intra_op_threads: int = 0) -> "WaveGlowEngine":
+             intra_op_threads: int = 0, spinning: bool = True) -> "WaveGlowEngine":
         """``path``: ``waveglow.onnx`` or the export directory holding it."""
         path = Path(path)
         if path.is_dir():
             path = path / "waveglow.onnx"
-        return cls(onnx_session(path, intra_op_threads), sigma, denoiser_strength)
+        return cls(onnx_session(path, intra_op_threads, spinning), sigma, denoiser_strength)
+
+    @property
+    def context_frames(self) -> int:
+        """Mel frames on either side that an audio frame depends on (the graph's reach recorded by the export, and
+        the denoiser's STFT window): a window of frames vocoded with this much context gives the whole mel's audio."""
+        recorded = self.session.get_modelmeta().custom_metadata_map.get("context_samples")
+        if recorded is None:
+            raise ValueError("waveglow.onnx does not record its context_samples: export WaveGlow again (make export)")
+        return -(-int(recorded) // self.hop) + STFT_SIZE // self.hop
+
+    def draw_noise(self, generator: np.random.Generator, frames: int) -> np.ndarray:
+        """Standard normal ``z`` [n_group, frames * hop / n_group] for the next ``frames`` frames (float32), drawn
+        group after group in time: the noise of a frame does not depend on how many frames follow it."""
+        return generator.standard_normal((frames * self.hop // self.n_group, self.n_group), dtype=np.float32).T
 
     def noise(self, frames: int, seed: int) -> np.ndarray:
         """Standard normal ``z`` [n_group, frames * hop / n_group] of one item (float32)."""
-        generator = np.random.default_rng(seed)
-        return generator.standard_normal((self.n_group, frames * self.hop // self.n_group), dtype=np.float32)
+        return self.draw_noise(np.random.default_rng(seed), frames)
 
     def __call__(self, mels: Sequence[np.ndarray], seeds: int | Sequence[int] | None = None,
-                 noise: Sequence[np.ndarray] | None = None, sigma: float | None = None) -> list[np.ndarray]:
+                 noise: Sequence[np.ndarray] | None = None, sigma: float | None = None,
+                 denoiser_strength: float | None = None) -> list[np.ndarray]:
         """Audio (float32, ``frames * hop`` samples) of each mel [n_mel, frames]; noise from ``noise`` or ``seeds``;
-        ``sigma`` overrides the engine's for this call."""
+        ``sigma`` and ``denoiser_strength`` override the engine's for this call."""
         sigma = self.sigma if sigma is None else sigma
+        strength = self.denoiser_strength if denoiser_strength is None else denoiser_strength
         if sigma < 0:
             raise InputError(f"SIGMA must be non-negative, got {sigma}")
         if not mels:
@@ -74,8 +89,8 @@ class WaveGlowEngine:
         elif len(noise) != len(mels):
             raise InputError(f"{len(noise)} noise arrays for {len(mels)} mels")
         audio = self._vocode(mels, [np.asarray(z, dtype=np.float32) for z in noise], sigma)
-        if self.denoiser_strength > 0:
-            audio = [self.denoise(item) for item in audio]
+        if strength > 0:
+            audio = [self.denoise(item, strength) for item in audio]
         return audio
 
     def _checked_mel(self, mel: np.ndarray, index: int) -> np.ndarray:
@@ -121,7 +136,9 @@ def request_audio(engine: WaveGlowEngine, mels: Sequence[np.ndarray], seeds: Seq
     audio: list[np.ndarray | None] = [None] * len(mels)
     for sigma in sorted(set(sigmas)):
         rows = [i for i, s in enumerate(sigmas) if s == sigma]
-        for row, item in zip(rows, engine([mels[i] for i in rows], [seeds[i] for i in rows], sigma=sigma)):
+        # Each row's own strength below replaces the engine's default (never both).
+        for row, item in zip(rows, engine([mels[i] for i in rows], [seeds[i] for i in rows], sigma=sigma,
+                                          denoiser_strength=0.0)):
             audio[row] = item
     for row, strength in enumerate(denoiser_strengths):
         if strength < 0:
@@ -129,3 +146,29 @@ def request_audio(engine: WaveGlowEngine, mels: Sequence[np.ndarray], seeds: Seq
         if strength > 0:
             audio[row] = engine.denoise(audio[row], strength)
     return audio
+
+
+class WaveGlowStream:
+    """One request's WaveGlow over windows of its mel, for streaming: ``stream(window, start)`` vocodes mel frames
+    ``[start, start + window frames)`` with the noise of those frames in the whole mel. Windows move forward."""
+
+    def __init__(self, engine: WaveGlowEngine, seed: int, sigma: float, denoiser_strength: float):
+        self.engine = engine
+        self.generator = np.random.default_rng(seed)
+        self.sigma = sigma
+        self.denoiser_strength = denoiser_strength
+        self.context_frames = engine.context_frames
+        self.offset = 0  # the frame the cached noise starts at
+        self.noise = np.zeros((engine.n_group, 0), dtype=np.float32)
+
+    def __call__(self, mel: np.ndarray, start: int) -> np.ndarray:
+        end, per_frame = start + mel.shape[1], self.engine.hop // self.engine.n_group
+        if start < self.offset:
+            raise ValueError(f"window at frame {start} is behind the previous one at {self.offset}")
+        drawn = self.offset + self.noise.shape[1] // per_frame
+        if end > drawn:
+            self.noise = np.concatenate([self.noise, self.engine.draw_noise(self.generator, end - drawn)], axis=1)
+        self.noise, self.offset = self.noise[:, (start - self.offset) * per_frame:], start
+        (audio,) = self.engine([mel], noise=[self.noise[:, : mel.shape[1] * per_frame]], sigma=self.sigma,
+                               denoiser_strength=self.denoiser_strength)
+        return audio
