@@ -35,6 +35,8 @@ GRIFFIN_LIM_ITERATIONS = 32
 
 # Streaming TTS (tts_streaming): decoder frames of a chunk within a sentence (0.37 s of speech), and Griffin-Lim's
 # context: the frames vocoded on either side of a chunk and cropped. The phase recovery's 32 iterations reach further,
-# but their effect fades: against vocoding the whole mel, 24 frames measured 72-99 dB SNR (16 frames: 45-59 dB).
+# but their effect fades: on the same mel, windows with 24 frames of context are within 94 dB SNR of the whole mel at
+# once (16 frames: 50 dB). Joined chunks against `tts`: 38-99 dB, median 69 dB (19 texts x 2 seeds), the same with 32
+# or 40 frames: the rest is float rounding of the postnet on windows (1e-5) that Griffin-Lim amplifies.
 STREAM_BLOCK_FRAMES = 32
 GRIFFIN_LIM_CONTEXT_FRAMES = 24

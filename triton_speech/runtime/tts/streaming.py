@@ -209,6 +209,7 @@ class StreamJob:
     send: Callable[[Chunk], None]
     fail: Callable[[Exception], None]
     cancelled: Callable[[], bool] = lambda: False
+    sent: int = 0  # samples sent
 
 
 class StreamScheduler(threading.Thread):
@@ -216,7 +217,8 @@ class StreamScheduler(threading.Thread):
     step; each chunk goes to its job's ``send`` on this thread, in order.
 
     Should a step fail, each of its requests is synthesized again alone (from the start, sending only what it had
-    not sent yet), so that only the request at fault gets the error (``fail``); a request that fails alone fails.
+    not sent yet: the same audio, as decoding is seeded), so that only the request at fault gets the error
+    (``fail``); a request that fails alone fails.
     """
 
     def __init__(self, synthesizer: Callable[[], StreamingSynthesizer]):
@@ -273,6 +275,7 @@ class StreamScheduler(threading.Thread):
             self._isolate(group, error)
             return
         for stream, chunk in chunks:
+            stream.owner.sent += chunk.audio.size
             _deliver(stream.owner.send, chunk)
 
     def _isolate(self, group: StreamingSynthesizer, error: Exception) -> None:
@@ -284,10 +287,10 @@ class StreamScheduler(threading.Thread):
         if len(streams) == 1:
             _deliver(streams[0].owner.fail, error)
             return
-        for stream in streams:
+        for stream in streams:  # chunks the failed step made for the others were never sent: from what was
             alone = self.synthesizer()
             self.groups.append(alone)
-            self._start(alone, stream.owner, stream.emitted)
+            self._start(alone, stream.owner, stream.owner.sent // HOP)
 
 
 def _deliver(callback: Callable, value) -> None:
