@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
+from triton_speech.runtime.errors import InputError
+
 PROTOCOLS = ("grpc", "http")
 
 
@@ -195,7 +197,7 @@ class TritonConnection:
             client.close()
 
     def _http_stream(self, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
-        body = {name: _json_value(array) for name, array in tensors.items()}
+        body = {name: _json_value(name, array) for name, array in tensors.items()}
         request = urllib.request.Request(f"http://{self.url}/v2/models/{model}/generate_stream",
                                          data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
         try:
@@ -230,13 +232,19 @@ class TritonConnection:
             self._client = None
 
 
-def _json_value(array: np.ndarray):
+def _json_value(name: str, array: np.ndarray):
     """One row of a tensor as JSON (strings for BYTES)."""
     value = np.asarray(array).reshape(-1)
     if value.size != 1:
-        raise ValueError(f"generate_stream takes one value per input, got {value.size}")
+        raise InputError(f"{name}: generate_stream takes one value per input, got {value.size}")
     item = value[0]
-    return item.decode("utf-8") if isinstance(item, bytes) else item.item()
+    if not isinstance(item, bytes):
+        return item.item()
+    try:
+        return item.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{name} row 0 is not valid UTF-8 ({error.reason} at offset {error.start}): "
+                         "generate_stream sends text as JSON") from None
 
 
 def _server_sent_events(answer, outputs: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
