@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soxr
 
-from tests.helpers import DATA, free_ports, snr_db
+from tests.helpers import DATA, GRIFFIN_LIM_STREAM_MIN_SNR_DB, assert_chunks_in_order, free_ports, snr_db
 from triton_speech.client import ASRClient, InferenceError, TTSClient
 
 pytestmark = pytest.mark.server
@@ -121,6 +121,22 @@ def test_tts_speech_is_the_same_batched_or_alone(default_tts_server):
     for one, other in zip(alone, together):
         assert other.shape == one.shape
         assert snr_db(one, other) >= 40.0
+
+
+def test_streamed_speech_is_the_tts_speech_within_the_griffin_lim_bound(default_tts_server):
+    """tts_streaming with Griffin-Lim against the tts ensemble, for several texts and seeds: in order, within the
+    stated bound (the windows' edges, and the postnet's float rounding on windows that Griffin-Lim amplifies)."""
+    speaker = TTSClient(default_tts_server.grpc_url)
+    texts = ["Good morning.", "The train to Paris leaves at nine. Call me on Monday!", "It costs five dollars?",
+             "emma flew to berlin in may"]
+    for seed, text in enumerate(texts):
+        whole = speaker.synthesize(text, seed=seed)
+        chunks = list(speaker.stream(text, seed=seed))
+        assert_chunks_in_order(chunks)
+        assert len(chunks) >= 2 and chunks[-1].step_limit_reached == whole.step_limit_reached
+        audio = np.concatenate([chunk.audio for chunk in chunks])
+        assert audio.shape == whole.audio.shape
+        assert snr_db(whole.audio, audio) >= GRIFFIN_LIM_STREAM_MIN_SNR_DB, text
 
 
 def test_served_tts_is_the_in_process_pipeline(default_tts_server, default_tacotron2_export):

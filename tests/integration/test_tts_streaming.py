@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import SEEDS, TEST_STREAM_BLOCK_FRAMES, TEXTS
+from tests.helpers import SEEDS, TEST_STREAM_BLOCK_FRAMES, TEXTS, assert_chunks_in_order
 from triton_speech.client import InferenceError, TritonConnection, TTSClient
 from triton_speech.runtime.errors import InputError
 
@@ -33,10 +33,7 @@ def joined(chunks) -> np.ndarray:
 
 
 def assert_in_order(chunks) -> None:
-    """Each chunk starts where the ones before it end; only the last is final and reports the step limit."""
-    assert [c.offset for c in chunks] == list(np.cumsum([0] + [c.audio.size for c in chunks[:-1]]))
-    assert [c.final for c in chunks] == [False] * (len(chunks) - 1) + [True]
-    assert not any(c.step_limit_reached for c in chunks[:-1])
+    assert_chunks_in_order(chunks)
     assert {c.sample_rate for c in chunks} == {22050}
 
 

@@ -78,6 +78,9 @@ def build(output: Path, exports: Exports, settings: RepositorySettings = Reposit
             _place(SOURCE_REPOSITORY / entry.name / "1" / "model.py", version_dir / "model.py")
             for name, source in entry.artifacts.items():
                 _place(Path(source), version_dir / name)
+            for placed in version_dir.iterdir():  # what an earlier build placed for another vocoder
+                if placed.is_file() and placed.name != "model.py" and placed.name not in entry.artifacts:
+                    placed.unlink()
             for name, data in entry.warmup_files().items():
                 (model_dir / WARMUP_DIR).mkdir(exist_ok=True)
                 (model_dir / WARMUP_DIR / name).write_bytes(data)
