@@ -132,7 +132,8 @@ lint: setup
 BENCH_FLAGS ?=
 BENCH_ARGS = --model-repository $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
-	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_NEMO),--quartznet-nemo $(QUARTZNET_NEMO)) $(BENCH_FLAGS)
+	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_NEMO),--quartznet-nemo $(QUARTZNET_NEMO)) \
+	  $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) --vocoder $(VOCODER) $(BENCH_FLAGS)
 
 bench: repository
 	$(PYTHON) -m triton_speech.benchmarks $(BENCH_ARGS)

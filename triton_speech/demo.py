@@ -17,12 +17,16 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from triton_speech.benchmarks.warmup import steady_ms
 from triton_speech.client.asr import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.client.tts import TTSClient
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.server import TritonServer
 from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT
+
+# Requests after the first whose median the demo prints as the steady state.
+STEADY_REPEATS = 3
 
 
 def speak(text: str, path: Path) -> None:
@@ -61,22 +65,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Starting Triton on {args.model_repository} ...", flush=True)
     started = time.perf_counter()
     with TritonServer(args.model_repository) as server:
-        print(f"Ready in {time.perf_counter() - started:.1f} s (gRPC {server.grpc_url}, HTTP {server.http_url})")
+        print(f"Ready in {time.perf_counter() - started:.1f} s, every model warmed up (gRPC {server.grpc_url}, "
+              f"HTTP {server.http_url})")
         client = ASRClient(server.grpc_url)
+        audio = load_audio(args.sample, ASR_SAMPLE_RATE)
         started = time.perf_counter()
-        transcript = client.recognize(load_audio(args.sample, ASR_SAMPLE_RATE))
-        elapsed = time.perf_counter() - started
+        transcript = client.recognize(audio)
+        first_ms = (time.perf_counter() - started) * 1000
         print(f"\nASR  {args.sample} says: {said!r}")
-        print(f"     transcript: {transcript.text!r}  ({elapsed * 1000:.0f} ms over gRPC)")
+        print(f"     transcript: {transcript.text!r}  ({first_ms:.0f} ms over gRPC, the first request; "
+              f"then {steady_ms(lambda: client.recognize(audio), STEADY_REPEATS):.0f} ms, the median of the next "
+              f"{STEADY_REPEATS})")
         print(f"     raw (before punctuation): {transcript.raw!r}")
 
+        speaker = TTSClient(server.grpc_url)
         started = time.perf_counter()
-        speech = TTSClient(server.grpc_url).synthesize(DEMO_TTS_TEXT, seed=0)
+        speech = speaker.synthesize(DEMO_TTS_TEXT, seed=0)
         elapsed = time.perf_counter() - started
         soundfile.write(args.speech, speech.audio, speech.sample_rate, subtype="PCM_16")
         seconds = speech.audio.shape[0] / speech.sample_rate
+        limit = " (decoder step limit reached)" if speech.step_limit_reached else ""
+        steady = steady_ms(lambda: speaker.synthesize(DEMO_TTS_TEXT, seed=0), STEADY_REPEATS) / 1000
         print(f"\nTTS  {DEMO_TTS_TEXT!r} -> {args.speech}: {seconds:.2f} s of audio at {speech.sample_rate} Hz"
-              f" in {elapsed:.2f} s{' (decoder step limit reached)' if speech.step_limit_reached else ''}")
+              f" in {elapsed:.2f} s, the first request{limit}; then {steady:.2f} s, the median of the next "
+              f"{STEADY_REPEATS}")
+        if "tts_streaming" in server.models():
+            started, first = time.perf_counter(), None
+            for _ in speaker.stream(DEMO_TTS_TEXT, seed=0):
+                first = first if first is not None else time.perf_counter() - started
+            print(f"     streamed (tts_streaming): first audio after {first * 1000:.0f} ms, all of it after "
+                  f"{time.perf_counter() - started:.2f} s")
         served = server.models()
         if "griffin_lim" in served:
             print("     vocoder: Griffin-Lim (no WaveGlow checkpoint given; see README, Default models)")

@@ -1,9 +1,11 @@
 """python -m benchmarks: served vs in-process ASR, punctuation and TTS, written to benchmarks/results/.
 
 Sections (``--only``): ``asr``, ``punctuation``, ``tts`` (served through the python clients vs in-process);
-``baseline`` (NeMo ``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
-``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and ``tts``; with ``baseline``, served / baseline
-ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick). Every section has knobs to shrink it.
+``warmup`` (the first request after a server start vs steady state, with and without model_warmup); ``streaming``
+(time to first audio vs all audio, tts_streaming vs tts); ``baseline`` (NeMo ``transcribe()`` per request and ONNX
+Runtime in-process on the benchmark's audio files); ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and
+``tts``; with ``baseline``, served / baseline ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick).
+Every section has knobs to shrink it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,25 @@ import signal
 import sys
 from pathlib import Path
 
-from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, punctuation, report, tts, tuning
+from triton_speech.benchmarks import (
+    asr,
+    audio,
+    baseline,
+    inputs,
+    perf,
+    punctuation,
+    report,
+    streaming,
+    tts,
+    tuning,
+    warmup,
+)
 from triton_speech.ensembles.builder import Exports, build
+from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
-SECTIONS = ("asr", "punctuation", "tts", "baseline", "perf", "tuning")
+SECTIONS = ("asr", "punctuation", "tts", "warmup", "streaming", "baseline", "perf", "tuning")
 
 
 def _preferred(value: str) -> tuple[int, ...]:
@@ -47,6 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--tts-repeats", type=int, default=2)
+    parser.add_argument("--lexicon", default="", help="warmup: the word list of the asr built (make repository's)")
+    parser.add_argument("--vocoder", default=RepositorySettings().vocoder, help="warmup: the tts vocoder built")
+    parser.add_argument("--warmup-repeats", type=int, default=5, help="steady-state requests after the first")
+    parser.add_argument("--stream-sentences", type=int, nargs="+", default=[1, 3, 6])
+    parser.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--stream-rounds", type=int, default=2, help="requests per client and point")
 
     shared = parser.add_argument_group("baseline, perf and tuning")
     shared.add_argument("--work-dir", type=Path, default=Path("build/bench"),
@@ -122,6 +143,22 @@ def main(argv: list[str] | None = None) -> int:
     if "tts" in args.only:
         rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)
         write(args.output, "tts", rows, f"TTS synthesis speed\n\nMachine: {machine}. {tts.__doc__.strip()}")
+
+    if "warmup" in args.only:
+        exports = Exports(asr=args.asr_export, punctuator=args.punctuator_export, tacotron2=args.tacotron2_export,
+                          waveglow=args.waveglow_export)
+        sample = audio.buckets((2.0,), 1)[2.0][0]
+        rows = warmup.measure(exports, RepositorySettings(lexicon=args.lexicon, vocoder=args.vocoder), sample,
+                              args.warmup_repeats)
+        write(args.output, "warmup", rows, f"First request after a start vs steady state\n\nMachine: {machine}. "
+              f"Vocoder: {args.vocoder}. {warmup.__doc__.strip()}")
+
+    if "streaming" in args.only:
+        with TritonServer(args.model_repository) as server:
+            rows = streaming.measure(server.grpc_url, tuple(args.stream_sentences), tuple(args.stream_concurrency),
+                                     args.stream_rounds)
+        write(args.output, "streaming", rows, f"Streaming TTS: time to first audio\n\nMachine: {machine}. "
+              f"Repository: {args.model_repository}. {streaming.__doc__.strip()}")
 
     if not {"baseline", "perf", "tuning"} & set(args.only):
         return 0
