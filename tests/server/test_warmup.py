@@ -1,0 +1,60 @@
+"""Warm at load, through real servers: the first request after a start is no outlier against the requests after it
+with model_warmup, and is one without it (the same exports and settings, compared in the same run: no fixed
+times)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.helpers import TEST_SETTINGS, free_ports, speechlike
+from triton_speech.benchmarks.warmup import pipeline_calls, timed_ms
+
+pytestmark = pytest.mark.server
+STEADY_REQUESTS = 5
+
+
+def first_and_after(repository, audio) -> dict[str, tuple[float, list[float]]]:
+    """Per pipeline: the first request's ms after a fresh start, and the ms of the requests after it."""
+    from triton_speech.server import TritonServer
+
+    with TritonServer(repository, ports=free_ports()) as server:
+        timings = {}
+        for name, call in pipeline_calls(server, audio).items():
+            first = timed_ms(call)
+            timings[name] = (first, [timed_ms(call) for _ in range(STEADY_REQUESTS)])
+        return timings
+
+
+def outlier(first: float, after: list[float]) -> bool:
+    """Slower than every request after it and than 1.5 times their median (the issue's bound)."""
+    return first > max(max(after), 1.5 * sorted(after)[len(after) // 2])
+
+
+@pytest.fixture(scope="module")
+def cold_repository(tmp_path_factory, quartznet_export, punctuator_export, tacotron2_export, waveglow_export,
+                    decoding_case):
+    """The test repository (``repository``) built again without warm-up."""
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
+
+    output = tmp_path_factory.mktemp("cold_repository")
+    decoder = decoding_case[3]
+    settings = RepositorySettings(**TEST_SETTINGS, gate_threshold=decoder.gate_threshold,
+                                  max_decoder_steps=decoder.max_decoder_steps)
+    build(output, Exports(asr=quartznet_export, punctuator=punctuator_export, tacotron2=tacotron2_export[0],
+                          waveglow=waveglow_export[0]), replace(settings, warmup=False))
+    return output
+
+
+def test_the_first_request_after_a_start_is_no_outlier_with_warm_up_and_is_one_without(repository, cold_repository):
+    audio = speechlike(2.0, 5)
+    warm = first_and_after(repository, audio)
+    cold = first_and_after(cold_repository, audio)
+    for name, (first, after) in warm.items():
+        print(f"{name}: warm first {first:.0f} ms, after {[round(t) for t in after]}; cold first {cold[name][0]:.0f} "
+              f"ms, after {[round(t) for t in cold[name][1]]}")
+    assert [name for name, timing in warm.items() if outlier(*timing)] == []
+    # What warm-up removes: without it, first requests are outliers by the same measure.
+    assert [name for name, timing in cold.items() if outlier(*timing)] != []
