@@ -57,6 +57,29 @@ def test_tts_benchmark_and_report(tacotron2_export, waveglow_export, tmp_path):
     assert (tmp_path / "tts.md").read_text().startswith("# TTS\n\n| mode |")
 
 
+def test_streaming_benchmark(triton):
+    """Texts of 1 and 2 sentences, 1 and 2 clients: streamed and whole rows whose audio agrees, first audio no later
+    than all of it, and the ratio column computed from the row's own numbers."""
+    from triton_speech.benchmarks import streaming
+
+    rows = streaming.measure(triton.grpc_url, sentence_counts=(1, 2), concurrency=(1, 2), rounds=1)
+    assert [(r["sentences"], r["concurrency"], r["mode"]) for r in rows] == [
+        (n, c, mode) for n in (1, 2) for c in (1, 2) for mode in ("streamed", "whole")]
+    for streamed, whole in zip(rows[::2], rows[1::2]):
+        assert streamed["audio_s"] == whole["audio_s"] > 0 and streamed["requests"] == streamed["concurrency"]
+        assert streamed["first_audio_ms"] <= streamed["all_audio_ms"]
+        assert whole["first_audio_ms"] == whole["all_audio_ms"]
+        assert streamed["tts_ms / first_audio_ms"] == round(whole["all_audio_ms"] / streamed["first_audio_ms"], 1)
+
+
+def test_first_and_steady_times_each_call():
+    from triton_speech.benchmarks.warmup import first_and_steady
+
+    delays = iter([0.05, 0.01, 0.03, 0.02])
+    first, steady = first_and_steady(lambda: __import__("time").sleep(next(delays)), repeats=3)
+    assert 50 <= first < 90 and 20 <= steady < 45  # the median of 10, 30, 20 ms
+
+
 # perf_analyzer, baselines and tuning: a few seconds each against the session's server and exports.
 QUICK = perf.PerfSettings(requests_per_window=3, stability_percent=50, max_trials=3, timeout_s=120)
 
