@@ -17,6 +17,20 @@ MAX_TEXT_CHARS = 1000  # tts request text
 MAX_SENTENCE_CHARS = 250  # tts text is split into sentences of at most this many characters
 MAX_SPEECH_SECONDS = 150.0  # the longest audio one tts request yields (about twice 1000 characters of speech)
 
+# Long recordings (asr_long, and the clients for audio longer than max_audio_seconds): overlapping windows, each a
+# request to asr, merged by word time.
+MAX_LONG_AUDIO_SECONDS = 3600.0  # asr_long's request limit (230 MB of float32 samples)
+LONG_WINDOW_SECONDS = 30.0
+LONG_OVERLAP_SECONDS = 5.0
+
+# Streaming (asr_streaming): after each chunk the model runs over the last STREAM_BUFFER_SECONDS of the stream
+# for the partial transcript; at END over the whole stream (as asr, or in asr_long's windows when longer).
+STREAM_CHUNK_MS = 320  # what the client sends per request
+STREAM_BUFFER_SECONDS = 4.0
+MAX_STREAM_SECONDS = 600.0  # a stream keeps its audio for the final transcript: 38 MB at most
+STREAM_IDLE_SECONDS = 30.0  # a stream that sends nothing for this long is freed
+MAX_STREAMS = 64  # streams the sequence batcher serves at once; more wait for a slot
+
 # CTC decoding: beam width of the beam-search decoders.
 CTC_BEAM_SIZE = 32
 

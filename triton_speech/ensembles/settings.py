@@ -18,6 +18,16 @@ class RepositorySettings:
     # model name -> instance count; models not named get one instance
     instances: Mapping[str, int] = field(default_factory=dict)
     max_audio_seconds: float = defaults.MAX_AUDIO_SECONDS
+    # asr_long: recordings up to this long, in overlapping windows (within max_audio_seconds) sent to asr
+    max_long_audio_seconds: float = defaults.MAX_LONG_AUDIO_SECONDS
+    long_window_seconds: float = defaults.LONG_WINDOW_SECONDS
+    long_overlap_seconds: float = defaults.LONG_OVERLAP_SECONDS
+    # asr_streaming: seconds of the stream each partial transcript is computed over, the longest stream, how long
+    # an idle stream is kept, how many streams are served at once
+    stream_buffer_seconds: float = defaults.STREAM_BUFFER_SECONDS
+    max_stream_seconds: float = defaults.MAX_STREAM_SECONDS
+    stream_idle_seconds: float = defaults.STREAM_IDLE_SECONDS
+    max_streams: int = defaults.MAX_STREAMS
     # CTC decoding: greedy, or (given a word list, one word per line) beam search whose words are all listed
     lexicon: str = ""
     ctc_beam_size: int = defaults.CTC_BEAM_SIZE

@@ -23,6 +23,7 @@ DATA_TYPES = {
     "BOOL": pb.TYPE_BOOL,
     "INT32": pb.TYPE_INT32,
     "INT64": pb.TYPE_INT64,
+    "UINT64": pb.TYPE_UINT64,
     "FP16": pb.TYPE_FP16,
     "FP32": pb.TYPE_FP32,
     "BYTES": pb.TYPE_STRING,
@@ -66,6 +67,43 @@ class Batching:
 
 
 @dataclass(frozen=True)
+class SequenceBatching:
+    """Triton's sequence batcher, oldest-first: the requests of a sequence (a stream) reach the model in order,
+    at most one per batch, with the control inputs START, END, READY (INT32 0/1) and CORRID (UINT64, the
+    sequence id); batches mix sequences. A sequence that sends nothing for ``idle_us`` is freed (its next
+    request without START is refused). The model keeps each sequence's state itself (python models have no
+    implicit state), so it has one instance."""
+
+    idle_us: int
+    max_candidate_sequences: int
+    max_queue_delay_us: int = 0
+    preferred_batch_sizes: tuple[int, ...] = ()
+
+    CONTROLS = (("START", pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_START),
+                ("END", pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_END),
+                ("READY", pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_READY))
+
+    def __post_init__(self):
+        if self.idle_us < 1:
+            raise ConfigError("the sequence idle time must be positive")
+        if self.max_candidate_sequences < 1:
+            raise ConfigError("max_candidate_sequences must be at least 1")
+        if self.max_queue_delay_us < 0:
+            raise ConfigError("the sequence batcher's queue delay cannot be negative")
+
+    def fill(self, config: pb.ModelConfig) -> None:
+        sequence = config.sequence_batching
+        sequence.max_sequence_idle_microseconds = self.idle_us
+        sequence.oldest.max_candidate_sequences = self.max_candidate_sequences
+        sequence.oldest.max_queue_delay_microseconds = self.max_queue_delay_us
+        sequence.oldest.preferred_batch_size.extend(self.preferred_batch_sizes)
+        for name, kind in self.CONTROLS:
+            sequence.control_input.add(name=name).control.add(kind=kind, int32_false_true=[0, 1])
+        sequence.control_input.add(name="CORRID").control.add(
+            kind=pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_CORRID, data_type=pb.TYPE_UINT64)
+
+
+@dataclass(frozen=True)
 class PythonModel:
     """A python-backend model: ``model_repository/<name>/1/model.py`` plus the files it loads."""
 
@@ -76,6 +114,16 @@ class PythonModel:
     parameters: Mapping[str, str] = field(default_factory=dict)
     # file name inside the version directory -> where the builder copies it from
     artifacts: Mapping[str, Path] = field(default_factory=dict)
+    # Instead of the dynamic batcher: a stateful model's sequence batcher
+    sequence_batching: SequenceBatching | None = None
+
+    def __post_init__(self):
+        if self.sequence_batching is not None:
+            if self.batching.instance_count != 1:
+                raise ConfigError(f"{self.name}: a sequence model keeps its streams in its process: one instance, "
+                                  f"not {self.batching.instance_count}")
+            if any(size > self.batching.max_batch_size for size in self.sequence_batching.preferred_batch_sizes):
+                raise ConfigError(f"{self.name}: preferred batch sizes exceed {self.batching.max_batch_size}")
 
     def config(self) -> pb.ModelConfig:
         config = pb.ModelConfig(name=self.name, backend="python", max_batch_size=self.batching.max_batch_size)
@@ -90,8 +138,11 @@ class PythonModel:
             )
         for tensor in self.outputs:
             config.output.add(name=tensor.name, data_type=DATA_TYPES[tensor.dtype], dims=list(tensor.dims))
-        config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
-        config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
+        if self.sequence_batching is not None:
+            self.sequence_batching.fill(config)
+        else:
+            config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
+            config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
         config.instance_group.add(count=self.batching.instance_count, kind=pb.ModelInstanceGroup.KIND_CPU)
         for key, value in self.parameters.items():
             config.parameters[key].string_value = str(value)
@@ -176,10 +227,18 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
     optional = {t.name for t in ensemble.input if t.optional}
     produced: set[str] = set()
     ensemble_outputs = {t.name for t in ensemble.output}
-    for index, step in enumerate(ensemble.ensemble_scheduling.step):
+    steps = ensemble.ensemble_scheduling.step
+    for index, step in enumerate(steps):
         model = models.get(step.model_name)
         if model is None:
             raise ConfigError(f"{where}: step {index} uses unknown model {step.model_name}")
+        if model.HasField("sequence_batching"):
+            # Measured on Triton 2.51: with two instances of an earlier step, chunks reached the sequence model out
+            # of order and END came early.
+            several = [s.model_name for s in steps[:index] if s.model_name in models
+                       and sum(group.count for group in models[s.model_name].instance_group) > 1]
+            if several:
+                raise ConfigError(f"{where}: {several} before sequence model {model.name} must have one instance")
         if model.max_batch_size < ensemble.max_batch_size:
             raise ConfigError(
                 f"{where}: max_batch_size {ensemble.max_batch_size} exceeds {model.name}'s {model.max_batch_size}"

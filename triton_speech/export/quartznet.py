@@ -9,7 +9,8 @@ Artifacts written to ``--output``:
                    -> logprobs [B, T', classes] FP32, logprobs_length [B] INT64
     frontend.npz   the mel front-end: preprocessor config, window and filterbank of the checkpoint
     labels.json    the checkpoint's vocabulary (blank is the class after the last label)
-    export.json    shapes, source, parity measured at export
+    export.json    shapes, the encoder's subsampling factor (log-prob frames per feature frame), source, parity
+                   measured at export
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class MaskedCTC(torch.nn.Module):
         encoded, encoded_length = self.blocks(([features], features_length))
         logprobs = torch.log_softmax(self.decoder.decoder_layers(encoded[-1]).transpose(1, 2), dim=-1)
         return logprobs, encoded_length
+
+
+def subsampling_factor(encoder_cfg) -> int:
+    """Feature frames per log-prob frame: the product of the encoder blocks' strides (2 for QuartzNet)."""
+    return int(np.prod([int(stride) for block in encoder_cfg["jasper"] for stride in block.get("stride", [1])]))
 
 
 def _mask_from_lengths(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -169,6 +175,7 @@ def export(nemo: Path | None, output: Path, config: dict | None = None, check: b
             "sample_rate": frontend.config.sample_rate,
             "n_mels": frontend.config.n_mels,
             "num_classes": len(labels) + 1,
+            "subsampling_factor": subsampling_factor(model.cfg.encoder),
             "parameters": sum(p.numel() for p in model.parameters()),
             "parity": {"frontend_max_abs": frontend_error, "logprobs_max_abs": onnx_error,
                        "tolerance": PARITY_TOLERANCE},

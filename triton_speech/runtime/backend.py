@@ -11,9 +11,10 @@ can be called directly): finite values, lengths within the limits, ids within th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,7 @@ def serve(
     """Answer ``requests``: ``parse`` one request into rows (raising InputError for bad input),
     ``compute`` all good rows at once, ``pack`` one request's results into output tensors."""
     responses: list = [None] * len(requests)
-    parsed: list[tuple[int, list]] = []
-    for index, request in enumerate(requests):
-        try:
-            parsed.append((index, parse(request)))
-        except Exception as error:
-            responses[index] = error_response(pb_utils, error)
+    parsed = _parse_all(pb_utils, requests, parse, responses)
     try:
         _answer(pb_utils, parsed, compute, pack, responses)
     except Exception as error:
@@ -88,6 +84,38 @@ def serve(
                     _answer(pb_utils, [one], compute, pack, responses)
                 except Exception as error:
                     responses[one[0]] = error_response(pb_utils, error)
+    return responses
+
+
+def _parse_all(pb_utils, requests: Sequence[Any], parse, responses: list) -> list[tuple[int, list]]:
+    """(index, rows) of every request ``parse`` accepts; the others get their error response."""
+    parsed = []
+    for index, request in enumerate(requests):
+        try:
+            parsed.append((index, parse(request)))
+        except Exception as error:
+            responses[index] = error_response(pb_utils, error)
+    return parsed
+
+
+async def serve_async(
+    pb_utils,
+    requests: Sequence[Any],
+    parse: Callable[[Any], list],
+    compute: Callable[[list], Awaitable[list]],
+    pack: Callable[[list], list],
+) -> list:
+    """``serve`` for a model whose ``compute`` is a coroutine (it calls other models through BLS): the requests
+    are computed concurrently, each on its own, so a request that fails fails alone."""
+    responses: list = [None] * len(requests)
+
+    async def answer(index: int, rows: list) -> None:
+        try:
+            responses[index] = pb_utils.InferenceResponse(output_tensors=pack(await compute(rows)))
+        except Exception as error:
+            responses[index] = error_response(pb_utils, error)
+
+    await asyncio.gather(*(answer(index, rows) for index, rows in _parse_all(pb_utils, requests, parse, responses)))
     return responses
 
 
