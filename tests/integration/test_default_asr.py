@@ -11,34 +11,17 @@ import shutil
 import jiwer
 import pytest
 
-from tests.helpers import DATA, DEFAULTS, free_ports
+from tests.helpers import DATA, DEFAULT_LEXICON
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 
 pytestmark = pytest.mark.server
-DEFAULT_NEMO = DEFAULTS / "quartznet_small.nemo"
-# The words of its training transcripts (python -m export.lexicon): `make repository` decodes the default over them.
-DEFAULT_LEXICON = DEFAULT_NEMO.with_suffix(".lexicon.txt")
 HELDOUT = DATA / "asr_heldout"
 # Bounds near what is measured (defaults/quartznet_small.json), so that a regression shows: 2.7% over the
 # lexicon and 4.7% greedy on these 50 utterances (about 8 word errors in 300 words greedy; a margin of a few words).
 MAX_WER = 0.05
 MAX_GREEDY_WER = 0.08
-
-
-@pytest.fixture(scope="module")
-def default_asr_server(tmp_path_factory, default_quartznet_export):
-    from triton_speech.ensembles.builder import Exports, build
-    from triton_speech.ensembles.settings import RepositorySettings
-    from triton_speech.server import TritonServer
-
-    export_dir = default_quartznet_export
-    repository = tmp_path_factory.mktemp("default_asr_repository")
-    build(repository, Exports(asr=export_dir), RepositorySettings(lexicon=str(DEFAULT_LEXICON)))
-    with TritonServer(repository, ports=free_ports()) as server:
-        server.export_dir = export_dir
-        yield server
 
 
 def heldout() -> list[dict]:

@@ -19,7 +19,7 @@ from triton_speech.client.audio import load_audio
 from triton_speech.client.connection import InferenceError, TritonConnection, _error, _inputs
 from triton_speech.defaults import ASR_SAMPLE_RATE, LONG_OVERLAP_SECONDS, LONG_WINDOW_SECONDS
 from triton_speech.runtime.asr.ctc import Word
-from triton_speech.runtime.asr.longform import plan_windows, recognize_in_windows
+from triton_speech.runtime.asr.longform import plan_windows, recognize_in_windows, window_settings
 from triton_speech.runtime.asr.words import WORD_OUTPUTS, Transcript, transcript_from, unpack_words
 from triton_speech.runtime.errors import InputError
 
@@ -43,10 +43,13 @@ class ASRClient:
     the transcript with each word's times and confidence, ``transcribe_files(paths)``, ``stream(chunks)``."""
 
     def __init__(self, url: str | None = None, protocol: str = "grpc", model: str = "asr",
-                 streaming_model: str = "asr_streaming"):
+                 streaming_model: str = "asr_streaming", window_seconds: float = LONG_WINDOW_SECONDS,
+                 overlap_seconds: float = LONG_OVERLAP_SECONDS):
         self.connection = TritonConnection(url, protocol)
         self.model = model
         self.streaming_model = streaming_model
+        # long recordings: windows of this many seconds (at most the server's limit), overlapping by this much
+        self.window_seconds, self.overlap_seconds = window_seconds, overlap_seconds
         self._served: set[str] | None = None
         self._max_seconds: float | None = None
 
@@ -77,9 +80,8 @@ class ASRClient:
 
     def windows(self, num_samples: int) -> list[tuple[int, int]]:
         """The sample ranges a recording is sent in: one, or overlapping windows within the server's limit."""
-        window = min(LONG_WINDOW_SECONDS, self.max_audio_seconds)
-        return plan_windows(num_samples, int(window * SAMPLE_RATE), int(min(LONG_OVERLAP_SECONDS, window / 2)
-                                                                          * SAMPLE_RATE))
+        window, overlap = window_settings(self.max_audio_seconds, self.window_seconds, self.overlap_seconds)
+        return plan_windows(num_samples, int(window * SAMPLE_RATE), int(overlap * SAMPLE_RATE))
 
     @staticmethod
     def _tensors(audio: np.ndarray) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from triton_speech.ensembles.spec import (
 from triton_speech.runtime.asr.acoustic import frame_seconds
 from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.features import MelFrontend
+from triton_speech.runtime.asr.longform import window_settings
 from triton_speech.runtime.asr.words import WORD_CONFIDENCE, WORD_END_S, WORD_START_S, WORDS
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
@@ -129,7 +130,7 @@ def models(export_dir: Path, settings: RepositorySettings,
 
 def asr_long(settings: RepositorySettings, asr_outputs: tuple[Tensor, ...], info: dict, hop_length: int) -> PythonModel:
     """Recordings up to ``max_long_audio_seconds``, each in overlapping windows sent to asr (BLS)."""
-    check_windows(settings)
+    window, overlap = long_windows(settings)
     if settings.max_long_audio_seconds < settings.max_audio_seconds:
         raise ConfigError(f"asr_long: max_long_audio_seconds {settings.max_long_audio_seconds:g} is below "
                           f"asr's max_audio_seconds {settings.max_audio_seconds:g}")
@@ -142,21 +143,20 @@ def asr_long(settings: RepositorySettings, asr_outputs: tuple[Tensor, ...], info
             "sample_rate": str(info["sample_rate"]),
             "min_samples": str(hop_length),
             "max_long_audio_seconds": str(settings.max_long_audio_seconds),
-            "window_seconds": str(settings.long_window_seconds),
-            "overlap_seconds": str(settings.long_overlap_seconds),
+            "window_seconds": str(window),
+            "overlap_seconds": str(overlap),
             "asr_model": "asr",
             "asr_outputs": ",".join(tensor.name for tensor in asr_outputs),
         },
     )
 
 
-def check_windows(settings: RepositorySettings) -> None:
-    if not 0 < settings.long_window_seconds <= settings.max_audio_seconds:
-        raise ConfigError(f"long_window_seconds {settings.long_window_seconds:g} must be positive and within "
-                          f"max_audio_seconds {settings.max_audio_seconds:g} (each window is one asr request)")
-    if not 0 < settings.long_overlap_seconds <= settings.long_window_seconds / 2:
-        raise ConfigError(f"long_overlap_seconds {settings.long_overlap_seconds:g} must be positive and at most half "
-                          f"the window ({settings.long_window_seconds:g} s)")
+def long_windows(settings: RepositorySettings) -> tuple[float, float]:
+    """The windows of long recordings: each one asr request, so within max_audio_seconds."""
+    try:
+        return window_settings(settings.max_audio_seconds, settings.long_window_seconds, settings.long_overlap_seconds)
+    except ValueError as error:
+        raise ConfigError(f"asr_long: {error}") from error
 
 
 def asr_streaming(settings: RepositorySettings, quartznet: PythonModel, ctc_decoder: PythonModel) -> PythonModel:
@@ -183,8 +183,7 @@ def asr_streaming(settings: RepositorySettings, quartznet: PythonModel, ctc_deco
             "max_stream_seconds": str(settings.max_stream_seconds),
             "idle_seconds": str(settings.stream_idle_seconds),
             "max_audio_seconds": str(settings.max_audio_seconds),
-            "window_seconds": str(settings.long_window_seconds),
-            "overlap_seconds": str(settings.long_overlap_seconds),
+            **dict(zip(("window_seconds", "overlap_seconds"), map(str, long_windows(settings)))),
         },
         artifacts={"frontend.npz": quartznet.artifacts["model.onnx"].parent / "frontend.npz",
                    "model.onnx": quartznet.artifacts["model.onnx"], **ctc_decoder.artifacts},

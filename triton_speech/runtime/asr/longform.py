@@ -8,8 +8,9 @@ every word comes from the window that heard it with context on both sides. Where
 (the overlap is silence, or noise each window hears differently), the splice is at the middle of the overlap:
 left words whose middle lies before it, right words from it on.
 
-Matching words rather than cutting at a time makes the merge hold for models whose emissions drift from the
-audio: the shipped default QuartzNet places a word up to 2.5 s early, and by different amounts in two windows.
+Matched words must be placed within ``MATCH_TOLERANCE_S`` by both windows: a phrase said twice is not matched one
+repetition off. Splicing at a word both windows heard, rather than cutting at a time, keeps a word that straddles
+the cut (placed a little differently by each window) from being doubled or lost.
 """
 
 from __future__ import annotations
@@ -21,11 +22,22 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
+from triton_speech.defaults import LONG_OVERLAP_SECONDS, LONG_WINDOW_SECONDS
 from triton_speech.runtime.asr.ctc import Word
 from triton_speech.runtime.asr.words import Transcript
 
-# A single shared word ("the") is a splice point only if both windows place it this close (seconds).
-SINGLE_WORD_TOLERANCE_S = 0.5
+# Words both windows heard are a splice point only if both place them this close (seconds).
+MATCH_TOLERANCE_S = 0.5
+
+
+def window_settings(max_audio_seconds: float, window_seconds: float = LONG_WINDOW_SECONDS,
+                    overlap_seconds: float = LONG_OVERLAP_SECONDS) -> tuple[float, float]:
+    """(window, overlap) in seconds for a server whose asr takes at most ``max_audio_seconds``: ``window_seconds``
+    or shorter, overlapping by ``overlap_seconds`` or at most half a window."""
+    if window_seconds <= 0 or overlap_seconds <= 0:
+        raise ValueError(f"window ({window_seconds:g} s) and overlap ({overlap_seconds:g} s) must be positive")
+    window = min(window_seconds, max_audio_seconds)
+    return window, min(overlap_seconds, window / 2)
 
 
 def plan_windows(num_samples: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -91,10 +103,11 @@ def splice(left: Sequence[Word], right: Sequence[Word], overlap_start_s: float,
             continue
         pick = size // 2
         i, j = left_first + a + pick, b + pick
-        if size == 1 and abs(middle(left[i]) - middle(right[j])) > SINGLE_WORD_TOLERANCE_S:
+        shift = abs(middle(left[i]) - middle(right[j]))
+        if shift > MATCH_TOLERANCE_S:
             continue
-        # the longest run; among equally long ones, the one nearest the overlap's centre
-        key = (size, -abs(middle(right[j]) - center))
+        # the longest run; among equally long ones, the one both windows place closest, then nearest the centre
+        key = (size, -round(shift, 3), -abs(middle(right[j]) - center))
         if best is None or key > best[0]:
             best = (key, i, j)
     if best is not None:
