@@ -45,8 +45,10 @@ def speechlike(seconds: float, seed: int, sample_rate: int = 16000) -> np.ndarra
 
 # Settings of the test repository: a long queue delay makes the dynamic batcher merge the concurrent
 # requests of the batching tests; small limits keep the over-limit requests cheap.
+TEST_MAX_LONG_AUDIO_SECONDS = 40.0
 TEST_SETTINGS = dict(
     max_batch_size=8, max_queue_delay_us=20000, max_audio_seconds=TEST_MAX_AUDIO_SECONDS,
+    max_long_audio_seconds=TEST_MAX_LONG_AUDIO_SECONDS,
     max_text_chars=400, max_sentence_chars=60, max_punctuation_chars=TEST_MAX_PUNCTUATION_CHARS,
 )
 
@@ -236,6 +238,11 @@ BAD_INPUTS = {
                           "LOGPROBS_LENGTH": i64([[40], [40]])}, r"LOGPROBS row 0 contains \d+ NaN or Inf"),
         "too long": ({"LOGPROBS": f32(1, MAX_FRAMES + 1, 29), "LOGPROBS_LENGTH": i64([[MAX_FRAMES + 1]])},
                      rf"LOGPROBS row 0 has length {MAX_FRAMES + 1}; the limit is {MAX_FRAMES}"),
+    },
+    "asr_long": {
+        "nan in row 1": ({"AUDIO": with_nan(f32(2, 1600), (1, 700))}, r"AUDIO row 1 contains 1 NaN or Inf samples"),
+        "too long": ({"AUDIO": f32(1, int(TEST_MAX_LONG_AUDIO_SECONDS * 16000) + 1600)},
+                     r"AUDIO row 0 is 40.10 s long; the limit is 40 s \(max_long_audio_seconds\)"),
     },
     "punctuator": {
         "not utf-8": ({"TEXT": text(b"fine", b"\xff\xfe")}, r"TEXT row 1 is not valid UTF-8: byte 0xff at offset 0"),

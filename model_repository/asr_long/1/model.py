@@ -27,7 +27,7 @@ class TritonPythonModel:
 
     def parse(self, request):
         return split_rows(input_array(pb_utils, request, "AUDIO"), input_array(pb_utils, request, "AUDIO_LENGTH"),
-                          self.min_samples, self.max_samples, self.sample_rate)
+                          self.min_samples, self.max_samples, self.sample_rate, "max_long_audio_seconds")
 
     async def compute(self, rows):
         return [await recognize_in_windows(audio, plan_windows(audio.shape[0], self.window, self.overlap),
