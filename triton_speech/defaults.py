@@ -28,7 +28,7 @@ LONG_OVERLAP_SECONDS = 5.0
 STREAM_CHUNK_MS = 320  # what the client sends per request
 STREAM_BUFFER_SECONDS = 4.0
 MAX_STREAM_SECONDS = 600.0  # a stream keeps its audio for the final transcript: 38 MB at most
-STREAM_IDLE_SECONDS = 30.0  # a stream that sends nothing for this long is freed
+STREAM_IDLE_SECONDS = 10.0  # a stream that sends nothing for this long is freed (an open one delays a graceful stop)
 MAX_STREAMS = 64  # streams the sequence batcher serves at once; more wait for a slot
 
 # CTC decoding: beam width of the beam-search decoders.
