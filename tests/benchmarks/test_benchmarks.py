@@ -200,3 +200,25 @@ def test_tuning_grid_and_pick():
     # an unstable measurement loses to a stable one
     unstable = [dict(row, stable=row["max_queue_delay_us"] == 0) for row in rows]
     assert tuning.best_settings(unstable)[0]["max_queue_delay_us"] == 0
+
+
+def test_streaming_and_long_audio_benchmarks(tone_triton, tmp_path):
+    from tests.helpers import tone_speech, tone_words
+    from triton_speech.benchmarks import streaming
+
+    clip = tone_speech(tone_words(3, 1), [0.2, 0.2, 0.2, 0.2])[0]
+    chunks = -(-clip.shape[0] // 4000)  # 250 ms chunks
+    rows, most = streaming.streaming(tone_triton.grpc_url, [clip], concurrencies=(1, 3), chunk_ms=250,
+                                     search_steps=1)
+    assert [r["streams"] for r in rows][:1] == [1] and rows[-1]["streams"] == 3
+    for row in rows:
+        assert row["chunks"] == row["streams"] * chunks and row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["keeps_up"] == (row["p99_ms"] <= 250)
+    assert most in {r["streams"] for r in rows if r["keeps_up"]} | {0}
+    pieces = [clip, clip[::-1].copy()]
+    long_rows = streaming.long_audio(tone_triton.grpc_url, tone_triton.http_url, pieces, minutes=0.2, concurrency=2)
+    assert len(long_rows) == 4 and all(r["audio_s"] >= 12 for r in long_rows)
+    for row in long_rows:  # RTFx is audio over wall time, as reported
+        assert row["rtfx"] == pytest.approx(row["audio_s"] / row["wall_s"], rel=0.02)
+    write(tmp_path, "long_audio", long_rows, "Long audio")
+    assert (tmp_path / "long_audio.csv").exists()

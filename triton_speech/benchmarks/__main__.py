@@ -3,7 +3,9 @@
 Sections (``--only``): ``asr``, ``punctuation``, ``tts`` (served through the python clients vs in-process);
 ``baseline`` (NeMo ``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
 ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and ``tts``; with ``baseline``, served / baseline
-ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick). Every section has knobs to shrink it.
+ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick); ``streaming`` (asr_streaming's latency at
+several concurrent real-time streams and the most it keeps up with; a long recording through asr_long and the
+client's windows vs its utterances one by one). Every section has knobs to shrink it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import signal
 import sys
 from pathlib import Path
 
-from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, punctuation, report, tts, tuning
+import numpy as np
+
+from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, punctuation, report, streaming, tts, tuning
+from triton_speech.defaults import ASR_SAMPLE_RATE, STREAM_CHUNK_MS
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
-SECTIONS = ("asr", "punctuation", "tts", "baseline", "perf", "tuning")
+SECTIONS = ("asr", "punctuation", "tts", "baseline", "perf", "tuning", "streaming")
 
 
 def _preferred(value: str) -> tuple[int, ...]:
@@ -92,6 +97,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tuning_group.add_argument("--tune-p99-budget-ms", type=float, default=None)
     tuning_group.add_argument("--tune-latency-slack", type=float, default=1.2,
                               help="keep settings whose lowest-concurrency p50 is within this factor of the best's")
+
+    streaming_group = parser.add_argument_group("streaming")
+    streaming_group.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 8, 32],
+                                 help="concurrent real-time streams")
+    streaming_group.add_argument("--stream-chunk-ms", type=float, default=STREAM_CHUNK_MS)
+    streaming_group.add_argument("--stream-seconds", type=float, default=12.0, help="audio per stream")
+    streaming_group.add_argument("--stream-search-steps", type=int, default=2,
+                                 help="bisection steps for the most streams that keep up")
+    streaming_group.add_argument("--long-minutes", type=float, default=10.0, help="the long recording (minutes)")
+    streaming_group.add_argument("--long-concurrency", type=int, default=8, help="requests in flight")
     return parser.parse_args(argv)
 
 
@@ -122,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     if "tts" in args.only:
         rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)
         write(args.output, "tts", rows, f"TTS synthesis speed\n\nMachine: {machine}. {tts.__doc__.strip()}")
+
+    if "streaming" in args.only:
+        run_streaming(args, machine)
 
     if not {"baseline", "perf", "tuning"} & set(args.only):
         return 0
@@ -194,6 +212,27 @@ def run_perf(args: argparse.Namespace, data: inputs.InputData, asr_export: Path,
                           requests_per_window=args.perf_tts_requests) for c in args.perf_tts_concurrency]
     with TritonServer(repository) as server:
         return perf.sweep(server.grpc_url, server.http_url, points, settings, admin_key=server.admin_key)
+
+
+def run_streaming(args: argparse.Namespace, machine: str) -> None:
+    """asr_streaming and asr_long of the built repository, on espeak-ng speech."""
+    pieces = audio.utterances()
+    corpus = np.concatenate(pieces)
+    length = int(args.stream_seconds * ASR_SAMPLE_RATE)
+    clips = [np.roll(corpus, -k * length)[:length] for k in range(max(args.stream_concurrency))]
+    with TritonServer(args.model_repository) as server:
+        rows, most = streaming.streaming(server.grpc_url, clips, tuple(args.stream_concurrency), args.stream_chunk_ms,
+                                         args.stream_search_steps)
+        long_rows = streaming.long_audio(server.grpc_url, server.http_url, pieces, args.long_minutes,
+                                         args.long_concurrency)
+    write(args.output, "streaming", rows,
+          f"Streaming ASR (asr_streaming)\n\nMachine: {machine}. {args.stream_seconds:g} s of speech per stream, "
+          f"chunks of {args.stream_chunk_ms:g} ms sent in real time. {streaming.__doc__.strip()}",
+          extra=f"Most real-time streams kept up with (p99 within one chunk): **{most}**.")
+    separate = long_rows[0]["rtfx"]
+    for row in long_rows:
+        row["vs_one_by_one"] = round(row["rtfx"] / separate, 2)
+    write(args.output, "long_audio", long_rows, f"Long audio (asr_long)\n\nMachine: {machine}.")
 
 
 def write(folder: Path, name: str, rows: list[dict], heading: str, extra: str = "") -> None:

@@ -87,14 +87,14 @@ class ASRClient:
     def _tensors(audio: np.ndarray) -> dict[str, np.ndarray]:
         return {"AUDIO": np.asarray(audio, dtype=np.float32).reshape(1, -1)}
 
-    def recognize(self, audio: np.ndarray, timestamps: bool = True) -> Transcript:
+    def recognize(self, audio: np.ndarray, timestamps: bool = True, concurrency: int = 8) -> Transcript:
         """The transcript (punctuated when the server punctuates), the raw CTC text and, with ``timestamps``,
         each word's start and end (seconds from the start of ``audio``) and confidence. Audio longer than the
-        server's limit is sent in windows and merged."""
+        server's limit is sent in windows (``concurrency`` at a time) and merged."""
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if len(self.windows(audio.shape[0])) == 1:
             return transcript_from(self.connection.infer(self.model, self._tensors(audio), self.outputs(timestamps)))
-        result = asyncio.run(self._many([lambda: audio], concurrency=8, progress=False, timestamps=timestamps))[0]
+        result = asyncio.run(self._many([lambda: audio], concurrency, progress=False, timestamps=timestamps))[0]
         if isinstance(result, Exception):
             raise result
         return result
