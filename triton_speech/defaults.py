@@ -22,11 +22,12 @@ MAX_SPEECH_SECONDS = 150.0  # the longest audio one tts request yields (about tw
 MAX_LONG_AUDIO_SECONDS = 3600.0  # asr_long's request limit (230 MB of float32 samples)
 LONG_WINDOW_SECONDS = 30.0
 LONG_OVERLAP_SECONDS = 5.0
+LONG_WINDOWS_IN_FLIGHT = 8  # asr_long: windows sent to asr at once, for batches of at most this many long windows
 
 # Streaming (asr_streaming): after each chunk the model runs over the last STREAM_BUFFER_SECONDS of the stream
 # for the partial transcript; at END over the whole stream (as asr, or in asr_long's windows when longer).
 STREAM_CHUNK_MS = 320  # what the client sends per request
-STREAM_BUFFER_SECONDS = 4.0
+STREAM_BUFFER_SECONDS = 2.0
 MAX_STREAM_SECONDS = 600.0  # a stream keeps its audio for the final transcript: 38 MB at most
 STREAM_IDLE_SECONDS = 10.0  # a stream that sends nothing for this long is freed (an open one delays a graceful stop)
 MAX_STREAMS = 64  # streams the sequence batcher serves at once; more wait for a slot

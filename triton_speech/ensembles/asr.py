@@ -131,6 +131,8 @@ def models(export_dir: Path, settings: RepositorySettings,
 def asr_long(settings: RepositorySettings, asr_outputs: tuple[Tensor, ...], info: dict, hop_length: int) -> PythonModel:
     """Recordings up to ``max_long_audio_seconds``, each in overlapping windows sent to asr (BLS)."""
     window, overlap = long_windows(settings)
+    if settings.long_windows_in_flight < 1:
+        raise ConfigError("asr_long: long_windows_in_flight must be at least 1")
     if settings.max_long_audio_seconds < settings.max_audio_seconds:
         raise ConfigError(f"asr_long: max_long_audio_seconds {settings.max_long_audio_seconds:g} is below "
                           f"asr's max_audio_seconds {settings.max_audio_seconds:g}")
@@ -145,6 +147,7 @@ def asr_long(settings: RepositorySettings, asr_outputs: tuple[Tensor, ...], info
             "max_long_audio_seconds": str(settings.max_long_audio_seconds),
             "window_seconds": str(window),
             "overlap_seconds": str(overlap),
+            "windows_in_flight": str(settings.long_windows_in_flight),
             "asr_model": "asr",
             "asr_outputs": ",".join(tensor.name for tensor in asr_outputs),
         },

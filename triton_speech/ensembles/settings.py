@@ -22,6 +22,7 @@ class RepositorySettings:
     max_long_audio_seconds: float = defaults.MAX_LONG_AUDIO_SECONDS
     long_window_seconds: float = defaults.LONG_WINDOW_SECONDS
     long_overlap_seconds: float = defaults.LONG_OVERLAP_SECONDS
+    long_windows_in_flight: int = defaults.LONG_WINDOWS_IN_FLIGHT
     # asr_streaming: seconds of the stream each partial transcript is computed over, the longest stream, how long
     # an idle stream is kept, how many streams are served at once
     stream_buffer_seconds: float = defaults.STREAM_BUFFER_SECONDS

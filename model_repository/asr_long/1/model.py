@@ -1,7 +1,9 @@
 """AUDIO [B, N] (+ AUDIO_LENGTH) of up to max_long_audio_seconds -> TRANSCRIPT [B, 1] (+ RAW_TRANSCRIPT with a
 punctuator), WORDS, WORD_START_S, WORD_END_S, WORD_CONFIDENCE [B, W]: each recording in overlapping windows, every
-window a request to the asr ensemble through BLS (all at once, so asr's dynamic batcher batches them), merged by
-word time."""
+window a request to the asr ensemble through BLS (windows_in_flight at a time, which asr's dynamic batcher batches),
+merged by word time."""
+
+import asyncio
 
 import triton_python_backend_utils as pb_utils
 
@@ -21,6 +23,8 @@ class TritonPythonModel:
         self.overlap = int(float(model.parameter("overlap_seconds")) * self.sample_rate)
         self.asr = model.parameter("asr_model")
         self.asr_outputs = model.parameter("asr_outputs").split(",")
+        self.in_flight = int(model.parameter("windows_in_flight"))
+        self.gate = None  # made in the event loop the requests run in
 
     async def execute(self, requests):
         return await serve_async(pb_utils, requests, self.parse, self.compute, self.pack)
@@ -34,9 +38,11 @@ class TritonPythonModel:
                                            self.sample_rate, self.recognize_window) for audio in rows]
 
     async def recognize_window(self, audio):
+        self.gate = self.gate or asyncio.Semaphore(self.in_flight)
         request = pb_utils.InferenceRequest(model_name=self.asr, requested_output_names=self.asr_outputs,
                                             inputs=[pb_utils.Tensor("AUDIO", audio.reshape(1, -1))])
-        response = await request.async_exec()
+        async with self.gate:
+            response = await request.async_exec()
         if response.has_error():
             raise RuntimeError(f"{self.asr}: {response.error().message()}")
         return transcript_from({name: pb_utils.get_output_tensor_by_name(response, name).as_numpy()
