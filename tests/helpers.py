@@ -422,3 +422,23 @@ def tone_speech(words: list[str], gaps_s: list[float], sample_rate: int = 16000)
         position += letter * len(word)
     pieces.append(np.zeros(int(round(gaps_s[-1] * sample_rate))))
     return np.concatenate(pieces).astype(np.float32), bounds
+
+
+def heldout_items(count: int | None = None) -> list[dict]:
+    """The first ``count`` entries of the held-out set (tests/data/asr_heldout: voices and sentences the default
+    QuartzNet never heard)."""
+    from triton_speech.training.manifest import read_manifest
+
+    return read_manifest(DATA / "asr_heldout" / "manifest.json")[:count]
+
+
+def heldout_audio(count: int | None = None) -> list[np.ndarray]:
+    from triton_speech.client.audio import load_audio
+
+    return [load_audio(item["audio_filepath"], 16000) for item in heldout_items(count)]
+
+
+def tone_clip(words: int, seed: int) -> tuple[np.ndarray, list]:
+    """``words`` random tone words said with 0.15-0.5 s of silence around each: (audio, word times)."""
+    rng = np.random.default_rng(seed)
+    return tone_speech(tone_words(words, seed), list(rng.uniform(0.15, 0.5, words + 1)))

@@ -171,8 +171,9 @@ def test_nothing_is_written_when_validation_fails(tmp_path):
 def test_the_decoder_times_words_with_quartznets_stride(tmp_path, quartznet_export):
     """QuartzNet's prologue has stride 2 over 10 ms feature frames: 20 ms per log-prob frame, read from the export."""
     build(tmp_path, Exports(asr=quartznet_export), RepositorySettings())
-    for model in ("ctc_decoder", "asr_streaming"):
-        assert parse(tmp_path / model / "config.pbtxt").parameters["frame_seconds"].string_value == "0.02"
+    assert parse(tmp_path / "ctc_decoder" / "config.pbtxt").parameters["frame_seconds"].string_value == "0.02"
+    # asr_streaming reads it from the export it holds, as ASRPipeline.from_export does
+    assert (tmp_path / "asr_streaming" / "1" / "export.json").samefile(quartznet_export / "export.json")
 
 
 def test_asr_streaming_is_a_sequence_model_with_the_asr_weights(tmp_path, quartznet_export):

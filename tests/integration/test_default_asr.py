@@ -11,7 +11,7 @@ import shutil
 import jiwer
 import pytest
 
-from tests.helpers import DATA, DEFAULT_LEXICON
+from tests.helpers import DATA, DEFAULT_LEXICON, heldout_items
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.pipeline import ASRPipeline
@@ -24,23 +24,17 @@ MAX_WER = 0.05
 MAX_GREEDY_WER = 0.08
 
 
-def heldout() -> list[dict]:
-    from triton_speech.training.manifest import read_manifest
-
-    return read_manifest(HELDOUT / "manifest.json")
-
-
 def test_heldout_set_uses_only_voices_never_heard_in_training():
     from triton_speech.training.asr_data import ACCENTS, HELD_OUT_ACCENTS, HELD_OUT_VARIANTS, VARIANTS
 
-    for item in heldout():
+    for item in heldout_items():
         accent, _, variant = item["voice"].partition("+")
         assert accent in HELD_OUT_ACCENTS or variant in HELD_OUT_VARIANTS
         assert variant not in VARIANTS or accent not in ACCENTS
 
 
 def test_default_model_word_error_rate_on_heldout_speech(default_asr_server):
-    items = heldout()
+    items = heldout_items()
     audio = [load_audio(item["audio_filepath"], 16000) for item in items]
     transcripts = ASRClient(default_asr_server.grpc_url).transcribe_many(audio, concurrency=8)
     references = [item["text"] for item in items]
@@ -78,7 +72,7 @@ def test_demo_voice_evaluation_speaks_unseen_sentences(default_asr_server, tmp_p
     manifest = demo_voice_set(tmp_path / "demo_voice", 6, seed=5, exclude=[HELDOUT / "manifest.json"])
     texts = [item["text"] for item in read_manifest(manifest)]
     assert len(set(texts)) == 6 and DEMO_ASR_TEXT not in texts
-    assert not set(texts) & {item["text"] for item in heldout()}
+    assert not set(texts) & {item["text"] for item in heldout_items()}
     result = evaluate(default_asr_server.export_dir, manifest, lexicon=DEFAULT_LEXICON)
     assert result["utterances"] == 6 and result["wer"] <= 0.10  # 6 sentences, about 50 words: a few errors
 

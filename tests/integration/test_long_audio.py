@@ -3,7 +3,6 @@ HTTP too) lose and double no word at a window edge, with times relative to the w
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import DATA, TONE_SETTINGS, TONE_TIME_BOUND_S, tone_speech, tone_words
+from tests.helpers import TONE_SETTINGS, TONE_TIME_BOUND_S, heldout_items, tone_speech, tone_words
 from triton_speech.client import ASRClient, InferenceError, TritonConnection
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.words import WORD_OUTPUTS, unpack_words
@@ -114,9 +113,8 @@ def test_cli_transcribes_a_long_file_with_a_progress_bar(tone_triton, recording,
                    "sentences): a window of several gives garbage (measured 167-173 of 182 words wrong at 8-30 s "
                    "windows, 6 alone), which no merge can mend; the tone model passes (tests above)")
 def test_default_model_on_twenty_utterances_in_a_row_makes_the_errors_it_makes_alone(default_asr_server):
-    lines = (DATA / "asr_heldout" / "manifest.json").read_text().splitlines()[:20]
-    items = [json.loads(line) for line in lines]
-    clips = [load_audio(DATA / "asr_heldout" / item["audio_filepath"], 16000) for item in items]
+    items = heldout_items(20)
+    clips = [load_audio(item["audio_filepath"], 16000) for item in items]
     reference = " ".join(item["text"] for item in items)
     client = ASRClient(default_asr_server.grpc_url, window_seconds=20.0, overlap_seconds=4.0)
     errors = [jiwer.process_words(reference, hypothesis) for hypothesis in (

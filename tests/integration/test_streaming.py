@@ -3,7 +3,6 @@ chunk, the final one equal to offline, concurrent streams batched but not mixed,
 
 from __future__ import annotations
 
-import json
 import queue
 import subprocess
 import sys
@@ -15,30 +14,19 @@ import pytest
 import soundfile
 import tritonclient.grpc as grpcclient
 
-from tests.helpers import DATA, TONE_SETTINGS, TONE_TIME_BOUND_S, inference_stats, tone_speech, tone_words
+from tests.helpers import TONE_SETTINGS, TONE_TIME_BOUND_S, heldout_audio, inference_stats, tone_clip
 from triton_speech.client import ASRClient, InferenceError, TritonConnection
 from triton_speech.client.asr import chunked
-from triton_speech.client.audio import load_audio
 from triton_speech.client.connection import _inputs
 
 pytestmark = pytest.mark.server
-
-
-def heldout(count: int) -> list[np.ndarray]:
-    lines = (DATA / "asr_heldout" / "manifest.json").read_text().splitlines()[:count]
-    return [load_audio(DATA / "asr_heldout" / json.loads(line)["audio_filepath"], 16000) for line in lines]
-
-
-def tone_clip(words: int, seed: int) -> tuple[np.ndarray, list]:
-    rng = np.random.default_rng(seed)
-    return tone_speech(tone_words(words, seed), list(rng.uniform(0.15, 0.5, words + 1)))
 
 
 @pytest.mark.parametrize("chunk_ms", [160, 640])
 def test_the_final_transcript_equals_offline_for_every_clip(default_asr_server, chunk_ms):
     """The shipped default model on ten held-out utterances: the stream's last answer is what asr says."""
     client = ASRClient(default_asr_server.grpc_url)
-    for audio in heldout(10):
+    for audio in heldout_audio(10):
         answers = list(client.stream(chunked(audio, chunk_ms)))
         assert len(answers) == -(-audio.shape[0] // (chunk_ms * 16)) and answers[-1].final
         assert not any(answer.final for answer in answers[:-1])

@@ -4,14 +4,13 @@ WORD_CONFIDENCE outputs, on words said one by one with known silences between th
 from __future__ import annotations
 
 import difflib
-import json
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, TONE_TIME_BOUND_S, tone_speech, tone_words
+from tests.helpers import TONE_TIME_BOUND_S, heldout_audio, tone_speech, tone_words
 from triton_speech.client import ASRClient, TritonConnection
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.words import WORD_OUTPUTS, unpack_words
@@ -75,16 +74,11 @@ def test_padded_rows_of_one_request_get_their_own_words(tone_triton, said):
     assert result["WORDS"].shape == (2, 12) and result["WORDS"][1, 3] == b""  # padded with empty words
 
 
-def heldout(count: int) -> list[np.ndarray]:
-    lines = (DATA / "asr_heldout" / "manifest.json").read_text().splitlines()[:count]
-    return [load_audio(DATA / "asr_heldout" / json.loads(line)["audio_filepath"], 16000) for line in lines]
-
-
 def test_confidence_is_lower_for_noise_than_for_clean_speech(default_asr_server):
     """The default model on 20 held-out utterances and on white noise as long: measured mean word confidence 0.96
     clean, 0.35 in noise (where it still says words)."""
     client = ASRClient(default_asr_server.grpc_url)
-    clean = heldout(20)
+    clean = heldout_audio(20)
     rng = np.random.default_rng(0)
     noise = [(0.1 * rng.standard_normal(audio.shape[0])).astype(np.float32) for audio in clean]
     confidence = {name: [w.confidence for audio in audios for w in client.recognize(audio).words]

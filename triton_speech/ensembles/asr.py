@@ -179,15 +179,15 @@ def asr_streaming(settings: RepositorySettings, quartznet: PythonModel, ctc_deco
             idle_us=int(settings.stream_idle_seconds * 1e6), max_candidate_sequences=settings.max_streams,
             max_queue_delay_us=settings.max_queue_delay_us, preferred_batch_sizes=settings.preferred_batch_sizes),
         parameters={
-            "frontend": "frontend.npz",
-            **{key: quartznet.parameters[key] for key in ("onnx_model", "intra_op_threads")},
-            **{key: value for key, value in ctc_decoder.parameters.items() if key != "max_frames"},
+            "intra_op_threads": quartznet.parameters["intra_op_threads"],
+            **{key: ctc_decoder.parameters[key] for key in ("lexicon", "beam_size") if key in ctc_decoder.parameters},
             "buffer_seconds": str(settings.stream_buffer_seconds),
             "max_stream_seconds": str(settings.max_stream_seconds),
             "idle_seconds": str(settings.stream_idle_seconds),
             "max_audio_seconds": str(settings.max_audio_seconds),
             **dict(zip(("window_seconds", "overlap_seconds"), map(str, long_windows(settings)))),
         },
+        # asr's export, as ASRPipeline.from_export reads it, and the lexicon
         artifacts={"frontend.npz": quartznet.artifacts["model.onnx"].parent / "frontend.npz",
-                   "model.onnx": quartznet.artifacts["model.onnx"], **ctc_decoder.artifacts},
+                   **quartznet.artifacts, **ctc_decoder.artifacts},
     )

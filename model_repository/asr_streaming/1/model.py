@@ -6,9 +6,6 @@ transcripts live here; idle streams are freed."""
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.defaults import CTC_BEAM_SIZE
-from triton_speech.runtime.asr.acoustic import AcousticModel
-from triton_speech.runtime.asr.ctc import load_decoder
-from triton_speech.runtime.asr.features import MelFrontend
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.runtime.asr.streaming import Chunk, StreamingRecognizer, StreamSettings
 from triton_speech.runtime.asr.words import pack_words, requested_words
@@ -18,13 +15,11 @@ from triton_speech.runtime.backend import ModelArgs, bytes_column, error_respons
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        pipeline = ASRPipeline(
-            MelFrontend.load(model.path("frontend")),
-            AcousticModel.load(model.path("onnx_model"), int(model.parameter("intra_op_threads", "0"))),
-            load_decoder(model.path("labels"), model.path("lexicon") if "lexicon" in model.parameters else None,
-                         int(model.parameter("beam_size", str(CTC_BEAM_SIZE)))),
-            frame_seconds=float(model.parameter("frame_seconds")),
-        )
+        # The version directory holds asr's export (model.onnx, frontend.npz, labels.json, export.json)
+        pipeline = ASRPipeline.from_export(
+            model.directory, intra_op_threads=int(model.parameter("intra_op_threads", "0")),
+            lexicon=model.path("lexicon") if "lexicon" in model.parameters else None,
+            beam_size=int(model.parameter("beam_size", str(CTC_BEAM_SIZE))))
         self.streams = StreamingRecognizer(pipeline, StreamSettings(**{
             name: float(model.parameter(name)) for name in StreamSettings.__dataclass_fields__}))
         self.stop_sweeping = self.streams.sweep_in_background()

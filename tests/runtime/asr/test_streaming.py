@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import tone_speech, tone_words
+from tests.helpers import tone_clip
 from triton_speech.runtime.asr.streaming import Chunk, StreamingRecognizer, StreamSettings
 from triton_speech.runtime.errors import InputError
 
@@ -33,8 +33,7 @@ def recognizer(tone_pipeline, clock):
 
 
 def clip(words: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return tone_speech(tone_words(words, seed), list(rng.uniform(0.15, 0.5, words + 1)))[0]
+    return tone_clip(words, seed)[0]
 
 
 def chunks_of(audio: np.ndarray, chunk_ms: float, sequence: int = 7) -> list[Chunk]:
