@@ -38,11 +38,11 @@ def models(export_dir: Path, settings: RepositorySettings,
         outputs=(features, features_length),
         batching=settings.batching("feature_extractor"),
         parameters={
-            "frontend": "frontend.npz",
+            "intra_op_threads": str(settings.onnx_threads),
             "sample_rate": str(info["sample_rate"]),
             "max_audio_seconds": str(settings.max_audio_seconds),
         },
-        artifacts={"frontend.npz": export_dir / "frontend.npz"},
+        artifacts={name: export_dir / name for name in ("frontend.onnx", "frontend.npz")},
     )
     quartznet = PythonModel(
         name="quartznet",

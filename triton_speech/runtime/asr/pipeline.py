@@ -10,7 +10,7 @@ import numpy as np
 from triton_speech.defaults import CTC_BEAM_SIZE
 from triton_speech.runtime.asr.acoustic import AcousticModel
 from triton_speech.runtime.asr.ctc import GreedyCTCDecoder, load_decoder
-from triton_speech.runtime.asr.features import MelFrontend
+from triton_speech.runtime.asr.features import OnnxMelFrontend
 from triton_speech.runtime.inputs import checked_row
 from triton_speech.runtime.punctuation import Punctuator
 
@@ -22,7 +22,7 @@ class Transcript:
 
 
 class ASRPipeline:
-    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder,
+    def __init__(self, frontend: OnnxMelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder,
                  punctuator: Punctuator | None = None):
         self.frontend = frontend
         self.acoustic = acoustic
@@ -36,7 +36,7 @@ class ASRPipeline:
         """The pipeline of an export; with ``lexicon`` (a word list), CTC beam search over its words."""
         export_dir = Path(export_dir)
         return cls(
-            MelFrontend.load(export_dir / "frontend.npz"),
+            OnnxMelFrontend.load(export_dir, intra_op_threads),
             AcousticModel.load(export_dir / "model.onnx", intra_op_threads),
             load_decoder(export_dir / "labels.json", lexicon, beam_size),
             None if punctuator_dir is None else Punctuator.load(punctuator_dir, intra_op_threads),
@@ -52,7 +52,7 @@ class ASRPipeline:
         config = self.frontend.config
         audio = [checked_row(np.asarray(a, dtype=np.float32), row, config.hop_length, None, config.sample_rate)
                  for row, a in enumerate(audio)]
-        logprobs = self.acoustic([self.frontend(a) for a in audio])
+        logprobs = self.acoustic(self.frontend(audio))
         raw = [self.decoder(item) for item in logprobs]
         text = raw if self.punctuator is None else self.punctuator(raw)
         return [Transcript(t, r) for t, r in zip(text, raw)]
