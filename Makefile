@@ -26,11 +26,16 @@ DATA_FLAGS ?= --clean-fraction 0.3 --base-voice-fraction 0.15
 TTS_DATA_DIR ?= build/tts_data
 # Minutes of training for each TTS model (they train side by side, one core each).
 TTS_MINUTES ?= 90
+# Where and how the repository runs (Deploy on a GPU in the README): TARGET pip (the bundled Triton) or ngc (NVIDIA's
+# container, native backends), DEVICE cpu or gpu (pip target), PRECISION fp32, fp16 (GPU) or int8 (CPU).
+TARGET ?= pip
+DEVICE ?= cpu
+PRECISION ?= fp32
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: setup export repository serve demo test lint mutation bench perf clean data train-asr train-punctuator \
+.PHONY: setup export repository serve demo test lint mutation gpu-setup gpu-check bench perf clean data train-asr train-punctuator \
 	tts-data train-tts train-tacotron2 train-waveglow soak
 .DEFAULT_GOAL := demo
 
@@ -104,7 +109,7 @@ repository: export
 	$(PYTHON) -m triton_speech.ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
 	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) \
-	  --vocoder $(VOCODER) $(REPOSITORY_FLAGS)
+	  --vocoder $(VOCODER) --target $(TARGET) --device $(DEVICE) --precision $(PRECISION) $(REPOSITORY_FLAGS)
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
@@ -122,6 +127,15 @@ mutation: setup
 	rm -rf mutants
 	$(PYTHON) -m mutmut run --max-children 2 || true
 	$(PYTHON) tools/mutation_report.py build/mutation/report.md
+
+# On a machine with an NVIDIA GPU: onnxruntime-gpu in place of onnxruntime (same version), then the GPU repository
+# built, served and checked against the CPU, with perf_analyzer's RTFx (tools/gpu_check.py, under 8 minutes).
+gpu-setup: setup
+	$(PYTHON) -c "import onnxruntime, sys; sys.exit('CUDAExecutionProvider' not in onnxruntime.get_available_providers())" \
+	  || { $(PIP) uninstall -q -y onnxruntime && $(PIP) install -q -c requirements/constraints.txt onnxruntime-gpu==1.31.1; }
+
+gpu-check: gpu-setup export
+	$(PYTHON) tools/gpu_check.py --exports $(EXPORT_DIR) --precision $(PRECISION)
 
 # ruff over the whole tree (pyproject.toml [tool.ruff]); CI runs it before the tests.
 lint: setup

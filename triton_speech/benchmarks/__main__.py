@@ -1,7 +1,8 @@
 """python -m benchmarks: served vs in-process ASR, punctuation and TTS, written to benchmarks/results/.
 
 Sections (``--only``): ``asr``, ``punctuation``, ``tts`` (served through the python clients vs in-process);
-``baseline`` (NeMo ``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
+``precision`` (QuartzNet INT8 vs FP32 in ONNX Runtime, throughput and held-out WER); ``baseline`` (NeMo
+``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
 ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and ``tts``; with ``baseline``, served / baseline
 ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick). Every section has knobs to shrink it.
 """
@@ -18,12 +19,12 @@ import signal
 import sys
 from pathlib import Path
 
-from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, punctuation, report, tts, tuning
+from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, precision, punctuation, report, tts, tuning
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
-SECTIONS = ("asr", "punctuation", "tts", "baseline", "perf", "tuning")
+SECTIONS = ("asr", "punctuation", "tts", "precision", "baseline", "perf", "tuning")
 
 
 def _preferred(value: str) -> tuple[int, ...]:
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.output.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    clips = audio.buckets(tuple(args.seconds), args.clips) if {"asr", "punctuation"} & set(args.only) else {}
+    needs_clips = {"asr", "punctuation", "precision"} & set(args.only)
+    clips = audio.buckets(tuple(args.seconds), args.clips) if needs_clips else {}
 
     if "asr" in args.only:
         pipeline = ASRPipeline.from_export(args.asr_export)
@@ -118,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         write(args.output, "punctuation", rows,
               f"Punctuation latency\n\nMachine: {machine}. Punctuator: {info['source']}, {info['num_hidden_layers']} "
               f"layers, hidden {info['hidden_size']}. {punctuation.__doc__.strip()}")
+
+    if "precision" in args.only:
+        heldout = precision.heldout_set(Path("tests/data/asr_heldout/manifest.json"))
+        rows = precision.measure(args.asr_export, clips, tuple(args.batch), args.rounds, heldout)
+        write(args.output, "precision", rows, f"QuartzNet INT8 vs FP32\n\nMachine: {machine}. "
+              f"{precision.__doc__.strip()}")
 
     if "tts" in args.only:
         rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)

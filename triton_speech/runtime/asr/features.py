@@ -162,12 +162,12 @@ class OnnxMelFrontend:
         self.config = config
 
     @classmethod
-    def load(cls, export_dir: str | Path, intra_op_threads: int = 0) -> OnnxMelFrontend:
+    def load(cls, export_dir: str | Path, intra_op_threads: int = 0, device: str = "cpu") -> OnnxMelFrontend:
         """From an export directory: ``frontend.onnx`` and its configuration in ``frontend.npz``."""
         from triton_speech.runtime.onnx import onnx_session
 
         export_dir = Path(export_dir)
-        return cls(onnx_session(export_dir / "frontend.onnx", intra_op_threads),
+        return cls(onnx_session(export_dir / "frontend.onnx", intra_op_threads, device),
                    MelFrontend.load(export_dir / "frontend.npz").config)
 
     def __call__(self, audio: list[np.ndarray]) -> list[np.ndarray]:
