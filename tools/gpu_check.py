@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
 
+    import onnxruntime
+
     from triton_speech.benchmarks import inputs, perf
     from triton_speech.client import ASRClient, TTSClient
     from triton_speech.client.audio import load_audio
@@ -48,8 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     from triton_speech.runtime.tts.tacotron2 import Tacotron2Engine
     from triton_speech.server import TritonServer
     from triton_speech.training.manifest import read_manifest
-
-    import onnxruntime
 
     providers_for("gpu", onnxruntime.get_available_providers())  # fails clearly without onnxruntime-gpu
     lexicon = str(args.lexicon) if args.lexicon.exists() else ""
