@@ -97,10 +97,7 @@ def export_punctuator(
     """
     check_window_settings(max_seq_length, step, margin)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    stages = Stages(["load", "export", "parity", "write"], desc="export punctuator")
-    with stages:
-        stages.next("load")
+    with Stages.of_export(output, ["load", "export", "parity", "write"], "punctuator") as stages:
         if nemo is None:
             random_weights_notice("the punctuator (with a home-made vocabulary)", "--nemo", "punctuation_en_bert.nemo")
         loaded: NemoPunctuator = random_punctuator() if nemo is None else read_nemo(nemo, vocab)

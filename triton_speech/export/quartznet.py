@@ -180,10 +180,7 @@ def export(nemo: Path | None, output: Path, config: dict | None = None, check: b
     """Export a ``.nemo`` checkpoint (or random weights of ``config``, QuartzNet 15x5 by default)."""
     logging.getLogger("nemo_logger").setLevel(logging.ERROR)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    stages = Stages(["load", "front-end", "export", "parity", "write"], desc="export quartznet")
-    with stages:
-        stages.next("load")
+    with Stages.of_export(output, ["load", "front-end", "export", "parity", "write"], "quartznet") as stages:
         if nemo is None:
             random_weights_notice("QuartzNet", "--nemo", "QuartzNet15x5Base-En.nemo")
             model = random_model(config or quartznet_config())
