@@ -4,6 +4,7 @@ held-out set is what its manifest says, and synthesis writes 16 kHz audio with t
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 
@@ -80,3 +81,20 @@ def test_committed_heldout_set():
         assert info.samplerate == 16000 and abs(info.duration - item["duration"]) < 0.01
     assert sum(item["duration"] for item in items) < 300  # keeps the repository lean
     assert asr_corpus.read_lines(HELDOUT / "sentences.txt")[0] in sentences
+
+
+def test_noise_only_utterances(tmp_path):
+    if not available("espeak-ng"):
+        pytest.skip("espeak-ng is not installed")
+    plan = training_plan(GENERAL, 200, seed=7, output=tmp_path, noise_share=0.05)
+    noise = [u for u in plan if u.noise_only]
+    assert len(plan) == 210 and len(noise) == 10 and all(u.text == "" for u in noise)
+    without = training_plan(GENERAL, 200, seed=7, output=tmp_path)
+    assert {u.text for u in plan if not u.noise_only} == {u.text for u in without}
+    (tmp_path / "train").mkdir(exist_ok=True)
+    for u in noise[:5]:
+        line = synthesize(u)
+        audio, rate = soundfile.read(line["audio_filepath"])
+        assert line["text"] == "" and line["family"] == "noise" and rate == 16000
+        assert abs(audio.size / 16000 - u.noise_seconds) < 0.01
+        assert 0 < np.sqrt(np.mean(audio**2)) < 0.2

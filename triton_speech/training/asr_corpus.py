@@ -57,6 +57,30 @@ class Utterance:
     reverb: int = 0
     noise_snr_db: float | None = None
     gain_db: float = 0.0
+    noise_only: str | None = None  # no speech: "silence", "pink", "white", "brown" or "hum"; text ""
+    noise_seconds: float = 0.0
+
+
+NOISE_KINDS = ("silence", "pink", "white", "brown", "hum")
+
+
+def noise_signal(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Sound with no words in it, at a level drawn from -55 to -15 dBFS (silence: faint dither)."""
+    n = max(1, int(seconds * SAMPLE_RATE))
+    white = rng.standard_normal(n)
+    if kind == "silence":
+        return 10 ** (rng.uniform(-90, -70) / 20) * white
+    if kind in ("pink", "brown"):
+        spectrum = np.fft.rfft(white)
+        spectrum /= np.maximum(np.arange(spectrum.size), 1) ** (0.5 if kind == "pink" else 1.0)
+        signal = np.fft.irfft(spectrum, n)
+    elif kind == "hum":
+        t = np.arange(n) / SAMPLE_RATE
+        base = rng.choice([50.0, 60.0])
+        signal = sum(np.sin(2 * np.pi * base * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 6)) + 0.1 * white
+    else:
+        signal = white
+    return 10 ** (rng.uniform(-55, -15) / 20) * signal / (np.std(signal) + 1e-12)
 
 
 def training_voice(rng: random.Random, espeak_voices: list[str], espeak_path: str, piper_models: list[str],
@@ -95,6 +119,12 @@ def augmented(utterance: Utterance, rng: random.Random, clean_fraction: float) -
 
 def synthesize(utterance: Utterance) -> dict:
     """Speak, then sox (speed, pitch, 16 kHz, EQ, tempo, reverb), noise and gain; the manifest line."""
+    if utterance.noise_only:
+        rng = np.random.default_rng(zlib.crc32(utterance.path.encode()))
+        audio = np.clip(noise_signal(utterance.noise_only, utterance.noise_seconds, rng), -1, 1)
+        soundfile.write(utterance.path, audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+        return {"audio_filepath": utterance.path, "duration": round(len(audio) / SAMPLE_RATE, 3), "text": "",
+                "voice": f"noise:{utterance.noise_only}", "family": "noise"}
     with tempfile.TemporaryDirectory() as tmp:
         spoken = speak_to_file(utterance.text, utterance.voice, Path(tmp) / "spoken.wav")
         processed = Path(tmp) / "processed.wav"
@@ -147,9 +177,10 @@ def read_lines(path: Path) -> list[str]:
 
 def training_plan(general: list[str], count: int, seed: int, output: Path, template_share: float = 0.2,
                   clean_fraction: float = 0.3, exclude: set[str] = frozenset(), speakers: int = 100,
-                  piper_models: list[str] | None = None) -> list[Utterance]:
+                  piper_models: list[str] | None = None, noise_share: float = 0.0) -> list[Utterance]:
     """``count`` utterances: ``template_share`` of them template sentences, the rest drawn from ``general``
-    (without repeats), in the training voices."""
+    (without repeats), in the training voices; then ``noise_share`` x ``count`` more with no speech (silence,
+    noise, hum: transcript "") so that the model learns to say nothing when nothing is said."""
     from client.demo import SAMPLE_TEXT
     from export.data import VARIANTS, espeak_data_with, sentences, synthetic_speakers
 
@@ -166,6 +197,12 @@ def training_plan(general: list[str], count: int, seed: int, output: Path, templ
     for index, text in enumerate(texts):
         voice = training_voice(rng, espeak_voices, espeak_path, piper_models or [])
         plan.append(augmented(Utterance(text, voice, str(output / "train" / f"{index:06d}.wav")), rng, clean_fraction))
+    noise_rng = random.Random(f"noise {seed}")  # its own generator: without noise, plans stay as they were
+    for index in range(count, count + round(count * noise_share)):
+        plan.append(Utterance("", Voice("espeak-ng", "en-us"), str(output / "train" / f"{index:06d}.wav"),
+                              noise_only=noise_rng.choice(NOISE_KINDS), noise_seconds=round(noise_rng.uniform(0.5, 6), 2)))
+    if noise_share:
+        noise_rng.shuffle(plan)
     return plan
 
 
@@ -196,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--count", type=int, default=8000)
     train.add_argument("--template-share", type=float, default=0.2)
     train.add_argument("--clean-fraction", type=float, default=0.3)
+    train.add_argument("--noise-share", type=float, default=0.0,
+                       help="extra utterances with no speech (silence, noise, hum; empty transcript), as a share of --count")
     train.add_argument("--exclude", type=Path, action="append", default=[], metavar="MANIFEST_OR_TXT",
                        help="sentences training must not contain: a NeMo manifest or a text file (repeatable)")
     train.add_argument("--piper", type=str, action="append", default=[], metavar="MODEL.onnx",
@@ -231,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
         piper = [packaged_piper_voice(m) if m in PIPER_PACKAGES else m for m in args.piper]
         plan = training_plan(read_lines(args.text), args.count, args.seed, output, args.template_share,
-                             args.clean_fraction, exclude, piper_models=piper)
+                             args.clean_fraction, exclude, piper_models=piper, noise_share=args.noise_share)
         (output / "train.plan.json").write_text(json.dumps([asdict(u) for u in plan], indent=0))
         manifest = write_manifest(plan, output / "train.json", args.workers)
         if args.validation.exists():
