@@ -33,7 +33,7 @@ APT_VOICES := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-h
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: setup judge export repository serve demo test bench perf clean data train-asr train-punctuator \
+.PHONY: setup judge general-text general-data general-lm train-asr-general export repository serve demo test bench perf clean data train-asr train-punctuator \
 	tts-data train-tts train-tacotron2 train-waveglow
 .DEFAULT_GOAL := demo
 
@@ -102,6 +102,32 @@ $(DATA_DIR)/train.json: | setup
 
 train-asr: data
 	$(PYTHON) -m export.train_asr --data $(DATA_DIR) --output $(DEFAULTS)/quartznet_small.nemo
+
+# General English (issue 19): text (WordNet, fortunes), an ASR corpus in several synthesizers, the n-gram LM, and
+# the general QuartzNet continued from the last checkpoint (GENERAL_INIT) for GENERAL_EPOCHS on one thread.
+GENERAL_TEXT_DIR ?= build/text
+GENERAL_DATA_DIR ?= build/asr_general
+GENERAL_DATA_FLAGS ?= --count 12000 --seed 1 --noise-share 0.03
+GENERAL_INIT ?= defaults/quartznet_general.nemo
+GENERAL_EPOCHS ?= 4
+GENERAL_LR ?= 1e-3
+general-text: $(GENERAL_TEXT_DIR)/train.txt
+$(GENERAL_TEXT_DIR)/train.txt: | setup
+	$(PYTHON) -m triton_speech.training.text_corpus --output $(GENERAL_TEXT_DIR)
+general-data: $(GENERAL_DATA_DIR)/train.json
+$(GENERAL_DATA_DIR)/train.json: $(GENERAL_TEXT_DIR)/train.txt
+	nice -n 19 $(PYTHON) -m triton_speech.training.asr_corpus train --text $(GENERAL_TEXT_DIR)/train.txt \
+	  --output $(GENERAL_DATA_DIR) --exclude tests/data/asr_heldout/manifest.json \
+	  --exclude tests/data/general_heldout/sentences.txt $(GENERAL_DATA_FLAGS)
+general-lm: $(GENERAL_TEXT_DIR)/train.txt
+	$(PYTHON) -m triton_speech.training.language_model --text $(GENERAL_TEXT_DIR)/train.txt --templates 20000 \
+	  --min-count 1 4 5 --exclude tests/data/general_heldout/sentences.txt \
+	  --exclude tests/data/asr_heldout/manifest.json --output defaults/lm_general.arpa
+train-asr-general: general-data
+	OMP_NUM_THREADS=1 nice -n 19 $(PYTHON) -m export.train_asr --data $(GENERAL_DATA_DIR) \
+	  --output build/asr_runs/general.nemo --epochs $(GENERAL_EPOCHS) --lr $(GENERAL_LR) --init $(GENERAL_INIT)
+	$(PYTHON) -m triton_speech.training.evaluate_general --nemo build/asr_runs/general.nemo \
+	  --lm defaults/lm_general.arpa --output build/eval/general.json
 
 # One espeak-ng voice for the default Tacotron2 + WaveGlow; `make -j2 train-tts` trains both at once.
 tts-data: $(TTS_DATA_DIR)/train.json
