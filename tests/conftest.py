@@ -193,3 +193,11 @@ def custom_punctuator_nemo(custom_punctuator, tmp_path_factory):
     path = tmp_path_factory.mktemp("nemo") / "custom_punctuator.nemo"
     write_nemo(path, custom_punctuator.model, custom_punctuator.vocab, custom_punctuator.config)
     return path
+
+
+@pytest.fixture(scope="session")
+def judge():
+    """The independent judge: Whisper base (the judge extra, make judge), a recognizer the project did not train."""
+    from triton_speech.training.judge import Judge
+
+    return Judge("base")

@@ -17,8 +17,11 @@ MAX_TEXT_CHARS = 1000  # tts request text
 MAX_SENTENCE_CHARS = 250  # tts text is split into sentences of at most this many characters
 MAX_SPEECH_SECONDS = 150.0  # the longest audio one tts request yields (about twice 1000 characters of speech)
 
-# CTC decoding: beam width of the beam-search decoders.
+# CTC decoding: beam width of the beam-search decoders; the n-gram LM's weight and word bonus (pyctcdecode's alpha
+# and beta) when decoding with a language model.
 CTC_BEAM_SIZE = 32
+LM_ALPHA = 0.5
+LM_BETA = 1.0
 
 # Punctuation windows (NeMo's punctuation model defaults: max_seq_length, step, margin in tokens).
 PUNCTUATION_MAX_SEQ_LENGTH = 64

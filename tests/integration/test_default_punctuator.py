@@ -1,4 +1,4 @@
-"""The trained default punctuator shipped at export/defaults/punctuator_small.nemo: it loads strictly,
+"""The trained default punctuator shipped at defaults/punctuator_small.nemo: it loads strictly,
 exports, and restores held-out template text, in process and through a real Triton server."""
 
 from __future__ import annotations

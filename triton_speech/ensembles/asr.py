@@ -151,12 +151,19 @@ def ctc_decoder(export_dir: Path, settings: RepositorySettings, logprobs: Tensor
                 max_frames: int) -> PythonModel:
     decoding = {"labels": "labels.json", "max_frames": str(max_frames)}
     decoding_files = {"labels.json": export_dir / "labels.json"}
+    if settings.lexicon or settings.lm:
+        try:  # the decoder the server will load: an unspellable word, a bad LM or beam size fails now, not at load
+            load_decoder(export_dir / "labels.json", settings.lexicon or None, settings.ctc_beam_size,
+                         settings.lm or None, settings.lm_alpha, settings.lm_beta)
+        except (ImportError, OSError, ValueError) as error:
+            raise ConfigError(f"ctc_decoder: {settings.lexicon or settings.lm}: {error}") from error
+        decoding["beam_size"] = str(settings.ctc_beam_size)
     if settings.lexicon:
-        try:  # the decoder the server will load: an unspellable word or a bad beam size fails now, not at load
-            load_decoder(export_dir / "labels.json", settings.lexicon, settings.ctc_beam_size)
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"ctc_decoder: lexicon {settings.lexicon}: {error}") from error
-        decoding.update(lexicon="lexicon.txt", beam_size=str(settings.ctc_beam_size))
+        decoding["lexicon"] = "lexicon.txt"
         decoding_files["lexicon.txt"] = Path(settings.lexicon)
+    if settings.lm:
+        name = "lm" + Path(settings.lm).suffix
+        decoding.update(lm=name, lm_alpha=str(settings.lm_alpha), lm_beta=str(settings.lm_beta))
+        decoding_files[name] = Path(settings.lm)
     return PythonModel(name="ctc_decoder", inputs=(logprobs, logprobs_length), outputs=(TRANSCRIPT,),
                        batching=settings.batching("ctc_decoder"), parameters=decoding, artifacts=decoding_files)

@@ -23,6 +23,10 @@ class RepositorySettings:
     # CTC decoding: greedy, or (given a word list, one word per line) beam search whose words are all listed
     lexicon: str = ""
     ctc_beam_size: int = defaults.CTC_BEAM_SIZE
+    # ... or beam search scored by a word n-gram language model (an ARPA or KenLM binary file; the lm extra)
+    lm: str = ""
+    lm_alpha: float = defaults.LM_ALPHA
+    lm_beta: float = defaults.LM_BETA
     # Punctuator text limit (long texts are windowed, not cut)
     max_punctuation_chars: int = defaults.MAX_PUNCTUATION_CHARS
     # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)

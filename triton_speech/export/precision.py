@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -72,20 +71,15 @@ def to_fp16(source: Path, target: Path) -> None:
 
 def calibration_features(export_dir: Path, count: int = CALIBRATION_UTTERANCES) -> list[np.ndarray]:
     """Features of template sentences spoken by espeak-ng (the export's own front-end), for INT8 calibration."""
-    from triton_speech.client.audio import load_audio
     from triton_speech.runtime.asr.features import OnnxMelFrontend
     from triton_speech.training.templates import sentences
+    from triton_speech.training.voices import Voice, speak
 
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("INT8 calibration speaks with espeak-ng: apt-get install espeak-ng (make setup does)")
     frontend = OnnxMelFrontend.load(export_dir)
-    features = []
-    with tempfile.TemporaryDirectory() as folder:
-        for index, text in enumerate(sentences(count, seed=CALIBRATION_SEED)):
-            wav = Path(folder) / f"{index}.wav"
-            subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True, capture_output=True)
-            features.append(frontend([load_audio(wav, frontend.config.sample_rate)])[0])
-    return features
+    return frontend([speak(text, Voice.espeak(), frontend.config.sample_rate)
+                     for text in sentences(count, seed=CALIBRATION_SEED)])
 
 
 def to_int8(source: Path, target: Path, calibration: list[np.ndarray]) -> None:

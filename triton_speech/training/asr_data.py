@@ -31,6 +31,7 @@ from tqdm import tqdm
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.training.manifest import read_manifest
 from triton_speech.training.templates import DEMO_ASR_TEXT, sentences
+from triton_speech.training.voices import Voice, speak_to_file
 
 SAMPLE_RATE = ASR_SAMPLE_RATE
 # espeak-ng's own English voices (no mbrola needed). The last accent is only ever heard in evaluation.
@@ -157,9 +158,8 @@ def synthesize(utterance: Utterance) -> dict:
     """Speak, then speed, resample, EQ, tempo and reverb (sox), noise and gain; return the manifest line."""
     with tempfile.TemporaryDirectory() as tmp:
         spoken, processed = Path(tmp) / "spoken.wav", Path(tmp) / "processed.wav"
-        path = [f"--path={utterance.espeak_path}"] if utterance.espeak_path else []
-        subprocess.run(["espeak-ng", *path, "-v", utterance.voice, "-s", str(utterance.speed),
-                        "-p", str(utterance.pitch), "-w", str(spoken), utterance.text], check=True, capture_output=True)
+        speak_to_file(utterance.text, Voice.espeak(utterance.voice, utterance.speed, pitch=utterance.pitch,
+                                                   espeak_path=utterance.espeak_path), spoken)
         effects = ["speed", str(utterance.speed_factor)] if utterance.speed_factor != 1.0 else []
         effects += ["rate", "-v", str(SAMPLE_RATE)]
         if utterance.bass_db or utterance.treble_db:

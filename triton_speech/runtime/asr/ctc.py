@@ -1,4 +1,5 @@
-"""CTC decoding: greedy (best path), or a beam search constrained to a word list (lexicon)."""
+"""CTC decoding: greedy (best path), a beam search constrained to a word list (lexicon), or a beam search scored by
+an n-gram language model (pyctcdecode + KenLM: open vocabulary)."""
 
 from __future__ import annotations
 
@@ -139,11 +140,62 @@ class LexiconCTCDecoder(GreedyCTCDecoder):
         return " ".join(word for word in beams[0].split() if word in listed) if beams else ""
 
 
-def load_decoder(labels_json: str | Path, lexicon: str | Path | None = None,
-                 beam_size: int = CTC_BEAM_SIZE) -> GreedyCTCDecoder:
-    """The decoder of an export's ``labels.json``: greedy, or with ``lexicon`` beam search over its words.
-    The builder (to check a lexicon), the served ``ctc_decoder`` and ``ASRPipeline`` all make it here."""
+class LanguageModelCTCDecoder(GreedyCTCDecoder):
+    """CTC prefix beam search (pyctcdecode) scored by a word n-gram language model (KenLM reads the ARPA or binary
+    file): ``alpha`` weighs the LM, ``beta`` rewards each word. Any spelling can come out (open vocabulary); the LM
+    prefers the words and word orders of its text. Needs the ``kenlm`` package (the ``lm`` extra)."""
+
+    def __init__(self, labels: Sequence[str], lm_path: str | Path, blank_id: int | None = None,
+                 beam_size: int = CTC_BEAM_SIZE, alpha: float = 0.5, beta: float = 1.0):
+        super().__init__(labels, blank_id)
+        import logging
+
+        import kenlm
+        from pyctcdecode import Alphabet, BeamSearchDecoderCTC
+        from pyctcdecode.language_model import LanguageModel
+
+        logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
+        if beam_size < 1:
+            raise ValueError(f"beam size must be at least 1, got {beam_size}")
+        self.beam_size = beam_size
+        lm_path = Path(lm_path)
+        unigrams = arpa_unigrams(lm_path) if lm_path.suffix == ".arpa" else None
+        model = LanguageModel(kenlm.Model(str(lm_path)), unigrams, alpha=alpha, beta=beta)
+        self._decoder = BeamSearchDecoderCTC(Alphabet(list(self._symbols), False), model)
+
+    def __call__(self, logprobs: np.ndarray, length: int | None = None) -> str:
+        emissions = self.check(logprobs, length)
+        if emissions.shape[0] == 0:
+            return ""
+        return " ".join(self._decoder.decode(emissions.astype(np.float32), beam_width=self.beam_size).split())
+
+
+def arpa_unigrams(path: str | Path) -> list[str]:
+    """The words of an ARPA file's 1-grams (pyctcdecode needs them to score partial words)."""
+    words, section = [], False
+    with open(path, encoding="utf-8") as arpa:
+        for line in arpa:
+            if line.startswith("\\1-grams:"):
+                section = True
+            elif section and line.startswith("\\"):
+                break
+            elif section and line.strip():
+                word = line.split("\t")[1].strip()
+                if word not in ("<s>", "</s>", "<unk>"):
+                    words.append(word)
+    return words
+
+
+def load_decoder(labels_json: str | Path, lexicon: str | Path | None = None, beam_size: int = CTC_BEAM_SIZE,
+                 lm: str | Path | None = None, lm_alpha: float = 0.5, lm_beta: float = 1.0) -> GreedyCTCDecoder:
+    """The decoder of an export's ``labels.json``: greedy, beam search over a ``lexicon``'s words, or beam search
+    with the n-gram ``lm``. The builder (to check a lexicon or LM), the served ``ctc_decoder`` and ``ASRPipeline``
+    all make it here."""
     vocabulary = json.loads(Path(labels_json).read_text())
+    if lexicon is not None and lm is not None:
+        raise ValueError("decode over a lexicon or with a language model, not both")
+    if lm is not None:
+        return LanguageModelCTCDecoder(vocabulary["labels"], lm, vocabulary["blank_id"], beam_size, lm_alpha, lm_beta)
     if lexicon is None:
         return GreedyCTCDecoder(vocabulary["labels"], vocabulary["blank_id"])
     return LexiconCTCDecoder(vocabulary["labels"], read_lexicon(lexicon), vocabulary["blank_id"], beam_size)

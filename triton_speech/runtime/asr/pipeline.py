@@ -32,13 +32,14 @@ class ASRPipeline:
     @classmethod
     def from_export(cls, export_dir: str | Path, punctuator_dir: str | Path | None = None,
                     intra_op_threads: int = 0, lexicon: str | Path | None = None,
-                    beam_size: int = CTC_BEAM_SIZE) -> "ASRPipeline":
-        """The pipeline of an export; with ``lexicon`` (a word list), CTC beam search over its words."""
+                    beam_size: int = CTC_BEAM_SIZE, lm: str | Path | None = None) -> "ASRPipeline":
+        """The pipeline of an export; with ``lexicon`` (a word list), CTC beam search over its words; with ``lm``
+        (an n-gram LM), beam search scored by it."""
         export_dir = Path(export_dir)
         return cls(
             OnnxMelFrontend.load(export_dir, intra_op_threads),
             AcousticModel.load(export_dir / "model.onnx", intra_op_threads),
-            load_decoder(export_dir / "labels.json", lexicon, beam_size),
+            load_decoder(export_dir / "labels.json", lexicon, beam_size, lm),
             None if punctuator_dir is None else Punctuator.load(punctuator_dir, intra_op_threads),
         )
 
