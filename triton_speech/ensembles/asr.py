@@ -156,7 +156,8 @@ def ctc_decoder(export_dir: Path, settings: RepositorySettings, logprobs: Tensor
             load_decoder(export_dir / "labels.json", settings.lexicon or None, settings.ctc_beam_size,
                          settings.lm or None, settings.lm_alpha, settings.lm_beta)
         except (ImportError, OSError, ValueError) as error:
-            raise ConfigError(f"ctc_decoder: {settings.lexicon or settings.lm}: {error}") from error
+            what = f"lexicon {settings.lexicon}" if settings.lexicon else f"lm {settings.lm}"
+            raise ConfigError(f"ctc_decoder: {what}: {error}") from error
         decoding["beam_size"] = str(settings.ctc_beam_size)
     if settings.lexicon:
         decoding["lexicon"] = "lexicon.txt"
