@@ -29,8 +29,11 @@ TTS_MINUTES ?= 90
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
+# make app: the gateway's port (it listens on 127.0.0.1 only)
+APP_PORT ?= 8080
+CHROMIUM ?= /usr/lib/chromium/chromium
 
-.PHONY: setup export repository serve demo test lint mutation bench perf clean data train-asr train-punctuator \
+.PHONY: setup export repository serve app demo test lint mutation bench perf clean data train-asr train-punctuator \
 	tts-data train-tts train-tacotron2 train-waveglow soak
 .DEFAULT_GOAL := demo
 
@@ -44,11 +47,15 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,app]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
 	    else echo "note: install espeak-ng and sox (apt-get) for spoken samples"; fi; }
+	@# Debian's chromium for the web app's browser test (Playwright drives it; no browser download)
+	@test -x $(CHROMIUM) || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	    else echo "note: install chromium (apt-get) for the web app's browser test"; fi; }
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
@@ -108,6 +115,11 @@ repository: export
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
+
+# Triton (ports as make serve) and the gateway: REST API and web app on 127.0.0.1:$(APP_PORT); Ctrl-C stops both.
+# Stored results: DATABASE_URL (default a SQLite file in build/app/), APP_MEDIA_DIR.
+app: repository
+	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.gateway --model-repository $(REPOSITORY)
 
 demo: repository
 	$(PYTHON) -m triton_speech.demo --model-repository $(REPOSITORY)

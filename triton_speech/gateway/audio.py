@@ -1,0 +1,106 @@
+"""Uploaded recordings to the 16 kHz mono float32 the ``asr`` ensemble takes, and synthesized speech to WAV.
+
+Browsers record WebM/Opus (Chrome, Firefox) or MP4/AAC (Safari); people upload WAV, FLAC, OGG and MP3. PyAV
+(FFmpeg's libraries, in its wheels) decodes them all. FFmpeg can do far more than decode audio: some demuxers
+(HLS playlists, concat lists) open further files or URLs named inside the upload. Only the demuxers of the
+audio formats above are allowed, so an upload can never make the gateway read anything but itself.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile
+import soxr
+
+from triton_speech.client.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+# FFmpeg demuxer -> (file suffix, media type) of the stored upload. Demuxer names are FFmpeg's: "matroska,webm"
+# is one demuxer, matched by either name.
+FORMATS = {
+    "wav": (".wav", "audio/wav"),
+    "flac": (".flac", "audio/flac"),
+    "ogg": (".ogg", "audio/ogg"),
+    "matroska,webm": (".webm", "audio/webm"),
+    "mp3": (".mp3", "audio/mpeg"),
+    "mov,mp4,m4a,3gp,3g2,mj2": (".m4a", "audio/mp4"),
+    "aac": (".aac", "audio/aac"),
+}
+ALLOWED_DEMUXERS = ",".join(name for names in FORMATS for name in names.split(","))
+SUFFIXES = tuple(sorted({suffix for suffix, _ in FORMATS.values()}))
+
+
+class AudioError(ValueError):
+    """An upload that is not usable audio; the message says why, for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32 mono at sample_rate
+    sample_rate: int
+    suffix: str  # of the container found, never of the name the client gave
+    media_type: str
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.shape[0] / self.sample_rate
+
+
+def decode(data: bytes, sample_rate: int, max_seconds: float) -> DecodedAudio:
+    """Decode a whole upload, mix it to mono and resample it to ``sample_rate``.
+
+    Decoding stops as soon as the audio is longer than ``max_seconds``, so a small file that expands to
+    hours of audio costs no more than ``max_seconds`` of it."""
+    import av
+
+    if not data:
+        raise AudioError("the uploaded file is empty")
+    try:
+        container = av.open(io.BytesIO(data), mode="r", options={"format_whitelist": ALLOWED_DEMUXERS},
+                            metadata_errors="ignore")
+    except av.FFmpegError as error:
+        raise AudioError(f"not an audio file in a supported format ({_supported()}): {_reason(error)}") from None
+    with container:
+        suffix, media_type = FORMATS.get(container.format.name, (None, None))
+        stream = next((s for s in container.streams if s.type == "audio"), None)
+        if suffix is None or stream is None:
+            raise AudioError(f"the file holds no audio stream (supported: {_supported()})")
+        # Interleaved float32 at the stream's own rate and channels; mixing and resampling follow load_audio.
+        converter = av.AudioResampler(format="flt")
+        chunks, samples, rate = [], 0, None
+        try:
+            for frame in container.decode(stream):
+                rate = rate or frame.sample_rate
+                for converted in converter.resample(frame):
+                    chunk = converted.to_ndarray().reshape(-1, len(converted.layout.channels)).mean(axis=1)
+                    chunks.append(chunk)
+                    samples += chunk.shape[0]
+                if rate and samples > max_seconds * rate:
+                    raise AudioError(f"the recording is longer than {max_seconds:g} s, the limit: send a shorter one")
+        except av.FFmpegError as error:
+            raise AudioError(f"the audio could not be decoded: {_reason(error)}") from None
+    if samples == 0:
+        raise AudioError("the file holds no audio samples")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"sample rate {rate} Hz is not supported ({MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
+    mono = np.concatenate(chunks).astype(np.float32)
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
+    return DecodedAudio(np.ascontiguousarray(mono, dtype=np.float32), sample_rate, suffix, media_type)
+
+
+def encode(audio: np.ndarray, sample_rate: int, container: str = "wav") -> bytes:
+    """16-bit PCM in a WAV or FLAC file, what every browser and player reads."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format=container.upper(), subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _supported() -> str:
+    return "WAV, FLAC, OGG, WebM, MP3, MP4/M4A, AAC"
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error)
