@@ -47,14 +47,17 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 
 def install_log_record_factory() -> None:
-    """Give every log record of this process a ``request_id`` (``-`` outside requests) for the log format."""
+    """Give every log record of this process a ``request_id`` (``-`` outside requests), for the log format."""
     previous = logging.getLogRecordFactory()
+    if getattr(previous, "adds_request_id", False):
+        return
 
     def factory(*args, **kwargs):
         record = previous(*args, **kwargs)
         record.request_id = request_id.get()
         return record
 
+    factory.adds_request_id = True
     logging.setLogRecordFactory(factory)
 
 
@@ -245,6 +248,7 @@ def verbose_json(recognition: Recognition, duration_s: float) -> dict:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    install_log_record_factory()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -71,8 +71,8 @@ def decode(data: bytes, sample_rate: int, max_seconds: float) -> DecodedAudio:
         converter = av.AudioResampler(format="flt")
         chunks, samples, rate = [], 0, None
         try:
-            for frame in container.decode(stream):
-                rate = rate or frame.sample_rate
+            for frame in [*container.decode(stream), None]:  # None flushes the converter
+                rate = rate or (frame.sample_rate if frame is not None else None)
                 for converted in converter.resample(frame):
                     chunk = converted.to_ndarray().reshape(-1, len(converted.layout.channels)).mean(axis=1)
                     chunks.append(chunk)

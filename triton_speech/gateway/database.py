@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -21,6 +22,22 @@ class Base(DeclarativeBase):
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Times in UTC, read back as aware datetimes: SQLite keeps no time zone, and a naive time would be taken
+    for the browser's local time."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, _dialect):
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, _dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 class Transcription(Base):
@@ -36,7 +53,7 @@ class Transcription(Base):
     inference_time_s: Mapped[float] = mapped_column(Float)
     audio_file: Mapped[str] = mapped_column(String(64), unique=True)
     media_type: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, index=True)
 
 
 class Speech(Base):
@@ -51,7 +68,7 @@ class Speech(Base):
     step_limit_reached: Mapped[bool] = mapped_column(Boolean)
     inference_time_s: Mapped[float] = mapped_column(Float)
     audio_file: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, index=True)
 
 
 Row = Transcription | Speech
