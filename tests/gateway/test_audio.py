@@ -116,4 +116,11 @@ def test_encoded_speech_reads_back_as_16_bit_samples(container):
     read, rate = soundfile.read(io.BytesIO(data), dtype="float32")
     info = soundfile.info(io.BytesIO(data))
     assert rate == 22050 and info.subtype == "PCM_16" and info.format == container.upper()
-    np.testing.assert_allclose(read, np.clip(audio, -1, 1), atol=1 / 32768 + 1e-7)
+    np.testing.assert_allclose(read, np.clip(audio, -1, 1), atol=0.5 / 32768 + 1e-7)
+
+
+def test_wav_and_flac_hold_the_same_samples():
+    audio = tone(0.3, 22050)[:, 0] * np.float32(0.731)
+    wav, _ = soundfile.read(io.BytesIO(encode(audio, 22050, "wav")), dtype="int16")
+    flac, _ = soundfile.read(io.BytesIO(encode(audio, 22050, "flac")), dtype="int16")
+    np.testing.assert_array_equal(wav, flac)

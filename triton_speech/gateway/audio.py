@@ -93,8 +93,10 @@ def decode(data: bytes, sample_rate: int, max_seconds: float) -> DecodedAudio:
 
 def encode(audio: np.ndarray, sample_rate: int, container: str = "wav") -> bytes:
     """16-bit PCM in a WAV or FLAC file, what every browser and player reads."""
+    # Quantized here, once: libsndfile rounds floats differently for WAV and FLAC.
+    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, format=container.upper(), subtype="PCM_16")
+    soundfile.write(buffer, pcm, sample_rate, format=container.upper(), subtype="PCM_16")
     return buffer.getvalue()
 
 
