@@ -122,6 +122,22 @@ def test_openai_transcription_formats_from_a_plain_multipart_request(gateway, de
     assert gateway.stored() == before  # the OpenAI endpoints store nothing
 
 
+def test_silence_around_speech_is_trimmed_before_recognition(gateway, demo_wav):
+    """A microphone recording: a second of a quiet room before the speech, a second and a half after. The default
+    model mis-hears most words next to long silence (README); the gateway sends Triton the speech."""
+    speech, rate = soundfile.read(io.BytesIO(demo_wav), dtype="float32")
+    padded = np.concatenate([np.zeros(rate, np.float32), speech, np.zeros(rate * 3 // 2, np.float32)])
+    padded += 0.0005 * np.random.default_rng(0).standard_normal(padded.shape[0]).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, padded, rate, format="WAV", subtype="PCM_16")
+    response = httpx.post(f"{gateway.url}/v1/audio/transcriptions", timeout=60,
+                          data={"response_format": "verbose_json"},
+                          files={"file": ("room.wav", buffer.getvalue(), "audio/wav")})
+    verbose = response.json()
+    assert jiwer.wer(DEMO_ASR_TEXT, " ".join(words_of(verbose["text"]))) <= MAX_WER, verbose["text"]
+    assert verbose["duration"] == round(padded.shape[0] / rate, 3)  # times are the recording's, silence included
+
+
 def test_openai_speech_returns_wav_or_flac(gateway):
     before = gateway.stored()
     body = {"model": "tts-1", "input": "Good morning, how are you today?", "voice": "alloy", "seed": 1}

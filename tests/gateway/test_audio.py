@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from triton_speech.client.audio import load_audio
-from triton_speech.gateway.audio import AudioError, decode, encode
+from triton_speech.gateway.audio import AudioError, decode, encode, trim_silence
 
 RATE = 16000
 
@@ -124,3 +124,23 @@ def test_wav_and_flac_hold_the_same_samples():
     wav, _ = soundfile.read(io.BytesIO(encode(audio, 22050, "wav")), dtype="int16")
     flac, _ = soundfile.read(io.BytesIO(encode(audio, 22050, "flac")), dtype="int16")
     np.testing.assert_array_equal(wav, flac)
+
+
+def test_silence_around_a_sound_is_trimmed_to_the_margins():
+    rng = np.random.default_rng(0)
+    sound = tone(1.0, RATE)[:, 0]
+    floor = 0.0005 * rng.standard_normal(RATE * 3).astype(np.float32)  # -60 dB noise: a quiet room
+    recording = floor.copy()
+    recording[RATE // 2 + 37: RATE // 2 + 37 + RATE] += sound  # the sound starts 0.5023 s in
+    trimmed, offset = trim_silence(recording, RATE, threshold_db=-40, lead_s=0.02, tail_s=0.3)
+    onset = (RATE // 2 + 37) // 160 * 160  # the 10 ms frame it starts in
+    assert offset == (onset - 0.02 * RATE) / RATE
+    start = onset - 320
+    np.testing.assert_array_equal(trimmed, recording[start: start + trimmed.shape[0]])
+    assert abs(trimmed.shape[0] / RATE - (0.02 + 1.0 + 0.3)) <= 0.011  # lead, the sound, the tail (to a frame)
+
+
+@pytest.mark.parametrize("audio", [tone(1.0, RATE)[:, 0], np.zeros(RATE, np.float32), np.zeros(100, np.float32)])
+def test_audio_without_silence_around_it_is_kept_whole(audio):
+    trimmed, offset = trim_silence(audio, RATE, threshold_db=-40, lead_s=0.02, tail_s=0.3)
+    assert offset == 0.0 and trimmed.shape == audio.shape

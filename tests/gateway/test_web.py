@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -55,6 +56,15 @@ def browser(microphone):
         launched.close()
 
 
+def wait_until(page, selector: str, predicate: str, timeout_s: float) -> None:
+    """Poll ``predicate`` on the element from here: the page's Content-Security-Policy (no eval) stops Playwright's
+    in-page polling of wait_for_function, and the test keeps that policy on."""
+    deadline = time.monotonic() + timeout_s
+    while not page.eval_on_selector(selector, predicate):
+        assert time.monotonic() < deadline, f"{selector}: {predicate} not true after {timeout_s} s"
+        time.sleep(0.2)
+
+
 def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, microphone, tmp_path):
     # A phone's screen: the page must work there (the seed's iOS app, for every phone).
     context = browser.new_context(viewport={"width": 412, "height": 915}, device_scale_factor=1, is_mobile=True,
@@ -68,10 +78,10 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     # Record from the fake microphone, stop after the sentence: the transcript shows on the page.
     before = {row["id"] for row in gateway.rows("transcriptions")}
     page.click("#record")
-    page.wait_for_function("document.querySelector('#record').getAttribute('aria-pressed') === 'true'")
+    page.wait_for_selector("#record[aria-pressed='true']")
     page.wait_for_timeout(microphone[1] * 1000)
     page.click("#record")
-    page.wait_for_function("document.querySelector('#transcript').textContent.length > 0", timeout=60_000)
+    page.wait_for_selector("#transcript:not(:empty)", timeout=60_000)
     transcript = page.text_content("#transcript")
     assert jiwer.wer(DEMO_ASR_TEXT, " ".join(words_of(transcript))) <= MAX_WER, transcript
     (new_row,) = [row for row in gateway.rows("transcriptions") if row["id"] not in before]
@@ -81,9 +91,7 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     # Type a text and press Speak: the audio element gets the stored WAV and can play it.
     page.fill("#speak-text", SPOKEN)
     page.click("#speak")
-    page.wait_for_function("""() => { const a = document.querySelector('#speech-audio');
-                                      return a.error === null && a.readyState >= 2 && a.duration > 0; }""",
-                           timeout=120_000)
+    wait_until(page, "#speech-audio", "a => a.error === null && a.readyState >= 2 && a.duration > 0", 120)
     source = page.eval_on_selector("#speech-audio", "a => a.currentSrc")
     browser_seconds = page.eval_on_selector("#speech-audio", "a => a.duration")
     wav = httpx.get(source).content

@@ -1,6 +1,7 @@
 """Gateway overhead: the same recordings transcribed through the gateway and sent to Triton directly.
 
-Direct: the ``asr`` ensemble over gRPC with the recording's decoded samples (what the gateway sends). Gateway: the
+Direct: the ``asr`` ensemble over gRPC with the samples the gateway sends for the recording (decoded, silence
+trimmed). Gateway: the
 recording uploaded as a 16-bit WAV (multipart over HTTP, decoded, sent to Triton, answered as JSON), to
 ``/v1/audio/transcriptions`` (nothing stored) and ``/api/transcriptions`` (a row and a file written too). One
 request at a time, the three interleaved so that a noisy neighbour slows all alike; ``overhead_p50_ms`` is the
@@ -20,7 +21,7 @@ import soundfile
 from triton_speech.benchmarks import audio
 from triton_speech.client.asr import ASRClient
 from triton_speech.defaults import ASR_SAMPLE_RATE
-from triton_speech.gateway.audio import decode
+from triton_speech.gateway.audio import decode, for_asr
 from triton_speech.gateway.serving import gateway_in_thread
 from triton_speech.gateway.settings import GatewaySettings
 
@@ -40,7 +41,8 @@ def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -
     import httpx
 
     files = wav_files(seconds, clips)
-    samples = [decode(data, ASR_SAMPLE_RATE, max_seconds=seconds + 1).samples for data in files]
+    # Direct requests carry what the gateway sends Triton for the same file (decoded, silence trimmed).
+    samples = [for_asr(decode(data, ASR_SAMPLE_RATE, max_seconds=seconds + 1), trim=True)[0] for data in files]
     client = ASRClient(grpc_url)
     with tempfile.TemporaryDirectory(prefix="gateway_bench_") as folder:
         settings = GatewaySettings(triton_url=grpc_url, database_url=f"sqlite:///{Path(folder) / 'bench.sqlite3'}",

@@ -304,8 +304,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return data, decoded
 
     async def recognize(request: Request, decoded: audio.DecodedAudio) -> Recognition:
+        samples, offset_s = audio.for_asr(decoded, services(request).settings.trim_silence)
         with triton_errors():
-            return await services(request).inference.recognize(decoded.samples, request_id.get())
+            return await services(request).inference.recognize(samples, request_id.get(), offset_s)
 
     async def speak(request: Request, text: str, seed: int):
         with triton_errors():

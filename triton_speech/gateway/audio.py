@@ -15,6 +15,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from triton_speech import defaults
 from triton_speech.client.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 # FFmpeg demuxer -> (file suffix, media type) of the stored upload. Demuxer names are FFmpeg's: "matroska,webm"
@@ -89,6 +90,30 @@ def decode(data: bytes, sample_rate: int, max_seconds: float) -> DecodedAudio:
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return DecodedAudio(np.ascontiguousarray(mono, dtype=np.float32), sample_rate, suffix, media_type)
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int, threshold_db: float, lead_s: float,
+                 tail_s: float) -> tuple[np.ndarray, float]:
+    """The audio from ``lead_s`` before its first sound to ``tail_s`` after its last, and the seconds cut from the
+    start (word times of the trimmed audio are that much later in the recording). A sound is a 10 ms frame no more
+    than ``-threshold_db`` below the loudest frame; audio of one loudness throughout is kept whole."""
+    frame = sample_rate // 100
+    frames = samples.shape[0] // frame
+    if frames == 0:
+        return samples, 0.0
+    power = np.mean(samples[: frames * frame].astype(np.float64).reshape(frames, frame) ** 2, axis=1)
+    sounds = np.nonzero(power >= power.max() * 10 ** (threshold_db / 10))[0]
+    start = max(0, sounds[0] * frame - int(lead_s * sample_rate))
+    end = min(samples.shape[0], (sounds[-1] + 1) * frame + int(tail_s * sample_rate))
+    return samples[start:end], start / sample_rate
+
+
+def for_asr(decoded: DecodedAudio, trim: bool) -> tuple[np.ndarray, float]:
+    """What the gateway sends to the asr model, and the seconds cut from the start (see ``trim_silence``)."""
+    if not trim:
+        return decoded.samples, 0.0
+    return trim_silence(decoded.samples, decoded.sample_rate, defaults.TRIM_SILENCE_DB, defaults.TRIM_LEAD_S,
+                        defaults.TRIM_TAIL_S)
 
 
 def encode(audio: np.ndarray, sample_rate: int, container: str = "wav") -> bytes:

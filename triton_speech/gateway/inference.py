@@ -34,8 +34,9 @@ class Spoken:
     seconds: float
 
 
-def words_of(outputs: dict[str, np.ndarray]) -> list[dict] | None:
-    """The word list of an ``asr`` answer, or None when it has no word outputs."""
+def words_of(outputs: dict[str, np.ndarray], offset_s: float = 0.0) -> list[dict] | None:
+    """The word list of an ``asr`` answer, or None when it has no word outputs; times moved ``offset_s`` later (the
+    audio sent began that far into the recording)."""
     if not all(name in outputs for name in REQUIRED_WORD_OUTPUTS):
         return None
     words = [w.decode("utf-8") if isinstance(w, bytes) else str(w) for w in outputs["WORDS"].reshape(-1)]
@@ -43,7 +44,8 @@ def words_of(outputs: dict[str, np.ndarray]) -> list[dict] | None:
     confidence = outputs["WORD_CONFIDENCE"].reshape(-1).astype(float) if "WORD_CONFIDENCE" in outputs else None
     result = []
     for index, word in enumerate(words):
-        entry = {"word": word, "start": round(float(starts[index]), 3), "end": round(float(ends[index]), 3)}
+        entry = {"word": word, "start": round(float(starts[index]) + offset_s, 3),
+                 "end": round(float(ends[index]) + offset_s, 3)}
         if confidence is not None:
             entry["confidence"] = round(float(confidence[index]), 4)
         result.append(entry)
@@ -88,13 +90,13 @@ class Inference:
             self._asr_outputs = [name for name in [*TEXT_OUTPUTS, *words] if name in served]
         return self._asr_outputs
 
-    async def recognize(self, audio: np.ndarray, request_id: str = "") -> Recognition:
+    async def recognize(self, audio: np.ndarray, request_id: str = "", offset_s: float = 0.0) -> Recognition:
         outputs = await self.asr_outputs()
         started = time.perf_counter()
         answer = await self.connection.infer_async(self.client, self.asr_model, ASRClient.tensors(audio), outputs,
                                                    request_id=request_id)
         seconds = time.perf_counter() - started
-        return Recognition(ASRClient.transcript(answer), words_of(answer), seconds)
+        return Recognition(ASRClient.transcript(answer), words_of(answer, offset_s), seconds)
 
     async def synthesize(self, text: str, seed: int, request_id: str = "") -> Spoken:
         started = time.perf_counter()

@@ -25,5 +25,7 @@ class GatewaySettings:
     # Longer recordings are refused before they reach Triton (which refuses beyond its own max_audio_seconds)
     max_audio_seconds: float = field(
         default_factory=lambda: _env("APP_MAX_AUDIO_SECONDS", defaults.MAX_AUDIO_SECONDS, float))
+    # Leading and trailing silence trimmed before the asr request (APP_TRIM_SILENCE=0 sends recordings as they are)
+    trim_silence: bool = field(default_factory=lambda: _env("APP_TRIM_SILENCE", "1") != "0")
     max_text_chars: int = defaults.MAX_TEXT_CHARS
     triton_retries: int = defaults.GATEWAY_TRITON_RETRIES
