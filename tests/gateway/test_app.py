@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import random
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -20,7 +21,7 @@ import soxr
 
 from tests.helpers import GATEWAY_LIMITS, free_port, spoken_wav, words_of
 from triton_speech.client import ASRClient
-from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, PHRASES
+from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES
 
 pytestmark = pytest.mark.server
 # The default models hear espeak-ng's template sentences nearly perfectly (make demo); a margin of a word or two.
@@ -251,7 +252,7 @@ def test_unknown_ids_and_paths_outside_are_4xx(http, path):
 # --- concurrency ------------------------------------------------------------------------------------------------
 
 def test_concurrent_uploads_are_all_stored_and_none_mixed_up(gateway, tmp_path):
-    sentences = PHRASES[:6]
+    sentences = [TEMPLATES[i % len(TEMPLATES)](random.Random(i)) for i in range(6)]  # the models' domain
     recordings = [spoken_wav(text, tmp_path / f"{i}.wav") for i, text in enumerate(sentences)]
 
     def upload(index: int) -> dict:

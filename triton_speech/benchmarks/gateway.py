@@ -1,11 +1,10 @@
 """Gateway overhead: the same recordings transcribed through the gateway and sent to Triton directly.
 
 Direct: the ``asr`` ensemble over gRPC with the samples the gateway sends for the recording (decoded, silence
-trimmed). Gateway: the
-recording uploaded as a 16-bit WAV (multipart over HTTP, decoded, sent to Triton, answered as JSON), to
-``/v1/audio/transcriptions`` (nothing stored) and ``/api/transcriptions`` (a row and a file written too). One
-request at a time, the three interleaved so that a noisy neighbour slows all alike; ``overhead_p50_ms`` is the
-path's p50 minus the direct p50.
+trimmed). Gateway: the recording uploaded as a 16-bit WAV (multipart over HTTP, decoded, sent to Triton, answered
+as JSON), to ``/v1/audio/transcriptions`` (nothing stored) and ``/api/transcriptions`` (a row and a file written
+too). One request at a time, the three interleaved so that a noisy neighbour slows all alike; ``overhead_p50_ms``
+is the path's p50 minus the direct p50.
 """
 
 from __future__ import annotations
