@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from triton_speech import defaults
-from triton_speech.client.connection import InferenceError, ServerUnavailable, ServerUnreachable
+from triton_speech.client.connection import InferenceError, ServerUnavailable
 from triton_speech.gateway import audio
 from triton_speech.gateway.database import Database, Row, Speech, Transcription
 from triton_speech.gateway.inference import Inference, Recognition
@@ -154,8 +154,6 @@ def triton_errors():
     """Triton's answers as the gateway's: bad input 400 (Triton's message names the problem), Triton away 503."""
     try:
         yield
-    except ServerUnreachable as error:
-        raise APIError(503, f"the speech server is not reachable: {error}") from None
     except ServerUnavailable as error:
         raise APIError(503, f"the speech server cannot take requests now, try again shortly: {error}") from None
     except InferenceError as error:
