@@ -37,9 +37,12 @@ PRECISION ?= fp32
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
+# make app: the gateway's port (it listens on 127.0.0.1 only)
+APP_PORT ?= 8080
+CHROMIUM ?= /usr/lib/chromium/chromium
 
-.PHONY: setup judge export repository serve demo test lint mutation gpu-setup gpu-check bench perf clean soak \
-	data train-asr train-punctuator tts-data train-tts train-tacotron2 train-waveglow \
+.PHONY: setup judge export repository serve app demo test lint mutation gpu-setup gpu-check bench perf \
+	clean soak data train-asr train-punctuator tts-data train-tts train-tacotron2 train-waveglow \
 	general-text general-data general-lm train-asr-general
 .DEFAULT_GOAL := demo
 
@@ -53,7 +56,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
@@ -63,6 +66,10 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	  && [ -f /usr/share/wordnet/data.noun ] && [ -d /usr/share/games/fortunes ] && [ -d /usr/share/sounds/alsa ] || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(APT_VOICES) >/dev/null; \
 	    else echo "note: install $(APT_VOICES) (apt-get) for the general corpus and its tests"; fi; }
+	@# Debian's chromium for the web app's browser test (Playwright drives it; no browser download)
+	@test -x $(CHROMIUM) || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	    else echo "note: install chromium (apt-get) for the web app's browser test"; fi; }
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
@@ -156,6 +163,11 @@ repository: export
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
+
+# Triton (ports as make serve) and the gateway: REST API and web app on 127.0.0.1:$(APP_PORT); Ctrl-C stops both.
+# Stored results: DATABASE_URL (default a SQLite file in build/app/), APP_MEDIA_DIR.
+app: repository
+	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.gateway --model-repository $(REPOSITORY)
 
 demo: repository
 	$(PYTHON) -m triton_speech.demo --model-repository $(REPOSITORY)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import socket
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -306,3 +307,52 @@ def edited_checkpoint(members: dict[str, bytes], edit) -> dict[str, bytes]:
     buffer = io.BytesIO()
     torch.save(state_dict, buffer)
     return {**members, "./model_weights.ckpt": buffer.getvalue()}
+
+
+# --- the gateway --------------------------------------------------------------------------------------------------
+
+# Small limits, so the too-large and too-long uploads stay cheap.
+GATEWAY_LIMITS = dict(max_upload_bytes=1_000_000, max_audio_seconds=20.0)
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    url: str
+    settings: object  # GatewaySettings
+    database: Path  # the SQLite file, read here with sqlite3 (not through the gateway's own models)
+
+    def rows(self, table: str) -> list[dict]:
+        import sqlite3
+
+        with sqlite3.connect(self.database) as connection:
+            connection.row_factory = sqlite3.Row
+            return [dict(row) for row in connection.execute(f"SELECT * FROM {table} ORDER BY id")]
+
+    def files(self, kind: str) -> list[str]:
+        folder = Path(self.settings.media_dir) / kind
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    def stored(self) -> dict:
+        """Everything stored: rows and files of both kinds."""
+        return {kind: (self.rows(kind), self.files(kind)) for kind in ("transcriptions", "speech")}
+
+
+def spoken_wav(text: str, path: Path, voice: str = "en-us") -> bytes:
+    """``text`` spoken by espeak-ng (as `make demo` speaks it, 16 kHz WAV); returns the file's bytes."""
+    from triton_speech.demo import speak
+
+    speak(text, path) if voice == "en-us" else _speak_voice(text, path, voice)
+    return path.read_bytes()
+
+
+def _speak_voice(text: str, path: Path, voice: str) -> None:
+    import subprocess
+
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], check=True)
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words without punctuation: what a transcript is compared by."""
+    import re
+
+    return re.findall(r"[a-z']+", text.lower())

@@ -4,7 +4,8 @@ Sections (``--only``): ``asr``, ``punctuation``, ``tts`` (served through the pyt
 ``precision`` (QuartzNet INT8 vs FP32 in ONNX Runtime, throughput and held-out WER); ``baseline`` (NeMo
 ``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
 ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and ``tts``; with ``baseline``, served / baseline
-ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick). Every section has knobs to shrink it.
+ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick); ``gateway`` (the REST gateway's overhead over
+Triton for the same audio). Every section has knobs to shrink it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,24 @@ import signal
 import sys
 from pathlib import Path
 
-from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, precision, punctuation, report, tts, tuning
+from triton_speech.benchmarks import (
+    asr,
+    audio,
+    baseline,
+    gateway,
+    inputs,
+    perf,
+    precision,
+    punctuation,
+    report,
+    tts,
+    tuning,
+)
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
-SECTIONS = ("asr", "punctuation", "tts", "precision", "baseline", "perf", "tuning")
+SECTIONS = ("asr", "punctuation", "tts", "precision", "baseline", "perf", "tuning", "gateway")
 
 
 def _preferred(value: str) -> tuple[int, ...]:
@@ -93,6 +106,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tuning_group.add_argument("--tune-p99-budget-ms", type=float, default=None)
     tuning_group.add_argument("--tune-latency-slack", type=float, default=1.2,
                               help="keep settings whose lowest-concurrency p50 is within this factor of the best's")
+
+    gateway_group = parser.add_argument_group("gateway")
+    gateway_group.add_argument("--gateway-seconds", type=float, default=5.0, help="clip length (s)")
+    gateway_group.add_argument("--gateway-clips", type=int, default=4, help="different clips")
+    gateway_group.add_argument("--gateway-rounds", type=int, default=5, help="passes over the clips per path")
+    gateway_group.add_argument("--gateway-port", type=int, default=0, help="the gateway's port (0: a free one)")
     return parser.parse_args(argv)
 
 
@@ -130,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     if "tts" in args.only:
         rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)
         write(args.output, "tts", rows, f"TTS synthesis speed\n\nMachine: {machine}. {tts.__doc__.strip()}")
+
+    if "gateway" in args.only:
+        with TritonServer(args.model_repository) as server:
+            rows = gateway.measure(server.grpc_url, args.gateway_seconds, args.gateway_clips, args.gateway_rounds,
+                                   args.gateway_port or free_port())
+        write(args.output, "gateway", rows, f"Gateway overhead\n\nMachine: {machine}. {gateway.__doc__.strip()}")
 
     if not {"baseline", "perf", "tuning"} & set(args.only):
         return 0
@@ -202,6 +227,14 @@ def run_perf(args: argparse.Namespace, data: inputs.InputData, asr_export: Path,
                           requests_per_window=args.perf_tts_requests) for c in args.perf_tts_concurrency]
     with TritonServer(repository) as server:
         return perf.sweep(server.grpc_url, server.http_url, points, settings, admin_key=server.admin_key)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def write(folder: Path, name: str, rows: list[dict], heading: str, extra: str = "") -> None:

@@ -37,19 +37,21 @@ class ASRClient:
         return self._outputs
 
     @staticmethod
-    def _tensors(audio: np.ndarray) -> dict[str, np.ndarray]:
+    def tensors(audio: np.ndarray) -> dict[str, np.ndarray]:
+        """The request of one utterance (16 kHz mono float32)."""
         audio = np.asarray(audio, dtype=np.float32).reshape(1, -1)
         return {"AUDIO": audio}
 
     @staticmethod
-    def _transcript(outputs: dict[str, np.ndarray]) -> Transcript:
+    def transcript(outputs: dict[str, np.ndarray]) -> Transcript:
+        """The ``Transcript`` of one answer (TRANSCRIPT, and RAW_TRANSCRIPT when served)."""
         text = outputs["TRANSCRIPT"].reshape(-1)[0].decode("utf-8")
         raw = outputs["RAW_TRANSCRIPT"].reshape(-1)[0].decode("utf-8") if "RAW_TRANSCRIPT" in outputs else text
         return Transcript(text, raw)
 
     def recognize(self, audio: np.ndarray) -> Transcript:
         """The transcript (punctuated when the server punctuates) and the raw CTC text."""
-        return self._transcript(self.connection.infer(self.model, self._tensors(audio), self.outputs))
+        return self.transcript(self.connection.infer(self.model, self.tensors(audio), self.outputs))
 
     def transcribe(self, audio: np.ndarray) -> str:
         return self.recognize(audio).text
@@ -78,8 +80,8 @@ class ASRClient:
         async def one(load):
             async with gate:
                 try:
-                    tensors = self._tensors(load())
-                    return self._transcript(await self.connection.infer_async(client, self.model, tensors, outputs))
+                    tensors = self.tensors(load())
+                    return self.transcript(await self.connection.infer_async(client, self.model, tensors, outputs))
                 except (InputError, InferenceError) as error:
                     return error
                 finally:
