@@ -23,7 +23,7 @@ EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "punctuator_export"
                       "tacotron2_checkpoint", "tacotron2_export", "waveglow_export", "repository", "triton",
                       "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export",
                       "custom_punctuator", "custom_punctuator_nemo", "custom_export", "tone_export", "tone_pipeline",
-                      "tone_triton", "default_asr_server"}
+                      "tone_triton", "default_asr_server", "default_speech_server", "gateway"}
 
 
 def pytest_collection_modifyitems(items):
@@ -241,3 +241,44 @@ def default_asr_server(tmp_path_factory, default_quartznet_export):
     with TritonServer(repository, ports=free_ports()) as server:
         server.export_dir = default_quartznet_export
         yield server
+
+
+@pytest.fixture(scope="session")
+def judge():
+    """The independent judge: Whisper base (the judge extra, make judge), a recognizer the project did not train."""
+    from triton_speech.training.judge import Judge
+
+    return Judge("base")
+
+
+@pytest.fixture(scope="session")
+def default_speech_server(tmp_path_factory, default_quartznet_export, default_punctuator_export,
+                          default_tacotron2_export):
+    """Triton over the trained defaults as `make repository` builds them: asr (lexicon decoding, punctuator) and
+    tts (Griffin-Lim)."""
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
+    from triton_speech.server import TritonServer
+
+    repository = tmp_path_factory.mktemp("default_speech_repository")
+    build(repository, Exports(asr=default_quartznet_export, punctuator=default_punctuator_export,
+                              tacotron2=default_tacotron2_export),
+          RepositorySettings(lexicon=str(DEFAULT_LEXICON), vocoder="griffin_lim"))
+    with TritonServer(repository, ports=free_ports()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gateway(default_speech_server, tmp_path_factory):
+    """The gateway before ``default_speech_server``, on a SQLite file and media directory of its own, with the
+    test limits (helpers.GATEWAY_LIMITS)."""
+    from tests.helpers import GATEWAY_LIMITS, RunningGateway, free_port
+    from triton_speech.gateway.serving import gateway_in_thread
+    from triton_speech.gateway.settings import GatewaySettings
+
+    folder = tmp_path_factory.mktemp("gateway")
+    settings = GatewaySettings(triton_url=default_speech_server.grpc_url,
+                               database_url=f"sqlite:///{folder / 'gateway.sqlite3'}", media_dir=folder / "media",
+                               **GATEWAY_LIMITS)
+    with gateway_in_thread(settings, free_port()) as url:
+        yield RunningGateway(url, settings, folder / "gateway.sqlite3")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.helpers import free_ports, speechlike
-from triton_speech.benchmarks import asr, baseline, inputs, perf, punctuation, report, tts, tuning
+from triton_speech.benchmarks import asr, baseline, gateway, inputs, perf, punctuation, report, tts, tuning
 from triton_speech.benchmarks.__main__ import summary, write
 from triton_speech.client.audio import load_audio
 from triton_speech.ensembles.builder import Exports
@@ -222,3 +222,10 @@ def test_streaming_and_long_audio_benchmarks(tone_triton, tmp_path):
         assert row["rtfx"] == pytest.approx(row["audio_s"] / row["wall_s"], rel=0.02)
     write(tmp_path, "long_audio", long_rows, "Long audio")
     assert (tmp_path / "long_audio.csv").exists()
+def test_gateway_overhead_section(triton):
+    rows = gateway.measure(triton.grpc_url, seconds=1.0, clips=2, rounds=2, port=free_ports().http)
+    assert [r["path"] for r in rows] == list(gateway.PATHS)
+    assert all(r["requests"] == 4 and r["clip_s"] == 1.0 and 0 < r["p50_ms"] <= r["p90_ms"] for r in rows)
+    direct = rows[0]["p50_ms"]
+    assert rows[0]["overhead_p50_ms"] == 0.0
+    assert all(abs(r["overhead_p50_ms"] - (r["p50_ms"] - direct)) <= 0.11 for r in rows)  # both rounded to 0.1

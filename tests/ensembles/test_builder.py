@@ -6,6 +6,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
+from tests.helpers import DEFAULTS
 from triton_speech.ensembles import asr
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings
@@ -53,6 +54,17 @@ def test_lexicon_decoding_is_a_setting(tmp_path, quartznet_export):
     assert (tmp_path / "repo" / "ctc_decoder" / "1" / "lexicon.txt").read_text() == "hello\nworld\n"
     build(tmp_path / "greedy", Exports(asr=quartznet_export), RepositorySettings())
     assert "lexicon" not in parse(tmp_path / "greedy" / "ctc_decoder" / "config.pbtxt").parameters
+
+
+def test_language_model_decoding_is_a_setting(tmp_path, quartznet_export):
+    lm = DEFAULTS / "lm_general.arpa"
+    build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lm=str(lm), lm_alpha=0.7))
+    decoder = parse(tmp_path / "repo" / "ctc_decoder" / "config.pbtxt")
+    assert (decoder.parameters["lm"].string_value, decoder.parameters["lm_alpha"].string_value) == ("lm.arpa", "0.7")
+    assert (tmp_path / "repo" / "ctc_decoder" / "1" / "lm.arpa").stat().st_size == lm.stat().st_size
+    with pytest.raises(ConfigError, match="a lexicon or with a language model, not both"):
+        build(tmp_path / "both", Exports(asr=quartznet_export),
+              RepositorySettings(lm=str(lm), lexicon=str(DEFAULTS / "quartznet_small.lexicon.txt")))
 
 
 def test_a_lexicon_the_model_cannot_spell_is_rejected_before_anything_is_written(tmp_path, quartznet_export):

@@ -11,7 +11,7 @@ import shutil
 import jiwer
 import pytest
 
-from tests.helpers import DATA, DEFAULT_LEXICON, heldout_items
+from tests.helpers import DATA, DEFAULT_LEXICON, free_ports, heldout_items
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.pipeline import ASRPipeline
@@ -100,3 +100,28 @@ def test_the_served_decoder_uses_the_configured_beam(default_asr_server):
     served = TritonConnection(default_asr_server.grpc_url).infer("ctc_decoder", {
         "LOGPROBS": logprobs[None], "LOGPROBS_LENGTH": np.array([[60]], dtype=np.int64)}, ["TRANSCRIPT"])
     assert served["TRANSCRIPT"][0, 0].decode() == configured(logprobs) != narrow(logprobs)
+
+
+@pytest.fixture(scope="module")
+def int8_asr_server(tmp_path_factory, default_quartznet_export):
+    """The default QuartzNet quantized to INT8 (python -m ensembles --precision int8), decoded greedily."""
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
+    from triton_speech.server import TritonServer
+
+    repository = tmp_path_factory.mktemp("int8_repository")
+    build(repository, Exports(asr=default_quartznet_export), RepositorySettings(precision="int8"))
+    with TritonServer(repository, ports=free_ports()) as server:
+        yield server
+
+
+def test_int8_quartznet_served_end_to_end_stays_within_a_point_of_fp32(int8_asr_server, default_quartznet_export):
+    items = heldout_items()
+    audio = [load_audio(item["audio_filepath"], 16000) for item in items]
+    references = [item["text"] for item in items]
+    full = jiwer.wer(references, ASRPipeline.from_export(default_quartznet_export).transcribe(audio))
+    quantized = jiwer.wer(references, ASRClient(int8_asr_server.grpc_url).transcribe_many(audio, concurrency=8))
+    served_graph = int8_asr_server.model_repository / "quartznet" / "1" / "model.onnx"
+    assert "QuantizeLinear" in {node.op_type for node in __import__("onnx").load(str(served_graph)).graph.node}
+    print(f"held-out WER greedy: fp32 {full:.2%}, int8 served {quantized:.2%}")
+    assert quantized <= full + 0.01

@@ -1,11 +1,13 @@
 """python -m benchmarks: served vs in-process ASR, punctuation and TTS, written to benchmarks/results/.
 
 Sections (``--only``): ``asr``, ``punctuation``, ``tts`` (served through the python clients vs in-process);
-``baseline`` (NeMo ``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
+``precision`` (QuartzNet INT8 vs FP32 in ONNX Runtime, throughput and held-out WER); ``baseline`` (NeMo
+``transcribe()`` per request and ONNX Runtime in-process on the benchmark's audio files);
 ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and ``tts``; with ``baseline``, served / baseline
 ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick); ``streaming`` (asr_streaming's latency at
 several concurrent real-time streams and the most it keeps up with; a long recording through asr_long and the
-client's windows vs its utterances one by one). Every section has knobs to shrink it.
+client's windows vs its utterances one by one); ``gateway`` (the REST gateway's overhead over Triton for the same
+audio). Every section has knobs to shrink it.
 """
 
 from __future__ import annotations
@@ -22,13 +24,26 @@ from pathlib import Path
 
 import numpy as np
 
-from triton_speech.benchmarks import asr, audio, baseline, inputs, perf, punctuation, report, streaming, tts, tuning
+from triton_speech.benchmarks import (
+    asr,
+    audio,
+    baseline,
+    gateway,
+    inputs,
+    perf,
+    precision,
+    punctuation,
+    report,
+    streaming,
+    tts,
+    tuning,
+)
 from triton_speech.defaults import ASR_SAMPLE_RATE, STREAM_CHUNK_MS
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
-SECTIONS = ("asr", "punctuation", "tts", "baseline", "perf", "tuning", "streaming")
+SECTIONS = ("asr", "punctuation", "tts", "precision", "baseline", "perf", "tuning", "streaming", "gateway")
 
 
 def _preferred(value: str) -> tuple[int, ...]:
@@ -107,6 +122,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                  help="bisection steps for the most streams that keep up")
     streaming_group.add_argument("--long-minutes", type=float, default=10.0, help="the long recording (minutes)")
     streaming_group.add_argument("--long-concurrency", type=int, default=8, help="requests in flight")
+
+    gateway_group = parser.add_argument_group("gateway")
+    gateway_group.add_argument("--gateway-seconds", type=float, default=5.0, help="clip length (s)")
+    gateway_group.add_argument("--gateway-clips", type=int, default=4, help="different clips")
+    gateway_group.add_argument("--gateway-rounds", type=int, default=5, help="passes over the clips per path")
+    gateway_group.add_argument("--gateway-port", type=int, default=0, help="the gateway's port (0: a free one)")
     return parser.parse_args(argv)
 
 
@@ -116,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.output.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    clips = audio.buckets(tuple(args.seconds), args.clips) if {"asr", "punctuation"} & set(args.only) else {}
+    needs_clips = {"asr", "punctuation", "precision"} & set(args.only)
+    clips = audio.buckets(tuple(args.seconds), args.clips) if needs_clips else {}
 
     if "asr" in args.only:
         pipeline = ASRPipeline.from_export(args.asr_export)
@@ -134,12 +156,24 @@ def main(argv: list[str] | None = None) -> int:
               f"Punctuation latency\n\nMachine: {machine}. Punctuator: {info['source']}, {info['num_hidden_layers']} "
               f"layers, hidden {info['hidden_size']}. {punctuation.__doc__.strip()}")
 
+    if "precision" in args.only:
+        heldout = precision.heldout_set(Path("tests/data/asr_heldout/manifest.json"))
+        rows = precision.measure(args.asr_export, clips, tuple(args.batch), args.rounds, heldout)
+        write(args.output, "precision", rows, f"QuartzNet INT8 vs FP32\n\nMachine: {machine}. "
+              f"{precision.__doc__.strip()}")
+
     if "tts" in args.only:
         rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)
         write(args.output, "tts", rows, f"TTS synthesis speed\n\nMachine: {machine}. {tts.__doc__.strip()}")
 
     if "streaming" in args.only:
         run_streaming(args, machine)
+
+    if "gateway" in args.only:
+        with TritonServer(args.model_repository) as server:
+            rows = gateway.measure(server.grpc_url, args.gateway_seconds, args.gateway_clips, args.gateway_rounds,
+                                   args.gateway_port or free_port())
+        write(args.output, "gateway", rows, f"Gateway overhead\n\nMachine: {machine}. {gateway.__doc__.strip()}")
 
     if not {"baseline", "perf", "tuning"} & set(args.only):
         return 0
@@ -233,6 +267,14 @@ def run_streaming(args: argparse.Namespace, machine: str) -> None:
     for row in long_rows:
         row["vs_one_by_one"] = round(row["rtfx"] / separate, 2)
     write(args.output, "long_audio", long_rows, f"Long audio (asr_long)\n\nMachine: {machine}.")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def write(folder: Path, name: str, rows: list[dict], heading: str, extra: str = "") -> None:

@@ -84,8 +84,12 @@ class ASRClient:
         return plan_windows(num_samples, int(window * SAMPLE_RATE), int(overlap * SAMPLE_RATE))
 
     @staticmethod
-    def _tensors(audio: np.ndarray) -> dict[str, np.ndarray]:
+    def tensors(audio: np.ndarray) -> dict[str, np.ndarray]:
+        """The request of one utterance (16 kHz mono float32)."""
         return {"AUDIO": np.asarray(audio, dtype=np.float32).reshape(1, -1)}
+
+    # The Transcript of one answer (TRANSCRIPT, RAW_TRANSCRIPT when served, the words when asked for)
+    transcript = staticmethod(transcript_from)
 
     def recognize(self, audio: np.ndarray, timestamps: bool = True, concurrency: int = 8) -> Transcript:
         """The transcript (punctuated when the server punctuates), the raw CTC text and, with ``timestamps``,
@@ -93,7 +97,7 @@ class ASRClient:
         server's limit is sent in windows (``concurrency`` at a time) and merged."""
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if len(self.windows(audio.shape[0])) == 1:
-            return transcript_from(self.connection.infer(self.model, self._tensors(audio), self.outputs(timestamps)))
+            return transcript_from(self.connection.infer(self.model, self.tensors(audio), self.outputs(timestamps)))
         result = asyncio.run(self._many([lambda: audio], concurrency, progress=False, timestamps=timestamps))[0]
         if isinstance(result, Exception):
             raise result
@@ -131,7 +135,7 @@ class ASRClient:
             async with gate:
                 try:
                     return transcript_from(await self.connection.infer_async(client, self.model,
-                                                                              self._tensors(audio), names))
+                                                                              self.tensors(audio), names))
                 finally:
                     bar.update(1)
 

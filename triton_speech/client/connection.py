@@ -44,7 +44,8 @@ class ServerUnavailable(InferenceError):
 TRANSIENT_MESSAGES = ("is not healthy", "has no available versions", "Server is stopping")
 
 
-def _error(error: InferenceServerException) -> InferenceError:
+def classify(error: InferenceServerException) -> InferenceError:
+    """The client error for a server answer: ServerUnavailable when retrying may succeed."""
     status, message = error.status(), error.message()
     transient = status in ("StatusCode.UNAVAILABLE", "503") or any(m in message for m in TRANSIENT_MESSAGES)
     return (ServerUnavailable if transient else InferenceError)(message, status)
@@ -123,20 +124,22 @@ class TritonConnection:
                 result = self.client.infer(model, _inputs(module, tensors), outputs=requested)
                 return {name: result.as_numpy(name) for name in outputs}
             except InferenceServerException as error:
-                failure = _error(error)
+                failure = classify(error)
             if not isinstance(failure, ServerUnavailable) or delay is None:
                 raise failure
             time.sleep(delay)
 
-    async def infer_async(self, client, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
+    async def infer_async(self, client, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str],
+                          request_id: str = ""):
+        """``request_id`` travels with the request (Triton's logs and traces show it)."""
         module = _module(self.protocol, asynchronous=True)
         requested = [module.InferRequestedOutput(name) for name in outputs]
         for delay in [*backoff_delays(self.retries), None]:
             try:
-                result = await client.infer(model, _inputs(module, tensors), outputs=requested)
+                result = await client.infer(model, _inputs(module, tensors), outputs=requested, request_id=request_id)
                 return {name: result.as_numpy(name) for name in outputs}
             except InferenceServerException as error:
-                failure = _error(error)
+                failure = classify(error)
             if not isinstance(failure, ServerUnavailable) or delay is None:
                 raise failure
             await asyncio.sleep(delay)

@@ -29,12 +29,23 @@ class TTSClient:
 
     def synthesize(self, text: str | bytes, seed: int | None = None, sigma: float | None = None,
                    denoiser_strength: float | None = None) -> Synthesis:
+        outputs = self.connection.infer(self.model, self.tensors(text, seed, sigma, denoiser_strength), OUTPUTS)
+        return self.synthesis(outputs)
+
+    @staticmethod
+    def tensors(text: str | bytes, seed: int | None = None, sigma: float | None = None,
+                denoiser_strength: float | None = None) -> dict[str, np.ndarray]:
+        """The request of one text; options left None take the server's defaults."""
         raw = text if isinstance(text, bytes) else text.encode("utf-8")
         tensors = {"TEXT": np.array([[raw]], dtype=np.object_)}
         for name, value, dtype in (("SEED", seed, np.int64), ("SIGMA", sigma, np.float32),
                                    ("DENOISER_STRENGTH", denoiser_strength, np.float32)):
             if value is not None:
                 tensors[name] = np.array([[value]], dtype=dtype)
-        outputs = self.connection.infer(self.model, tensors, OUTPUTS)
+        return tensors
+
+    @staticmethod
+    def synthesis(outputs: dict[str, np.ndarray]) -> Synthesis:
+        """The ``Synthesis`` of one answer: the audio cut to its length."""
         length = int(outputs["AUDIO_LENGTH"].reshape(-1)[0])
         return Synthesis(outputs["AUDIO"][0, :length], SAMPLE_RATE, bool(outputs["STEP_LIMIT_REACHED"].reshape(-1)[0]))

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from triton_speech import defaults
 from triton_speech.ensembles.spec import Batching
 
+TARGETS = ("pip", "ngc")
+
 
 @dataclass(frozen=True)
 class RepositorySettings:
@@ -32,6 +34,10 @@ class RepositorySettings:
     # CTC decoding: greedy, or (given a word list, one word per line) beam search whose words are all listed
     lexicon: str = ""
     ctc_beam_size: int = defaults.CTC_BEAM_SIZE
+    # ... or beam search scored by a word n-gram language model (an ARPA or KenLM binary file; the lm extra)
+    lm: str = ""
+    lm_alpha: float = defaults.LM_ALPHA
+    lm_beta: float = defaults.LM_BETA
     # Punctuator text limit (long texts are windowed, not cut)
     max_punctuation_chars: int = defaults.MAX_PUNCTUATION_CHARS
     # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)
@@ -48,6 +54,34 @@ class RepositorySettings:
     # The vocoder: "waveglow", or "griffin_lim" (no weights; no waveglow export needed)
     vocoder: str = "waveglow"
     griffin_lim_iterations: int = defaults.GRIFFIN_LIM_ITERATIONS
+    # Where the repository runs: "pip" (the Triton bundled with nvidia-pytriton: python-backend models hosting ONNX
+    # Runtime) or "ngc" (NVIDIA's container: networks on the native onnxruntime_onnx or tensorrt_plan backends, on
+    # the GPU, and python models only for what has no native form)
+    target: str = "pip"
+    # pip target: "cpu", or "gpu" (GPU instances; ONNX Runtime asks for TensorRT, then CUDA)
+    device: str = "cpu"
+    # "fp32", "fp16" (the GPU networks converted) or "int8" (QuartzNet quantized for CPUs), derived from the export
+    precision: str = "fp32"
+    # ngc target: ONNX Runtime's TensorRT execution accelerator (FP16, engine cache) for the native ONNX models
+    tensorrt_accelerator: bool = False
+    # ngc target: a directory of TensorRT plans (python -m export tensorrt) served instead of the ONNX graphs
+    tensorrt_plans: str = ""
+
+    def __post_init__(self):
+        from triton_speech.ensembles.spec import ConfigError
+        from triton_speech.export.precision import PRECISIONS
+
+        for name, value, allowed in (("target", self.target, TARGETS), ("device", self.device, ("cpu", "gpu")),
+                                     ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.target == "ngc" and self.device == "cpu" and self.precision == "int8":
+            raise ConfigError("--precision int8 is for CPUs (the pip target); the ngc target runs on GPUs (fp16)")
+
+    @property
+    def network_device(self) -> str:
+        """Where the networks run: the ngc target is a GPU deployment; the pip target runs on ``device``."""
+        return "gpu" if self.target == "ngc" else self.device
 
     def batching(self, model: str) -> Batching:
         return Batching(

@@ -30,6 +30,11 @@ DATA_TYPES = {
 }
 
 
+INSTANCE_KINDS = {"cpu": pb.ModelInstanceGroup.KIND_CPU, "gpu": pb.ModelInstanceGroup.KIND_GPU}
+# ONNX element types (onnx.TensorProto) of the data types above.
+ONNX_TYPES = {"BOOL": 9, "INT32": 6, "INT64": 7, "FP16": 10, "FP32": 1, "BYTES": 8}
+
+
 class ConfigError(ValueError):
     """A description that would not give a loadable, consistent Triton repository."""
 
@@ -40,6 +45,8 @@ class Tensor:
     dtype: str
     dims: tuple[int, ...]
     optional: bool = False
+    # A native model's graph tensor of shape [batch] is declared [1] and reshaped to [] (Triton's ``reshape``).
+    reshape: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if self.dtype not in DATA_TYPES:
@@ -114,6 +121,7 @@ class PythonModel:
     parameters: Mapping[str, str] = field(default_factory=dict)
     # file name inside the version directory -> where the builder copies it from
     artifacts: Mapping[str, Path] = field(default_factory=dict)
+    device: str = "cpu"  # "gpu": GPU instances, and the model's ONNX Runtime sessions ask for GPU providers
     # Instead of the dynamic batcher: a stateful model's sequence batcher
     sequence_batching: SequenceBatching | None = None
 
@@ -143,9 +151,50 @@ class PythonModel:
         else:
             config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
             config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
-        config.instance_group.add(count=self.batching.instance_count, kind=pb.ModelInstanceGroup.KIND_CPU)
-        for key, value in self.parameters.items():
+        config.instance_group.add(count=self.batching.instance_count, kind=INSTANCE_KINDS[self.device])
+        for key, value in {**self.parameters, "device": self.device}.items():
             config.parameters[key].string_value = str(value)
+        return config
+
+
+@dataclass(frozen=True)
+class NativeModel:
+    """A network served by one of Triton's native backends (the NGC container has them; the pip server does not):
+    ``onnxruntime_onnx`` serving ``graph`` (an ONNX file), or ``tensorrt_plan`` serving ``plan`` (an engine built
+    from that graph by ``python -m export tensorrt``). Tensor names are the graph's; the declared inputs and outputs
+    are checked against the graph file (``validate_graph``)."""
+
+    name: str
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    batching: Batching
+    graph: Path
+    plan: Path | None = None
+    device: str = "gpu"
+    # ONNX Runtime's TensorRT execution accelerator (FP16, engines cached in ``engine_cache``), onnxruntime_onnx only
+    tensorrt_accelerator: bool = False
+    engine_cache: str = "/tmp/triton_speech_trt_cache"
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        return {"model.plan": self.plan} if self.plan is not None else {"model.onnx": self.graph}
+
+    def config(self) -> pb.ModelConfig:
+        platform = "tensorrt_plan" if self.plan is not None else "onnxruntime_onnx"
+        config = pb.ModelConfig(name=self.name, platform=platform, max_batch_size=self.batching.max_batch_size)
+        for tensors, entries in ((self.inputs, config.input), (self.outputs, config.output)):
+            for tensor in tensors:
+                entry = entries.add(name=tensor.name, data_type=DATA_TYPES[tensor.dtype], dims=list(tensor.dims))
+                if tensor.reshape is not None:
+                    entry.reshape.SetInParent()  # an empty reshape ([batch] graph tensors) must still be written
+                    entry.reshape.shape.extend(tensor.reshape)
+        config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
+        config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
+        config.instance_group.add(count=self.batching.instance_count, kind=INSTANCE_KINDS[self.device])
+        if self.tensorrt_accelerator and self.plan is None:
+            accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+            accelerator.parameters.update({"precision_mode": "FP16", "trt_engine_cache_enable": "true",
+                                           "trt_engine_cache_path": f"{self.engine_cache}/{self.name}"})
         return config
 
 
@@ -273,3 +322,41 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
             raise ConfigError(f"{where}: output {output.name} is produced by no step")
         if available[output.name] != output.data_type:
             raise ConfigError(f"{where}: output {output.name} has the wrong data type")
+
+
+def graph_signature(path: Path) -> dict[str, tuple[int, list]]:
+    """{tensor name: (ONNX element type, [dim size or None for a dynamic dim])} of a graph's inputs and outputs."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {value.name: (value.type.tensor_type.elem_type,
+                         [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim])
+            for value in [*graph.input, *graph.output]}
+
+
+def validate_graph(model: NativeModel) -> None:
+    """Every declared tensor of ``model`` is in its graph with the same name, data type and shape (the batch axis,
+    when the model batches, and every ``-1`` must be dynamic in the graph; fixed sizes must agree), and every graph
+    input is declared."""
+    where = f"{model.name} ({Path(model.graph).name})"
+    signature = graph_signature(model.graph)
+    graph_inputs = set(signature) - {t.name for t in model.outputs}
+    missing = graph_inputs - {t.name for t in model.inputs}
+    if missing:
+        raise ConfigError(f"{where}: graph inputs {sorted(missing)} are not declared")
+    for tensor in (*model.inputs, *model.outputs):
+        if tensor.name not in signature:
+            raise ConfigError(f"{where}: the graph has no tensor {tensor.name}")
+        elem_type, graph_dims = signature[tensor.name]
+        if elem_type != ONNX_TYPES[tensor.dtype]:
+            raise ConfigError(f"{where}: {tensor.name} is ONNX type {elem_type} in the graph, declared {tensor.dtype}")
+        declared = [-1] * (model.batching.max_batch_size > 0) + list(tensor.reshape if tensor.reshape is not None
+                                                                     else tensor.dims)
+        if len(declared) != len(graph_dims):
+            raise ConfigError(f"{where}: {tensor.name} has rank {len(graph_dims)} in the graph, declared "
+                              f"{len(declared)} (batch axis included)")
+        for axis, (size, graph_size) in enumerate(zip(declared, graph_dims)):
+            if size == -1 and graph_size is not None:
+                raise ConfigError(f"{where}: {tensor.name} axis {axis} is dynamic here but {graph_size} in the graph")
+            if size != -1 and graph_size is not None and size != graph_size:
+                raise ConfigError(f"{where}: {tensor.name} axis {axis} is {size} here but {graph_size} in the graph")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
+from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
 from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
@@ -69,6 +70,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         },
         artifacts={name: tacotron2_export / name
                    for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")},
+        # The autoregressive loop has no native form: its graphs run in this python model, on the GPU when asked.
+        device=settings.network_device,
     )
     if settings.vocoder == "griffin_lim":
         vocoder = PythonModel(
@@ -103,6 +106,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
 
 def waveglow(export: Path, mel: Tensor, settings: RepositorySettings) -> PythonModel:
     read_export(export, "waveglow")
+    graph = (derived_graph(export / "waveglow.onnx", settings.precision)
+             if "waveglow" in DERIVED_GRAPHS.get(settings.precision, {}) else export / "waveglow.onnx")
     return PythonModel(
         name="waveglow",
         inputs=(mel, MEL_LENGTH, SEED, SIGMA, DENOISER_STRENGTH),
@@ -115,6 +120,8 @@ def waveglow(export: Path, mel: Tensor, settings: RepositorySettings) -> PythonM
             "intra_op_threads": settings.onnx_threads,
             "max_mel_frames": max_mel_frames(settings),
         },
-        artifacts={name: export / name for name in ("waveglow.onnx", "export.json")},
+        artifacts={"waveglow.onnx": graph, "export.json": export / "export.json"},
+        # Hosted here on both targets: its graph takes one sigma per batch and per-request noise the model draws.
+        device=settings.network_device,
     )
 

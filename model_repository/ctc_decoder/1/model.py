@@ -1,9 +1,10 @@
-"""LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC, or beam search over a lexicon),
-and when asked WORDS, WORD_START_S, WORD_END_S, WORD_CONFIDENCE [B, W] (each word's frames times the stride)."""
+"""LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC, or beam search over a lexicon or with
+an n-gram language model), and when asked WORDS, WORD_START_S, WORD_END_S, WORD_CONFIDENCE [B, W] (each word's
+frames times the stride)."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.defaults import CTC_BEAM_SIZE
+from triton_speech.defaults import CTC_BEAM_SIZE, LM_ALPHA, LM_BETA
 from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.words import pack_words, requested_words
 from triton_speech.runtime.backend import ModelArgs, bytes_column, ragged_input, serve
@@ -12,9 +13,11 @@ from triton_speech.runtime.backend import ModelArgs, bytes_column, ragged_input,
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        self.decoder = load_decoder(model.path("labels"),
-                                    model.path("lexicon") if "lexicon" in model.parameters else None,
-                                    int(model.parameter("beam_size", str(CTC_BEAM_SIZE))))
+        optional = {name: model.path(name) if name in model.parameters else None for name in ("lexicon", "lm")}
+        self.decoder = load_decoder(model.path("labels"), optional["lexicon"],
+                                    int(model.parameter("beam_size", str(CTC_BEAM_SIZE))), optional["lm"],
+                                    float(model.parameter("lm_alpha", str(LM_ALPHA))),
+                                    float(model.parameter("lm_beta", str(LM_BETA))))
         self.max_frames = int(model.parameter("max_frames"))
         self.frame_seconds = float(model.parameter("frame_seconds"))
 

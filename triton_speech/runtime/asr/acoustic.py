@@ -20,8 +20,8 @@ class AcousticModel:
         self.output_names = [o.name for o in session.get_outputs()]
 
     @classmethod
-    def load(cls, path: str | Path, intra_op_threads: int = 0) -> "AcousticModel":
-        return cls(onnx_session(path, intra_op_threads))
+    def load(cls, path: str | Path, intra_op_threads: int = 0, device: str = "cpu") -> "AcousticModel":
+        return cls(onnx_session(path, intra_op_threads, device))
 
     def __call__(self, features: list[np.ndarray]) -> list[np.ndarray]:
         batch, lengths = pad_batch(features, axis=-1)

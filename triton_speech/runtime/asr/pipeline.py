@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from triton_speech.defaults import CTC_BEAM_SIZE
+from triton_speech.defaults import CTC_BEAM_SIZE, LM_ALPHA, LM_BETA
 from triton_speech.runtime.asr.acoustic import AcousticModel, frame_seconds
 from triton_speech.runtime.asr.ctc import GreedyCTCDecoder, load_decoder
-from triton_speech.runtime.asr.features import MelFrontend
+from triton_speech.runtime.asr.features import OnnxMelFrontend
 from triton_speech.runtime.asr.longform import merge_windows, plan_windows
 from triton_speech.runtime.asr.words import Transcript
 from triton_speech.runtime.inputs import checked_row
@@ -17,7 +17,7 @@ from triton_speech.runtime.punctuation import Punctuator
 
 
 class ASRPipeline:
-    def __init__(self, frontend: MelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder,
+    def __init__(self, frontend: OnnxMelFrontend, acoustic: AcousticModel, decoder: GreedyCTCDecoder,
                  punctuator: Punctuator | None = None, frame_seconds: float = 0.02):
         self.frontend = frontend
         self.acoustic = acoustic
@@ -28,13 +28,15 @@ class ASRPipeline:
     @classmethod
     def from_export(cls, export_dir: str | Path, punctuator_dir: str | Path | None = None,
                     intra_op_threads: int = 0, lexicon: str | Path | None = None,
-                    beam_size: int = CTC_BEAM_SIZE) -> "ASRPipeline":
-        """The pipeline of an export; with ``lexicon`` (a word list), CTC beam search over its words."""
+                    beam_size: int = CTC_BEAM_SIZE, lm: str | Path | None = None, lm_alpha: float = LM_ALPHA,
+                    lm_beta: float = LM_BETA, device: str = "cpu") -> "ASRPipeline":
+        """The pipeline of an export; with ``lexicon`` (a word list), CTC beam search over its words; with ``lm``
+        (an n-gram LM), beam search scored by it."""
         export_dir = Path(export_dir)
         return cls(
-            MelFrontend.load(export_dir / "frontend.npz"),
-            AcousticModel.load(export_dir / "model.onnx", intra_op_threads),
-            load_decoder(export_dir / "labels.json", lexicon, beam_size),
+            OnnxMelFrontend.load(export_dir, intra_op_threads, device),
+            AcousticModel.load(export_dir / "model.onnx", intra_op_threads, device),
+            load_decoder(export_dir / "labels.json", lexicon, beam_size, lm, lm_alpha, lm_beta),
             None if punctuator_dir is None else Punctuator.load(punctuator_dir, intra_op_threads),
             frame_seconds(export_dir),
         )
@@ -50,7 +52,7 @@ class ASRPipeline:
         config = self.frontend.config
         audio = [checked_row(np.asarray(a, dtype=np.float32), row, config.hop_length, None, config.sample_rate)
                  for row, a in enumerate(audio)]
-        logprobs = self.acoustic([self.frontend(a) for a in audio])
+        logprobs = self.acoustic(self.frontend(audio))
         if words:
             found = [self.decoder.words(item, self.frame_seconds) for item in logprobs]
             raw = [" ".join(word.text for word in item) for item in found]

@@ -47,12 +47,12 @@ class WaveGlowEngine:
 
     @classmethod
     def load(cls, path: str | Path, sigma: float = SIGMA, denoiser_strength: float = DENOISER_STRENGTH,
-             intra_op_threads: int = 0) -> "WaveGlowEngine":
+             intra_op_threads: int = 0, device: str = "cpu") -> "WaveGlowEngine":
         """``path``: ``waveglow.onnx`` or the export directory holding it."""
         path = Path(path)
         if path.is_dir():
             path = path / "waveglow.onnx"
-        return cls(onnx_session(path, intra_op_threads), sigma, denoiser_strength)
+        return cls(onnx_session(path, intra_op_threads, device), sigma, denoiser_strength)
 
     def noise(self, frames: int, seed: int) -> np.ndarray:
         """Standard normal ``z`` [n_group, frames * hop / n_group] of one item (float32)."""
