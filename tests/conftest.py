@@ -15,14 +15,15 @@ settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-from tests.helpers import DEFAULTS, TEST_SETTINGS, free_ports  # noqa: E402
+from tests.helpers import DEFAULT_LEXICON, DEFAULTS, TEST_SETTINGS, free_ports  # noqa: E402
 
 # Fixtures that export models (seconds to a minute each): tests using them are marked `export`, so that quick
 # runs (make mutation) can leave them out with -m "not export".
 EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "punctuator_export", "default_punctuator_export",
                       "tacotron2_checkpoint", "tacotron2_export", "waveglow_export", "repository", "triton",
                       "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export",
-                      "custom_punctuator", "custom_punctuator_nemo", "custom_export"}
+                      "custom_punctuator", "custom_punctuator_nemo", "custom_export", "tone_export", "tone_pipeline",
+                      "tone_triton", "default_asr_server", "default_speech_server", "gateway"}
 
 
 def pytest_collection_modifyitems(items):
@@ -193,3 +194,91 @@ def custom_punctuator_nemo(custom_punctuator, tmp_path_factory):
     path = tmp_path_factory.mktemp("nemo") / "custom_punctuator.nemo"
     write_nemo(path, custom_punctuator.model, custom_punctuator.vocab, custom_punctuator.config)
     return path
+
+
+@pytest.fixture(scope="session")
+def tone_export(tmp_path_factory) -> Path:
+    """The tone model (tests/helpers.py): words whose times are known, with a log-prob stride of 40 ms."""
+    from tests.helpers import tone_export
+
+    return tone_export(tmp_path_factory.mktemp("export") / "tone")
+
+
+@pytest.fixture(scope="session")
+def tone_pipeline(tone_export):
+    from triton_speech.runtime.asr.pipeline import ASRPipeline
+
+    return ASRPipeline.from_export(tone_export)
+
+
+@pytest.fixture(scope="session")
+def tone_triton(tone_export, tmp_path_factory):
+    """A real server of asr, asr_long and asr_streaming over the tone model (TONE_SETTINGS: short windows, buffer
+    and idle time, so that the tests reach every edge quickly)."""
+    from tests.helpers import TONE_SETTINGS
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
+    from triton_speech.server import TritonServer
+
+    repository = tmp_path_factory.mktemp("tone_repository")
+    build(repository, Exports(asr=tone_export), RepositorySettings(**TONE_SETTINGS))
+    server = TritonServer(repository, ports=free_ports(), log_path=tmp_path_factory.mktemp("triton") / "tone.log")
+    with server:
+        yield server
+    assert server.remove_shm_regions() == [], "server left /dev/shm regions behind"
+
+
+@pytest.fixture(scope="session")
+def default_asr_server(tmp_path_factory, default_quartznet_export):
+    """A real server of the shipped default QuartzNet decoded over its lexicon, as `make repository` serves it
+    (no punctuator); ``export_dir`` is its export."""
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
+    from triton_speech.server import TritonServer
+
+    repository = tmp_path_factory.mktemp("default_asr_repository")
+    build(repository, Exports(asr=default_quartznet_export), RepositorySettings(lexicon=str(DEFAULT_LEXICON)))
+    with TritonServer(repository, ports=free_ports()) as server:
+        server.export_dir = default_quartznet_export
+        yield server
+
+
+@pytest.fixture(scope="session")
+def judge():
+    """The independent judge: Whisper base (the judge extra, make judge), a recognizer the project did not train."""
+    from triton_speech.training.judge import Judge
+
+    return Judge("base")
+
+
+@pytest.fixture(scope="session")
+def default_speech_server(tmp_path_factory, default_quartznet_export, default_punctuator_export,
+                          default_tacotron2_export):
+    """Triton over the trained defaults as `make repository` builds them: asr (lexicon decoding, punctuator) and
+    tts (Griffin-Lim)."""
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
+    from triton_speech.server import TritonServer
+
+    repository = tmp_path_factory.mktemp("default_speech_repository")
+    build(repository, Exports(asr=default_quartznet_export, punctuator=default_punctuator_export,
+                              tacotron2=default_tacotron2_export),
+          RepositorySettings(lexicon=str(DEFAULT_LEXICON), vocoder="griffin_lim"))
+    with TritonServer(repository, ports=free_ports()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gateway(default_speech_server, tmp_path_factory):
+    """The gateway before ``default_speech_server``, on a SQLite file and media directory of its own, with the
+    test limits (helpers.GATEWAY_LIMITS)."""
+    from tests.helpers import GATEWAY_LIMITS, RunningGateway, free_port
+    from triton_speech.gateway.serving import gateway_in_thread
+    from triton_speech.gateway.settings import GatewaySettings
+
+    folder = tmp_path_factory.mktemp("gateway")
+    settings = GatewaySettings(triton_url=default_speech_server.grpc_url,
+                               database_url=f"sqlite:///{folder / 'gateway.sqlite3'}", media_dir=folder / "media",
+                               **GATEWAY_LIMITS)
+    with gateway_in_thread(settings, free_port()) as url:
+        yield RunningGateway(url, settings, folder / "gateway.sqlite3")

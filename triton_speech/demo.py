@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,18 +22,17 @@ from triton_speech.client.audio import load_audio
 from triton_speech.client.tts import TTSClient
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.server import TritonServer
+from triton_speech.training import voices
 from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT
+from triton_speech.training.voices import DEMO_VOICE
 
 # Requests after the first whose median the demo prints as the steady state.
 STEADY_REPEATS = 3
 
 
 def speak(text: str, path: Path) -> None:
-    """``text`` spoken as the demo speaks it (espeak-ng's default en-us voice, 150 wpm), 16 kHz, to ``path``."""
-    spoken = path.with_suffix(".espeak.wav")  # espeak-ng writes 22050 Hz
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(spoken), text], check=True)
-    soundfile.write(path, load_audio(spoken, ASR_SAMPLE_RATE), ASR_SAMPLE_RATE)
-    spoken.unlink()
+    """``text`` spoken as the demo speaks it, 16 kHz, to ``path``."""
+    soundfile.write(path, voices.speak(text, DEMO_VOICE, ASR_SAMPLE_RATE), ASR_SAMPLE_RATE)
 
 
 def make_sample(path: Path) -> str:

@@ -248,12 +248,13 @@ class TritonServer:
             f"--grpc-port={self.ports.grpc}",
             f"--metrics-port={self.ports.metrics}",
             f"--exit-timeout-secs={max(1, int(self.grace_s))}",
-            "--allow-gpu-metrics=false",
-            "--pinned-memory-pool-byte-size=0",
             f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
         ]
         if backend_dir is not None:
-            args.append(f"--backend-directory={backend_dir}")
+            # The pip build runs on machines without a GPU: no GPU metrics, no pinned host memory (both only log
+            # errors there). A tritonserver on PATH (the NGC container) keeps them, for its GPUs.
+            args += [f"--backend-directory={backend_dir}", "--allow-gpu-metrics=false",
+                     "--pinned-memory-pool-byte-size=0"]
         return args + list(self.extra_args)
 
     def start(self) -> "TritonServer":

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.helpers import free_ports, speechlike
-from triton_speech.benchmarks import asr, baseline, inputs, perf, punctuation, report, tts, tuning
+from triton_speech.benchmarks import asr, baseline, gateway, inputs, perf, punctuation, report, tts, tuning
 from triton_speech.benchmarks.__main__ import summary, write
 from triton_speech.client.audio import load_audio
 from triton_speech.ensembles.builder import Exports
@@ -57,12 +57,12 @@ def test_tts_benchmark_and_report(tacotron2_export, waveglow_export, tmp_path):
     assert (tmp_path / "tts.md").read_text().startswith("# TTS\n\n| mode |")
 
 
-def test_streaming_benchmark(triton):
+def test_tts_streaming_benchmark(triton):
     """Texts of 1 and 2 sentences, 1 and 2 clients: streamed and whole rows whose audio agrees, first audio no later
     than all of it, and the ratio column computed from the row's own numbers."""
-    from triton_speech.benchmarks import streaming
+    from triton_speech.benchmarks import tts_streaming
 
-    rows = streaming.measure(triton.grpc_url, sentence_counts=(1, 2), concurrency=(1, 2), rounds=1)
+    rows = tts_streaming.measure(triton.grpc_url, sentence_counts=(1, 2), concurrency=(1, 2), rounds=1)
     assert [(r["sentences"], r["concurrency"], r["mode"]) for r in rows] == [
         (n, c, mode) for n in (1, 2) for c in (1, 2) for mode in ("streamed", "whole")]
     for streamed, whole in zip(rows[::2], rows[1::2]):
@@ -223,3 +223,32 @@ def test_tuning_grid_and_pick():
     # an unstable measurement loses to a stable one
     unstable = [dict(row, stable=row["max_queue_delay_us"] == 0) for row in rows]
     assert tuning.best_settings(unstable)[0]["max_queue_delay_us"] == 0
+
+
+def test_streaming_and_long_audio_benchmarks(tone_triton, tmp_path):
+    from tests.helpers import tone_speech, tone_words
+    from triton_speech.benchmarks import streaming
+
+    clip = tone_speech(tone_words(3, 1), [0.2, 0.2, 0.2, 0.2])[0]
+    chunks = -(-clip.shape[0] // 4000)  # 250 ms chunks
+    rows, most = streaming.streaming(tone_triton.grpc_url, [clip], concurrencies=(1, 3), chunk_ms=250,
+                                     search_steps=1)
+    assert [r["streams"] for r in rows][:1] == [1] and rows[-1]["streams"] == 3
+    for row in rows:
+        assert row["chunks"] == row["streams"] * chunks and row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["keeps_up"] == (row["p99_ms"] <= 250)
+    assert most in {r["streams"] for r in rows if r["keeps_up"]} | {0}
+    pieces = [clip, clip[::-1].copy()]
+    long_rows = streaming.long_audio(tone_triton.grpc_url, tone_triton.http_url, pieces, minutes=0.2, concurrency=2)
+    assert len(long_rows) == 4 and all(r["audio_s"] >= 12 for r in long_rows)
+    for row in long_rows:  # RTFx is audio over wall time, as reported
+        assert row["rtfx"] == pytest.approx(row["audio_s"] / row["wall_s"], rel=0.02)
+    write(tmp_path, "long_audio", long_rows, "Long audio")
+    assert (tmp_path / "long_audio.csv").exists()
+def test_gateway_overhead_section(triton):
+    rows = gateway.measure(triton.grpc_url, seconds=1.0, clips=2, rounds=2, port=free_ports().http)
+    assert [r["path"] for r in rows] == list(gateway.PATHS)
+    assert all(r["requests"] == 4 and r["clip_s"] == 1.0 and 0 < r["p50_ms"] <= r["p90_ms"] for r in rows)
+    direct = rows[0]["p50_ms"]
+    assert rows[0]["overhead_p50_ms"] == 0.0
+    assert all(abs(r["overhead_p50_ms"] - (r["p50_ms"] - direct)) <= 0.11 for r in rows)  # both rounded to 0.1

@@ -6,6 +6,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
+from tests.helpers import DEFAULTS
 from triton_speech.ensembles import asr
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings
@@ -18,7 +19,7 @@ def parse(path) -> pb.ModelConfig:
 
 def test_built_repository_has_every_model_with_its_files(tmp_path, quartznet_export):
     names = build(tmp_path, Exports(asr=quartznet_export), RepositorySettings())
-    assert names == ["feature_extractor", "quartznet", "ctc_decoder", "asr"]
+    assert names == ["feature_extractor", "quartznet", "ctc_decoder", "asr", "asr_long", "asr_streaming"]
     for name in names:
         config = parse(tmp_path / name / "config.pbtxt")
         assert config.name == name
@@ -53,6 +54,17 @@ def test_lexicon_decoding_is_a_setting(tmp_path, quartznet_export):
     assert (tmp_path / "repo" / "ctc_decoder" / "1" / "lexicon.txt").read_text() == "hello\nworld\n"
     build(tmp_path / "greedy", Exports(asr=quartznet_export), RepositorySettings())
     assert "lexicon" not in parse(tmp_path / "greedy" / "ctc_decoder" / "config.pbtxt").parameters
+
+
+def test_language_model_decoding_is_a_setting(tmp_path, quartznet_export):
+    lm = DEFAULTS / "lm_general.arpa"
+    build(tmp_path / "repo", Exports(asr=quartznet_export), RepositorySettings(lm=str(lm), lm_alpha=0.7))
+    decoder = parse(tmp_path / "repo" / "ctc_decoder" / "config.pbtxt")
+    assert (decoder.parameters["lm"].string_value, decoder.parameters["lm_alpha"].string_value) == ("lm.arpa", "0.7")
+    assert (tmp_path / "repo" / "ctc_decoder" / "1" / "lm.arpa").stat().st_size == lm.stat().st_size
+    with pytest.raises(ConfigError, match="a lexicon or with a language model, not both"):
+        build(tmp_path / "both", Exports(asr=quartznet_export),
+              RepositorySettings(lm=str(lm), lexicon=str(DEFAULTS / "quartznet_small.lexicon.txt")))
 
 
 def test_a_lexicon_the_model_cannot_spell_is_rejected_before_anything_is_written(tmp_path, quartznet_export):
@@ -254,3 +266,55 @@ def test_nothing_is_written_when_validation_fails(tmp_path):
     with pytest.raises(FileNotFoundError):
         build(tmp_path / "repo", Exports(asr=tmp_path / "no-export"), RepositorySettings())
     assert not (tmp_path / "repo").exists()
+
+
+def test_the_decoder_times_words_with_quartznets_stride(tmp_path, quartznet_export):
+    """QuartzNet's prologue has stride 2 over 10 ms feature frames: 20 ms per log-prob frame, read from the export."""
+    build(tmp_path, Exports(asr=quartznet_export), RepositorySettings())
+    assert parse(tmp_path / "ctc_decoder" / "config.pbtxt").parameters["frame_seconds"].string_value == "0.02"
+    # asr_streaming reads it from the export it holds, as ASRPipeline.from_export does
+    assert (tmp_path / "asr_streaming" / "1" / "export.json").samefile(quartznet_export / "export.json")
+
+
+def test_asr_streaming_is_a_sequence_model_with_the_asr_weights(tmp_path, quartznet_export):
+    build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(stream_idle_seconds=2.5, max_streams=12))
+    config = parse(tmp_path / "asr_streaming" / "config.pbtxt")
+    assert not config.HasField("dynamic_batching")
+    sequence = config.sequence_batching
+    assert sequence.max_sequence_idle_microseconds == 2_500_000 and sequence.oldest.max_candidate_sequences == 12
+    kinds = {control.name: control.control[0].kind for control in sequence.control_input}
+    controls = pb.ModelSequenceBatching.Control
+    assert kinds == {"START": controls.CONTROL_SEQUENCE_START, "END": controls.CONTROL_SEQUENCE_END,
+                     "READY": controls.CONTROL_SEQUENCE_READY, "CORRID": controls.CONTROL_SEQUENCE_CORRID}
+    for name in ("model.onnx", "frontend.npz", "labels.json"):
+        assert (tmp_path / "asr_streaming" / "1" / name).samefile(tmp_path / {"model.onnx": "quartznet",
+                                                                             "frontend.npz": "feature_extractor",
+                                                                             "labels.json": "ctc_decoder"}[name]
+                                                                  / "1" / name)
+
+
+def test_a_sequence_model_keeps_one_instance(tmp_path, quartznet_export):
+    with pytest.raises(ConfigError, match="asr_streaming: a sequence model keeps its streams in its process"):
+        build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(instances={"asr_streaming": 2}))
+
+
+def test_steps_before_a_sequence_model_in_an_ensemble_have_one_instance():
+    from triton_speech.ensembles.spec import SequenceBatching
+
+    audio = Tensor("AUDIO", "FP32", (-1,))
+    first = PythonModel("first", (audio,), (audio,), Batching(instance_count=2))
+    stream = PythonModel("stream", (audio,), (audio,), Batching(), sequence_batching=SequenceBatching(1000, 4))
+    ensemble = Ensemble("e", (audio,), (Tensor("OUT", "FP32", (-1,)),), (
+        Step("first", {"AUDIO": "AUDIO"}, {"AUDIO": "a"}), Step("stream", {"AUDIO": "a"}, {"AUDIO": "OUT"})), 16)
+    with pytest.raises(ConfigError, match=r"\['first'\] before sequence model stream must have one instance"):
+        validate_repository([first.config(), stream.config(), ensemble.config()])
+
+
+def test_long_windows_fit_within_what_asr_takes(tmp_path, quartznet_export):
+    build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(max_audio_seconds=8.0, long_window_seconds=30,
+                                                                      long_overlap_seconds=5.0))
+    parameters = parse(tmp_path / "asr_long" / "config.pbtxt").parameters
+    assert (parameters["window_seconds"].string_value, parameters["overlap_seconds"].string_value) == ("8.0", "4.0")
+    with pytest.raises(ConfigError, match="asr_long: max_long_audio_seconds 5 is below asr's max_audio_seconds 8"):
+        build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(max_audio_seconds=8.0,
+                                                                          max_long_audio_seconds=5.0))

@@ -32,8 +32,8 @@ def test_onnx_matches_pytorch_on_a_padded_batch(custom_punctuator, custom_export
 
     output, _ = custom_export
     session = onnx_session(output / "model.onnx")
-    assert [i.name for i in session.get_inputs()] == punctuator.INPUT_NAMES
-    assert [o.name for o in session.get_outputs()] == punctuator.OUTPUT_NAMES
+    assert [i.name for i in session.get_inputs()] == list(punctuator.INPUT_NAMES)
+    assert [o.name for o in session.get_outputs()] == list(punctuator.OUTPUT_NAMES)
     lengths = (5, 40, 17, 64)
     batch = punctuator.parity_batch(len(custom_punctuator.vocab), lengths, seed=11)
     served = session.run(punctuator.OUTPUT_NAMES, dict(zip(punctuator.INPUT_NAMES, batch)))

@@ -87,3 +87,13 @@ def test_random_weights_give_varied_output(quartznet_export, features):
     """Calibrated BatchNorm: the random model must not emit one label everywhere."""
     (logprobs,) = AcousticModel.load(quartznet_export / "model.onnx")([features[2]])
     assert len(set(logprobs.argmax(axis=1).tolist())) >= 5
+
+
+def test_the_export_records_the_subsampling_the_model_applies(quartznet_export, features):
+    """export.json's factor is what the graph does: feature frames per log-prob frame (QuartzNet: 2, so 20 ms)."""
+    from triton_speech.runtime.asr.acoustic import frame_seconds
+
+    factor = json.loads((quartznet_export / "export.json").read_text())["subsampling_factor"]
+    assert factor == 2 and frame_seconds(quartznet_export) == pytest.approx(0.02)
+    for item, logprobs in zip(features, AcousticModel.load(quartznet_export / "model.onnx")(features)):
+        assert logprobs.shape[0] == -(-item.shape[1] // factor)

@@ -11,15 +11,12 @@ import shutil
 import jiwer
 import pytest
 
-from tests.helpers import DATA, DEFAULTS, free_ports
+from tests.helpers import DATA, DEFAULT_LEXICON, free_ports, heldout_items
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 
 pytestmark = pytest.mark.server
-DEFAULT_NEMO = DEFAULTS / "quartznet_small.nemo"
-# The words of its training transcripts (python -m export.lexicon): `make repository` decodes the default over them.
-DEFAULT_LEXICON = DEFAULT_NEMO.with_suffix(".lexicon.txt")
 HELDOUT = DATA / "asr_heldout"
 # Bounds near what is measured (defaults/quartznet_small.json), so that a regression shows: 2.7% over the
 # lexicon and 4.7% greedy on these 50 utterances (about 8 word errors in 300 words greedy; a margin of a few words).
@@ -27,37 +24,17 @@ MAX_WER = 0.05
 MAX_GREEDY_WER = 0.08
 
 
-@pytest.fixture(scope="module")
-def default_asr_server(tmp_path_factory, default_quartznet_export):
-    from triton_speech.ensembles.builder import Exports, build
-    from triton_speech.ensembles.settings import RepositorySettings
-    from triton_speech.server import TritonServer
-
-    export_dir = default_quartznet_export
-    repository = tmp_path_factory.mktemp("default_asr_repository")
-    build(repository, Exports(asr=export_dir), RepositorySettings(lexicon=str(DEFAULT_LEXICON)))
-    with TritonServer(repository, ports=free_ports()) as server:
-        server.export_dir = export_dir
-        yield server
-
-
-def heldout() -> list[dict]:
-    from triton_speech.training.manifest import read_manifest
-
-    return read_manifest(HELDOUT / "manifest.json")
-
-
 def test_heldout_set_uses_only_voices_never_heard_in_training():
     from triton_speech.training.asr_data import ACCENTS, HELD_OUT_ACCENTS, HELD_OUT_VARIANTS, VARIANTS
 
-    for item in heldout():
+    for item in heldout_items():
         accent, _, variant = item["voice"].partition("+")
         assert accent in HELD_OUT_ACCENTS or variant in HELD_OUT_VARIANTS
         assert variant not in VARIANTS or accent not in ACCENTS
 
 
 def test_default_model_word_error_rate_on_heldout_speech(default_asr_server):
-    items = heldout()
+    items = heldout_items()
     audio = [load_audio(item["audio_filepath"], 16000) for item in items]
     transcripts = ASRClient(default_asr_server.grpc_url).transcribe_many(audio, concurrency=8)
     references = [item["text"] for item in items]
@@ -95,7 +72,7 @@ def test_demo_voice_evaluation_speaks_unseen_sentences(default_asr_server, tmp_p
     manifest = demo_voice_set(tmp_path / "demo_voice", 6, seed=5, exclude=[HELDOUT / "manifest.json"])
     texts = [item["text"] for item in read_manifest(manifest)]
     assert len(set(texts)) == 6 and DEMO_ASR_TEXT not in texts
-    assert not set(texts) & {item["text"] for item in heldout()}
+    assert not set(texts) & {item["text"] for item in heldout_items()}
     result = evaluate(default_asr_server.export_dir, manifest, lexicon=DEFAULT_LEXICON)
     assert result["utterances"] == 6 and result["wer"] <= 0.10  # 6 sentences, about 50 words: a few errors
 
@@ -123,3 +100,28 @@ def test_the_served_decoder_uses_the_configured_beam(default_asr_server):
     served = TritonConnection(default_asr_server.grpc_url).infer("ctc_decoder", {
         "LOGPROBS": logprobs[None], "LOGPROBS_LENGTH": np.array([[60]], dtype=np.int64)}, ["TRANSCRIPT"])
     assert served["TRANSCRIPT"][0, 0].decode() == configured(logprobs) != narrow(logprobs)
+
+
+@pytest.fixture(scope="module")
+def int8_asr_server(tmp_path_factory, default_quartznet_export):
+    """The default QuartzNet quantized to INT8 (python -m ensembles --precision int8), decoded greedily."""
+    from triton_speech.ensembles.builder import Exports, build
+    from triton_speech.ensembles.settings import RepositorySettings
+    from triton_speech.server import TritonServer
+
+    repository = tmp_path_factory.mktemp("int8_repository")
+    build(repository, Exports(asr=default_quartznet_export), RepositorySettings(precision="int8"))
+    with TritonServer(repository, ports=free_ports()) as server:
+        yield server
+
+
+def test_int8_quartznet_served_end_to_end_stays_within_a_point_of_fp32(int8_asr_server, default_quartznet_export):
+    items = heldout_items()
+    audio = [load_audio(item["audio_filepath"], 16000) for item in items]
+    references = [item["text"] for item in items]
+    full = jiwer.wer(references, ASRPipeline.from_export(default_quartznet_export).transcribe(audio))
+    quantized = jiwer.wer(references, ASRClient(int8_asr_server.grpc_url).transcribe_many(audio, concurrency=8))
+    served_graph = int8_asr_server.model_repository / "quartznet" / "1" / "model.onnx"
+    assert "QuantizeLinear" in {node.op_type for node in __import__("onnx").load(str(served_graph)).graph.node}
+    print(f"held-out WER greedy: fp32 {full:.2%}, int8 served {quantized:.2%}")
+    assert quantized <= full + 0.01

@@ -1,9 +1,10 @@
-"""The trained default punctuator shipped at export/defaults/punctuator_small.nemo: it loads strictly,
+"""The trained default punctuator shipped at defaults/punctuator_small.nemo: it loads strictly,
 exports, and restores held-out template text, in process and through a real Triton server."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_shipped_checkpoint_loads_strictly():
 
 def test_shipped_checkpoint_exports(default_punctuator_export):
     info = json.loads((default_punctuator_export / "export.json").read_text())
-    assert info["source"] == str(SMALL_PUNCTUATOR_NEMO) and not info["random_weights"]
+    assert Path(info["source"]).resolve() == SMALL_PUNCTUATOR_NEMO.resolve() and not info["random_weights"]
     assert info["max_seq_length"] <= info["max_position_embeddings"]
     assert max(info["parity"][f"{name}_max_abs"] for name in ("punct_logits", "capit_logits")) <= PARITY_TOLERANCE
 

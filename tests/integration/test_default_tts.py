@@ -1,10 +1,10 @@
-"""The shipped default Tacotron2 through the real server, judged by the shipped ASR: a round trip.
+"""The shipped default Tacotron2 through the real server, judged by an independent recognizer.
 
-Text -> served ``tts`` (text_normalizer, tacotron2, griffin_lim) -> served ``asr``, on sentences neither model
-was trained on (the ASR held-out set's texts, which `python -m export.train_tts data` excludes). The character
-error rate between the text sent and the text heard measures what the TTS says. The vocoder is Griffin-Lim,
-what `make repository` serves while no trained WaveGlow ships (README, Default models). The ASR judge decodes
-greedily: over its lexicon it would mend misspoken words and flatter the TTS.
+Text -> served ``tts`` (text_normalizer, tacotron2, griffin_lim) -> Whisper base (the judge extra), on sentences
+the TTS was not trained on: the ASR held-out set's template sentences (``python -m export.train_tts data``
+excludes them) and everyday English (tests/data/general_heldout). Our own ASR was trained on the very espeak-ng
+voice the TTS imitates: its opinion is printed beside the judge's, never instead. The vocoder is Griffin-Lim, what
+`make repository` serves while no trained WaveGlow ships (README, Default models).
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from triton_speech.client import ASRClient, InferenceError, TTSClient
 
 pytestmark = pytest.mark.server
 SENTENCES = 12
-# Near what is measured: 1.2% served on these 12, 1.4-2.2% in-process on 20 for each ending
-# (export/defaults/tacotron2_small.json).
-MAX_CER = 0.05
+# Whisper base's character error rate on what the default TTS says: measured 17.1% on these 12 held-out template
+# sentences with mixed endings served, 12.0% on 20 ending in "." in-process (espeak-ng itself, whose voice the
+# TTS learned: 7.0% on those 20); the bound is a margin of a few characters per sentence above.
+MAX_JUDGED_CER = 0.22
+# Issue 19's target for everyday English (measured 71.5% on 20: the default knows only its templates).
+TARGET_EVERYDAY_CER = 0.10
 ENDINGS = ["", ".", "?", "!"]
 
 
@@ -39,11 +42,8 @@ def default_tts_server(tmp_path_factory, default_quartznet_export, default_tacot
         yield server
 
 
-def test_round_trip_character_error_rate_of_the_default_tts(default_tts_server):
-    from triton_speech.training.manifest import read_manifest
-
-    texts = [item["text"] for item in read_manifest(DATA / "asr_heldout" / "manifest.json")][:SENTENCES]
-    speaker = TTSClient(default_tts_server.grpc_url)
+def synthesized(server, texts: list[str]) -> list[np.ndarray]:
+    speaker = TTSClient(server.grpc_url)
     audio = []
     for seed, text in enumerate(texts):
         # Users end sentences with punctuation, after which the model must stop.
@@ -51,12 +51,32 @@ def test_round_trip_character_error_rate_of_the_default_tts(default_tts_server):
         speech = speaker.synthesize(said, seed=seed)
         assert not speech.step_limit_reached, said
         audio.append(soxr.resample(speech.audio, speech.sample_rate, 16000))
-    heard = ASRClient(default_tts_server.grpc_url).transcribe_many(audio, concurrency=4)
-    cer = jiwer.cer(texts, heard)
-    print(f"round-trip CER on {len(texts)} held-out sentences: {cer:.3%} (bound {MAX_CER:.0%})")
+    return audio
+
+
+def test_what_the_default_tts_says_judged_by_whisper(default_tts_server, judge):
+    from triton_speech.training.judge import score
+    from triton_speech.training.manifest import read_manifest
+
+    texts = [item["text"] for item in read_manifest(DATA / "asr_heldout" / "manifest.json")][:SENTENCES]
+    audio = synthesized(default_tts_server, texts)
+    heard = [judge.transcribe(a) for a in audio]
+    judged = score(texts, heard)
+    ours = jiwer.cer(texts, ASRClient(default_tts_server.grpc_url).transcribe_many(audio, concurrency=4))
+    print(f"CER on {len(texts)} held-out template sentences: Whisper base {judged['cer']:.1%} "
+          f"(bound {MAX_JUDGED_CER:.0%}); our own ASR {ours:.1%}")
     for text, got in zip(texts, heard):
         print(f"  {text!r} -> {got!r}")
-    assert cer <= MAX_CER
+    assert judged["cer"] <= MAX_JUDGED_CER
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19: the default Tacotron2 knows only its template sentences")
+def test_everyday_english_meets_the_target(default_tts_server, judge):
+    from triton_speech.training.judge import score
+
+    texts = (DATA / "general_heldout" / "sentences.txt").read_text().splitlines()[:SENTENCES]
+    heard = [judge.transcribe(a) for a in synthesized(default_tts_server, texts)]
+    assert score(texts, heard)["cer"] <= TARGET_EVERYDAY_CER
 
 
 def test_griffin_lim_takes_no_waveglow_parameters(default_tts_server):

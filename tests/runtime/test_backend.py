@@ -133,3 +133,29 @@ def test_text_inputs_name_the_row():
     request = {"TEXT": np.array([[b"fine"], [b"\xff bad"]], dtype=object)}
     with pytest.raises(InputError, match=r"^TEXT row 1 is not valid UTF-8: byte 0xff at offset 0"):
         text_inputs(fake_pb_utils(), request, "TEXT", 100)
+
+
+def test_serve_async_answers_each_request_on_its_own_concurrently():
+    """A coroutine compute (a model calling others through BLS): the requests run together, and a bad request or
+    one whose computation fails gets its own error while the others are answered."""
+    import asyncio
+
+    from triton_speech.runtime.backend import serve_async
+
+    running, most = 0, 0
+
+    async def double_later(rows):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return double(rows)
+
+    requests = [{"X": np.array(r).reshape(-1, 1)} for r in ([1, 2], [-1], [13], [4])]
+    responses = asyncio.run(serve_async(fake_pb_utils(), requests, parse, double_later, pack))
+    assert responses[0].outputs[0].array.reshape(-1).tolist() == [2, 4]
+    assert responses[1].error.code == "INVALID_ARG" and "X must be non-negative" in responses[1].error.message
+    assert responses[2].error.code == "INTERNAL" and "13 is unlucky" in responses[2].error.message
+    assert responses[3].outputs[0].array.reshape(-1).tolist() == [8]
+    assert most == 3  # the three good requests were computed at the same time

@@ -95,6 +95,26 @@ def test_clean_fraction_leaves_that_share_unaugmented_and_the_rest_as_before():
                                                                         for u in mixed]
 
 
+def test_pad_fraction_puts_pauses_around_that_share_and_leaves_the_rest_as_before(tmp_path):
+    texts = data.sentences(300, seed=3)
+    voices = data.ACCENTS, data.VARIANTS
+    plain = data.plan(texts, *voices, 6, tmp_path, augment=True, espeak_path="")
+    padded = data.plan(texts, *voices, 6, tmp_path, augment=True, espeak_path="", pad_fraction=0.5)
+    changed = [(a, b) for a, b in zip(plain, padded) if a != b]
+    assert 0.4 < len(changed) / len(texts) < 0.6
+    for before, after in changed:  # only the pauses and their floor differ
+        assert replace(after, pad_before_s=0.0, pad_after_s=0.0, floor_db=-90.0) == before
+        assert 0.1 <= after.pad_before_s <= 1.5 and 0.1 <= after.pad_after_s <= 1.5 and -75 <= after.floor_db <= -45
+    # Synthesized: the pauses lengthen the clip by their sum and hold only the floor's faint noise.
+    one = replace(changed[0][1], noise_snr_db=None, reverb=0, gain_db=0.0, path=str(tmp_path / "padded.wav"))
+    bare = replace(one, pad_before_s=0.0, pad_after_s=0.0, floor_db=-90.0, path=str(tmp_path / "bare.wav"))
+    padded_length, bare_length = data.synthesize(one)["duration"], data.synthesize(bare)["duration"]
+    assert abs(padded_length - bare_length - one.pad_before_s - one.pad_after_s) < 0.002
+    audio, rate = soundfile.read(one.path)
+    pause = audio[: int(0.9 * one.pad_before_s * rate)]
+    assert abs(20 * np.log10(np.sqrt(np.mean(pause**2))) - one.floor_db) < 3.0
+
+
 def test_build_never_trains_on_the_demo_sentence(tmp_path, monkeypatch):
 
     first = data.sentences(1, seed=0)[0]  # what training would pick first

@@ -1,11 +1,14 @@
 """python -m benchmarks: served vs in-process ASR, punctuation and TTS, written to benchmarks/results/.
 
 Sections (``--only``): ``asr``, ``punctuation``, ``tts`` (served through the python clients vs in-process);
-``warmup`` (the first request after a server start vs steady state, with and without model_warmup); ``streaming``
-(time to first audio vs all audio, tts_streaming vs tts); ``baseline`` (NeMo ``transcribe()`` per request and ONNX
-Runtime in-process on the benchmark's audio files); ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and
-``tts``; with ``baseline``, served / baseline ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick).
-Every section has knobs to shrink it.
+``precision`` (QuartzNet INT8 vs FP32 in ONNX Runtime, throughput and held-out WER); ``warmup`` (the first request
+after a server start vs steady state, with and without model_warmup); ``tts_streaming`` (time to first audio vs all
+audio, tts_streaming vs tts); ``baseline`` (NeMo ``transcribe()`` per request and ONNX Runtime in-process on the
+benchmark's audio files); ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuator`` and ``tts``; with
+``baseline``, served / baseline ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick); ``streaming``
+(asr_streaming's latency at several concurrent real-time streams and the most it keeps up with; a long recording
+through asr_long and the client's windows vs its utterances one by one); ``gateway`` (the REST gateway's overhead
+over Triton for the same audio). Every section has knobs to shrink it.
 """
 
 from __future__ import annotations
@@ -20,25 +23,32 @@ import signal
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from triton_speech.benchmarks import (
     asr,
     audio,
     baseline,
+    gateway,
     inputs,
     perf,
+    precision,
     punctuation,
     report,
     streaming,
     tts,
+    tts_streaming,
     tuning,
     warmup,
 )
+from triton_speech.defaults import ASR_SAMPLE_RATE, STREAM_CHUNK_MS
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
-SECTIONS = ("asr", "punctuation", "tts", "warmup", "streaming", "baseline", "perf", "tuning")
+SECTIONS = ("asr", "punctuation", "tts", "precision", "warmup", "tts_streaming", "baseline", "perf", "tuning",
+            "streaming", "gateway")
 
 
 def _preferred(value: str) -> tuple[int, ...]:
@@ -65,9 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lexicon", default="", help="warmup: the word list of the asr built (make repository's)")
     parser.add_argument("--vocoder", default=RepositorySettings().vocoder, help="warmup: the tts vocoder built")
     parser.add_argument("--warmup-repeats", type=int, default=5, help="steady-state requests after the first")
-    parser.add_argument("--stream-sentences", type=int, nargs="+", default=[1, 3, 6])
-    parser.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--stream-rounds", type=int, default=2, help="requests per client and point")
+    parser.add_argument("--tts-stream-sentences", type=int, nargs="+", default=[1, 3, 6])
+    parser.add_argument("--tts-stream-concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--tts-stream-rounds", type=int, default=2, help="requests per client and point")
 
     shared = parser.add_argument_group("baseline, perf and tuning")
     shared.add_argument("--work-dir", type=Path, default=Path("build/bench"),
@@ -113,6 +123,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     tuning_group.add_argument("--tune-p99-budget-ms", type=float, default=None)
     tuning_group.add_argument("--tune-latency-slack", type=float, default=1.2,
                               help="keep settings whose lowest-concurrency p50 is within this factor of the best's")
+
+    streaming_group = parser.add_argument_group("streaming")
+    streaming_group.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 8, 32],
+                                 help="concurrent real-time streams")
+    streaming_group.add_argument("--stream-chunk-ms", type=float, default=STREAM_CHUNK_MS)
+    streaming_group.add_argument("--stream-seconds", type=float, default=12.0, help="audio per stream")
+    streaming_group.add_argument("--stream-search-steps", type=int, default=2,
+                                 help="bisection steps for the most streams that keep up")
+    streaming_group.add_argument("--long-minutes", type=float, default=10.0, help="the long recording (minutes)")
+    streaming_group.add_argument("--long-concurrency", type=int, default=8, help="requests in flight")
+
+    gateway_group = parser.add_argument_group("gateway")
+    gateway_group.add_argument("--gateway-seconds", type=float, default=5.0, help="clip length (s)")
+    gateway_group.add_argument("--gateway-clips", type=int, default=4, help="different clips")
+    gateway_group.add_argument("--gateway-rounds", type=int, default=5, help="passes over the clips per path")
+    gateway_group.add_argument("--gateway-port", type=int, default=0, help="the gateway's port (0: a free one)")
     return parser.parse_args(argv)
 
 
@@ -122,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.output.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    clips = audio.buckets(tuple(args.seconds), args.clips) if {"asr", "punctuation"} & set(args.only) else {}
+    needs_clips = {"asr", "punctuation", "precision"} & set(args.only)
+    clips = audio.buckets(tuple(args.seconds), args.clips) if needs_clips else {}
 
     if "asr" in args.only:
         pipeline = ASRPipeline.from_export(args.asr_export)
@@ -140,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
               f"Punctuation latency\n\nMachine: {machine}. Punctuator: {info['source']}, {info['num_hidden_layers']} "
               f"layers, hidden {info['hidden_size']}. {punctuation.__doc__.strip()}")
 
+    if "precision" in args.only:
+        heldout = precision.heldout_set(Path("tests/data/asr_heldout/manifest.json"))
+        rows = precision.measure(args.asr_export, clips, tuple(args.batch), args.rounds, heldout)
+        write(args.output, "precision", rows, f"QuartzNet INT8 vs FP32\n\nMachine: {machine}. "
+              f"{precision.__doc__.strip()}")
+
     if "tts" in args.only:
         rows = tts.measure(args.tacotron2_export, args.waveglow_export, repeats=args.tts_repeats)
         write(args.output, "tts", rows, f"TTS synthesis speed\n\nMachine: {machine}. {tts.__doc__.strip()}")
@@ -153,12 +186,21 @@ def main(argv: list[str] | None = None) -> int:
         write(args.output, "warmup", rows, f"First request after a start vs steady state\n\nMachine: {machine}. "
               f"Vocoder: {args.vocoder}. {warmup.__doc__.strip()}")
 
-    if "streaming" in args.only:
+    if "tts_streaming" in args.only:
         with TritonServer(args.model_repository) as server:
-            rows = streaming.measure(server.grpc_url, tuple(args.stream_sentences), tuple(args.stream_concurrency),
-                                     args.stream_rounds)
-        write(args.output, "streaming", rows, f"Streaming TTS: time to first audio\n\nMachine: {machine}. "
-              f"Repository: {args.model_repository}. {streaming.__doc__.strip()}")
+            rows = tts_streaming.measure(server.grpc_url, tuple(args.tts_stream_sentences),
+                                         tuple(args.tts_stream_concurrency), args.tts_stream_rounds)
+        write(args.output, "tts_streaming", rows, f"Streaming TTS: time to first audio\n\nMachine: {machine}. "
+              f"Repository: {args.model_repository}. {tts_streaming.__doc__.strip()}")
+
+    if "streaming" in args.only:
+        run_streaming(args, machine)
+
+    if "gateway" in args.only:
+        with TritonServer(args.model_repository) as server:
+            rows = gateway.measure(server.grpc_url, args.gateway_seconds, args.gateway_clips, args.gateway_rounds,
+                                   args.gateway_port or free_port())
+        write(args.output, "gateway", rows, f"Gateway overhead\n\nMachine: {machine}. {gateway.__doc__.strip()}")
 
     if not {"baseline", "perf", "tuning"} & set(args.only):
         return 0
@@ -231,6 +273,35 @@ def run_perf(args: argparse.Namespace, data: inputs.InputData, asr_export: Path,
                           requests_per_window=args.perf_tts_requests) for c in args.perf_tts_concurrency]
     with TritonServer(repository) as server:
         return perf.sweep(server.grpc_url, server.http_url, points, settings, admin_key=server.admin_key)
+
+
+def run_streaming(args: argparse.Namespace, machine: str) -> None:
+    """asr_streaming and asr_long of the built repository, on espeak-ng speech."""
+    pieces = audio.utterances()
+    corpus = np.concatenate(pieces)
+    length = int(args.stream_seconds * ASR_SAMPLE_RATE)
+    clips = [np.roll(corpus, -k * length)[:length] for k in range(max(args.stream_concurrency))]
+    with TritonServer(args.model_repository) as server:
+        rows, most = streaming.streaming(server.grpc_url, clips, tuple(args.stream_concurrency), args.stream_chunk_ms,
+                                         args.stream_search_steps)
+        long_rows = streaming.long_audio(server.grpc_url, server.http_url, pieces, args.long_minutes,
+                                         args.long_concurrency)
+    write(args.output, "streaming", rows,
+          f"Streaming ASR (asr_streaming)\n\nMachine: {machine}. {args.stream_seconds:g} s of speech per stream, "
+          f"chunks of {args.stream_chunk_ms:g} ms sent in real time. {streaming.__doc__.strip()}",
+          extra=f"Most real-time streams kept up with (p99 within one chunk): **{most}**.")
+    separate = long_rows[0]["rtfx"]
+    for row in long_rows:
+        row["vs_one_by_one"] = round(row["rtfx"] / separate, 2)
+    write(args.output, "long_audio", long_rows, f"Long audio (asr_long)\n\nMachine: {machine}.")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def write(folder: Path, name: str, rows: list[dict], heading: str, extra: str = "") -> None:

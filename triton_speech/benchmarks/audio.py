@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from triton_speech.client.audio import load_audio
+from triton_speech.training.voices import Voice, speak
 
 SENTENCES = [
     "please call stella and ask her to bring these things with her from the store",
@@ -25,20 +22,19 @@ SENTENCES = [
 
 def spoken(sample_rate: int = 16000, voices=("en-us", "en", "en-gb-x-rp")) -> np.ndarray:
     """All sentences in several voices, concatenated (espeak-ng), or a speech-like signal without it."""
+    return np.concatenate(utterances(sample_rate, voices))
+
+
+def utterances(sample_rate: int = 16000, voices=("en-us", "en", "en-gb-x-rp")) -> list[np.ndarray]:
+    """Each sentence in each voice (espeak-ng), or without it 24 pieces of a speech-like signal."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         rng = np.random.default_rng(0)
         t = np.arange(60 * sample_rate) / sample_rate
-        return (0.3 * np.sin(2 * np.pi * 150 * t) * np.sin(2 * np.pi * 3 * t) ** 2
-                + 0.02 * rng.standard_normal(t.shape)).astype(np.float32)
-    pieces = []
-    with tempfile.TemporaryDirectory() as folder:
-        for v, voice in enumerate(voices):
-            for s, sentence in enumerate(SENTENCES):
-                path = Path(folder) / f"{v}_{s}.wav"
-                subprocess.run([espeak, "-v", voice, "-w", str(path), sentence], check=True, capture_output=True)
-                pieces.append(load_audio(path, sample_rate))
-    return np.concatenate(pieces)
+        signal = (0.3 * np.sin(2 * np.pi * 150 * t) * np.sin(2 * np.pi * 3 * t) ** 2
+                  + 0.02 * rng.standard_normal(t.shape)).astype(np.float32)
+        return np.array_split(signal, 24)
+    return [speak(sentence, Voice.espeak(voice), sample_rate) for voice in voices for sentence in SENTENCES]
 
 
 def buckets(seconds: tuple[float, ...], per_bucket: int, sample_rate: int = 16000) -> dict[float, list[np.ndarray]]:

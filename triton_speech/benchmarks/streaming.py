@@ -1,77 +1,91 @@
-"""Time to first audio vs time to all audio: texts of 1, 3 and 6 sentences streamed through ``tts_streaming`` and
-synthesized whole through ``tts``, at concurrency 1 and 4 (that many clients, each sending its requests one after
-another), on the served repository. Medians over every request of a point.
+"""Streaming and long recordings, served.
+
+Streaming (``asr_streaming``): N streams at once, each sending its audio in chunks at the pace of the audio (as a
+microphone would); the latency of a chunk is from the moment its audio has ended (when it is sent) to its answer
+(the partial transcript). A stream keeps up while answers come within one chunk's duration; the most streams that
+keep up (p99 within a chunk) is searched between the concurrencies measured.
+
+Long audio: one recording of many utterances in a row through ``asr_long`` (one request) and through the client's
+windows, against the same utterances sent to ``asr`` one by one (concurrently); RTFx is audio seconds per wall second.
 """
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
-from triton_speech.client import TTSClient
-
-SENTENCES = [
-    "The train to London leaves at seven thirty in the evening.",
-    "Please call Emma and ask her to bring the tickets.",
-    "It costs five dollars and fifty cents.",
-    "We will meet on Friday at ten in the morning.",
-    "The weather in Paris is lovely in May.",
-    "Thank you for waiting, your table is ready.",
-]
+from triton_speech.client.asr import ASRClient, chunked
+from triton_speech.client.connection import TritonConnection
+from triton_speech.defaults import ASR_SAMPLE_RATE
 
 
-def text_of(sentences: int) -> str:
-    return " ".join(SENTENCES[:sentences])
+def stream_point(url: str, clips: list[np.ndarray], streams: int, chunk_ms: float) -> dict:
+    """``streams`` concurrent real-time streams, stream k sending clip k (cycled)."""
 
+    def one(k: int) -> list[float]:
+        answers = ASRClient(url).stream(chunked(clips[k % len(clips)], chunk_ms), realtime=True)
+        return [answer.latency_s * 1000 for answer in answers]
 
-@dataclass
-class Timing:
-    first_ms: float  # until the first audio (the whole audio, for tts)
-    all_ms: float
-    audio_s: float
-
-
-def streamed(client: TTSClient, text: str) -> Timing:
-    started, first, samples = time.perf_counter(), None, 0
-    for chunk in client.stream(text, seed=0):
-        first = first if first is not None else time.perf_counter() - started
-        samples += chunk.audio.size
-    return Timing(first * 1000, (time.perf_counter() - started) * 1000, samples / chunk.sample_rate)
-
-
-def whole(client: TTSClient, text: str) -> Timing:
     started = time.perf_counter()
-    speech = client.synthesize(text, seed=0)
-    elapsed = (time.perf_counter() - started) * 1000
-    return Timing(elapsed, elapsed, speech.audio.size / speech.sample_rate)
+    with ThreadPoolExecutor(streams) as pool:
+        latencies = np.concatenate([np.array(ms) for ms in pool.map(one, range(streams))])
+    wall = time.perf_counter() - started
+    audio_s = sum(clips[k % len(clips)].shape[0] for k in range(streams)) / ASR_SAMPLE_RATE
+    return {"streams": streams, "chunk_ms": chunk_ms, "chunks": int(latencies.size),
+            "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+            "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+            "max_ms": round(float(latencies.max()), 1),
+            "keeps_up": bool(np.percentile(latencies, 99) <= chunk_ms),
+            "audio_s_per_wall_s": round(audio_s / wall, 2)}
 
 
-def _client_run(url: str, call, text: str, rounds: int) -> list[Timing]:
-    client = TTSClient(url)
-    return [call(client, text) for _ in range(rounds)]
-
-
-def measure(url: str, sentence_counts=(1, 3, 6), concurrency=(1, 4), rounds: int = 2) -> list[dict]:
-    points = [(n, c, mode) for n in sentence_counts for c in concurrency for mode in ("streamed", "whole")]
+def streaming(url: str, clips: list[np.ndarray], concurrencies: tuple[int, ...], chunk_ms: float,
+              search_steps: int) -> tuple[list[dict], int]:
+    """Rows at each concurrency, then a bisection for the most streams that keep up; returns (rows, that most)."""
     rows = []
-    for sentences, clients, mode in tqdm(points, desc="streaming benchmark", unit="point"):
-        call, text = (streamed if mode == "streamed" else whole), text_of(sentences)
-        with ThreadPoolExecutor(clients) as pool:
-            runs = pool.map(lambda _, call=call, text=text: _client_run(url, call, text, rounds), range(clients))
-            timings = [t for run in runs for t in run]
-        first, total = (float(np.median([getattr(t, key) for t in timings])) for key in ("first_ms", "all_ms"))
-        rows.append({"sentences": sentences, "concurrency": clients, "mode": mode,
-                     "audio_s": round(timings[0].audio_s, 2), "first_audio_ms": round(first),
-                     "all_audio_ms": round(total), "requests": len(timings)})
-    for row in rows:  # the whole text's time against the stream's first audio, at the same point
-        if row["mode"] == "streamed":
-            same = next(r for r in rows if r["mode"] == "whole" and
-                        (r["sentences"], r["concurrency"]) == (row["sentences"], row["concurrency"]))
-            row["tts_ms / first_audio_ms"] = round(same["all_audio_ms"] / row["first_audio_ms"], 1)
-        else:
-            row["tts_ms / first_audio_ms"] = ""
-    return rows
+    for streams in tqdm(concurrencies, desc="streaming", unit="point"):
+        rows.append(stream_point(url, clips, streams, chunk_ms))
+    keeping = [r["streams"] for r in rows if r["keeps_up"]]
+    low = max(keeping, default=0)
+    high = min((r["streams"] for r in rows if not r["keeps_up"] and r["streams"] > low), default=None)
+    for _ in range(search_steps):
+        if high is None or high - low <= 1:
+            break
+        middle = (low + high) // 2
+        row = stream_point(url, clips, middle, chunk_ms)
+        rows.append(row)
+        low, high = (middle, high) if row["keeps_up"] else (low, middle)
+    return sorted(rows, key=lambda r: r["streams"]), low
+
+
+def long_audio(grpc_url: str, http_url: str, pieces: list[np.ndarray], minutes: float,
+               concurrency: int) -> list[dict]:
+    """The pieces repeated into a ``minutes`` recording: the utterances one by one to asr, the recording through
+    asr_long (one gRPC request, one plain HTTP request) and through the client's windows."""
+    repeats = int(np.ceil(minutes * 60 * ASR_SAMPLE_RATE / sum(piece.shape[0] for piece in pieces)))
+    utterances = pieces * repeats
+    recording = np.concatenate(utterances)
+    seconds = recording.shape[0] / ASR_SAMPLE_RATE
+    client = ASRClient(grpc_url)
+    client.transcribe(pieces[0])  # warm-up
+
+    def timed(what: str, run) -> dict:
+        started = time.perf_counter()
+        run()
+        wall = time.perf_counter() - started
+        return {"what": what, "audio_s": round(seconds, 1), "wall_s": round(wall, 3), "rtfx": round(seconds / wall, 1)}
+
+    runs = [
+        (f"{len(utterances)} utterances one by one to asr ({concurrency} at a time)",
+         lambda: client.transcribe_many(utterances, concurrency=concurrency)),
+        ("the recording to asr_long, one gRPC request",
+         lambda: TritonConnection(grpc_url).infer("asr_long", {"AUDIO": recording[None]}, ["TRANSCRIPT"])),
+        ("the recording to asr_long, one plain HTTP request",
+         lambda: TritonConnection(http_url, "http").infer("asr_long", {"AUDIO": recording[None]}, ["TRANSCRIPT"])),
+        (f"the recording in the client's windows to asr ({concurrency} at a time)",
+         lambda: client.recognize(recording, timestamps=False, concurrency=concurrency)),
+    ]
+    return [timed(what, run) for what, run in tqdm(runs, desc="long audio", unit="run")]

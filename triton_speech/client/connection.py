@@ -50,7 +50,8 @@ class ServerUnavailable(InferenceError):
 TRANSIENT_MESSAGES = ("is not healthy", "has no available versions", "Server is stopping")
 
 
-def _error(error: InferenceServerException) -> InferenceError:
+def classify(error: InferenceServerException) -> InferenceError:
+    """The client error for a server answer: ServerUnavailable when retrying may succeed."""
     status, message = error.status(), error.message()
     transient = status in ("StatusCode.UNAVAILABLE", "503") or any(m in message for m in TRANSIENT_MESSAGES)
     return (ServerUnavailable if transient else InferenceError)(message, status)
@@ -129,20 +130,22 @@ class TritonConnection:
                 result = self.client.infer(model, _inputs(module, tensors), outputs=requested)
                 return {name: result.as_numpy(name) for name in outputs}
             except InferenceServerException as error:
-                failure = _error(error)
+                failure = classify(error)
             if not isinstance(failure, ServerUnavailable) or delay is None:
                 raise failure
             time.sleep(delay)
 
-    async def infer_async(self, client, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
+    async def infer_async(self, client, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str],
+                          request_id: str = ""):
+        """``request_id`` travels with the request (Triton's logs and traces show it)."""
         module = _module(self.protocol, asynchronous=True)
         requested = [module.InferRequestedOutput(name) for name in outputs]
         for delay in [*backoff_delays(self.retries), None]:
             try:
-                result = await client.infer(model, _inputs(module, tensors), outputs=requested)
+                result = await client.infer(model, _inputs(module, tensors), outputs=requested, request_id=request_id)
                 return {name: result.as_numpy(name) for name in outputs}
             except InferenceServerException as error:
-                failure = _error(error)
+                failure = classify(error)
             if not isinstance(failure, ServerUnavailable) or delay is None:
                 raise failure
             await asyncio.sleep(delay)
@@ -184,14 +187,14 @@ class TritonConnection:
                 except queue.Empty:
                     raise InferenceError(f"no response from {model} in {self.timeout_s:.0f} s") from None
                 if error is not None:
-                    raise _error(error)
+                    raise classify(error)
                 final = result.get_response().parameters["triton_final_response"].bool_param
                 if result.get_response().outputs:
                     yield {name: result.as_numpy(name) for name in outputs}
                 if final:
                     return
         except InferenceServerException as error:
-            raise _error(error) from None
+            raise classify(error) from None
         finally:
             client.stop_stream(cancel_requests=True)
             client.close()
@@ -208,7 +211,7 @@ class TritonConnection:
             events = error.read().decode("utf-8", "replace").splitlines()
             message = next((json.loads(line[5:]).get("error", line) for line in events if line.startswith("data:")),
                            str(error))
-            raise _error(InferenceServerException(message, status=str(error.code))) from None
+            raise classify(InferenceServerException(message, status=str(error.code))) from None
         except (urllib.error.URLError, ConnectionError) as error:
             raise self._unreachable(error) from None
 
@@ -255,5 +258,5 @@ def _server_sent_events(answer, outputs: Sequence[str]) -> Iterator[dict[str, np
             continue
         event = json.loads(line[5:])
         if "error" in event:
-            raise _error(InferenceServerException(event["error"], status="400"))
+            raise classify(InferenceServerException(event["error"], status="400"))
         yield {name: np.asarray(event[name]) for name in outputs}

@@ -41,9 +41,15 @@ class TTSClient:
         self.model = model
         self.streaming_model = streaming_model
 
+    def synthesize(self, text: str | bytes, seed: int | None = None, sigma: float | None = None,
+                   denoiser_strength: float | None = None) -> Synthesis:
+        outputs = self.connection.infer(self.model, self.tensors(text, seed, sigma, denoiser_strength), OUTPUTS)
+        return self.synthesis(outputs)
+
     @staticmethod
-    def _tensors(text: str | bytes, seed: int | None, sigma: float | None,
-                 denoiser_strength: float | None) -> dict[str, np.ndarray]:
+    def tensors(text: str | bytes, seed: int | None = None, sigma: float | None = None,
+                denoiser_strength: float | None = None) -> dict[str, np.ndarray]:
+        """The request of one text; options left None take the server's defaults."""
         raw = text if isinstance(text, bytes) else text.encode("utf-8")
         tensors = {"TEXT": np.array([[raw]], dtype=np.object_)}
         for name, value, dtype in (("SEED", seed, np.int64), ("SIGMA", sigma, np.float32),
@@ -52,9 +58,9 @@ class TTSClient:
                 tensors[name] = np.array([[value]], dtype=dtype)
         return tensors
 
-    def synthesize(self, text: str | bytes, seed: int | None = None, sigma: float | None = None,
-                   denoiser_strength: float | None = None) -> Synthesis:
-        outputs = self.connection.infer(self.model, self._tensors(text, seed, sigma, denoiser_strength), OUTPUTS)
+    @staticmethod
+    def synthesis(outputs: dict[str, np.ndarray]) -> Synthesis:
+        """The ``Synthesis`` of one answer: the audio cut to its length."""
         length = int(outputs["AUDIO_LENGTH"].reshape(-1)[0])
         return Synthesis(outputs["AUDIO"][0, :length], SAMPLE_RATE, bool(outputs["STEP_LIMIT_REACHED"].reshape(-1)[0]))
 
@@ -62,7 +68,7 @@ class TTSClient:
                denoiser_strength: float | None = None) -> Iterator[SpeechChunk]:
         """The speech of ``text`` in chunks, in order, as the server makes them (``tts_streaming``): the first
         comes after the first words are synthesized; joined, they are what ``synthesize`` returns (README)."""
-        tensors = self._tensors(text, seed, sigma, denoiser_strength)
+        tensors = self.tensors(text, seed, sigma, denoiser_strength)
         for outputs in self.connection.stream(self.streaming_model, tensors, STREAM_OUTPUTS):
             yield SpeechChunk(np.asarray(outputs["AUDIO"], dtype=np.float32).reshape(-1), SAMPLE_RATE,
                               int(outputs["AUDIO_OFFSET"].reshape(-1)[0]), bool(outputs["FINAL"].reshape(-1)[0]),

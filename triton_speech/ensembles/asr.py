@@ -1,4 +1,10 @@
-"""The ASR models and the ``asr`` ensemble: audio -> features -> QuartzNet -> CTC decoding -> text."""
+"""The ASR models and the ``asr`` ensemble: audio -> features -> QuartzNet -> CTC decoding (-> punctuation) -> text.
+
+pip target: python models hosting ONNX Runtime (``feature_extractor`` checks the audio and runs frontend.onnx).
+ngc target: ``audio_input`` (python: the same checks) -> ``feature_extractor`` and ``quartznet`` on the native
+onnxruntime_onnx backend (or TensorRT plans) on the GPU -> ``ctc_decoder`` (python). The ensemble's interface is
+the same on both.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,23 @@ from pathlib import Path
 
 from triton_speech.ensembles import punctuation, warmup
 from triton_speech.ensembles.settings import RepositorySettings
-from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
+from triton_speech.ensembles.spec import (
+    Batching,
+    ConfigError,
+    Ensemble,
+    NativeModel,
+    PythonModel,
+    SequenceBatching,
+    Step,
+    Tensor,
+    read_export,
+)
+from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
+from triton_speech.runtime.asr.acoustic import frame_seconds
 from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.features import MelFrontend
+from triton_speech.runtime.asr.longform import window_settings
+from triton_speech.runtime.asr.words import WORD_CONFIDENCE, WORD_END_S, WORD_START_S, WORDS
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
 # Optional: a client that sends a padded batch [B, N] says how many samples of each row are audio.
@@ -16,35 +36,73 @@ AUDIO_LENGTH = Tensor("AUDIO_LENGTH", "INT32", (1,), optional=True)
 TRANSCRIPT = Tensor("TRANSCRIPT", "BYTES", (1,))
 # With a punctuator: TRANSCRIPT is punctuated and capitalized, RAW_TRANSCRIPT is the CTC decoder's text.
 RAW_TRANSCRIPT = Tensor("RAW_TRANSCRIPT", "BYTES", (1,))
+# The raw transcript's words, each with its start and end (seconds from the start of the audio) and confidence
+# (0-1); a client asks for them or not.
+WORD_TENSORS = (Tensor(WORDS, "BYTES", (-1,)), Tensor(WORD_START_S, "FP32", (-1,)), Tensor(WORD_END_S, "FP32", (-1,)),
+                Tensor(WORD_CONFIDENCE, "FP32", (-1,)))
+# The graphs' [batch] length tensors, declared [1] and reshaped (native models).
+GRAPH_LENGTH = dict(dtype="INT64", dims=(1,), reshape=())
 
 
 def models(export_dir: Path, settings: RepositorySettings,
-           punctuator_export: Path | None = None) -> list[PythonModel | Ensemble]:
-    """feature_extractor, quartznet, ctc_decoder (+ punctuator) and the asr ensemble chaining them."""
+           punctuator_export: Path | None = None) -> list[PythonModel | NativeModel | Ensemble]:
+    """The asr ensemble and its steps (+ the punctuator's models), asr_long (recordings of any length, in windows
+    through asr) and asr_streaming (live streams)."""
     export_dir = Path(export_dir)
     info = read_export(export_dir)
     n_mels, num_classes = int(info["n_mels"]), int(info["num_classes"])
-    features = Tensor("FEATURES", "FP32", (n_mels, -1))
-    features_length = Tensor("FEATURES_LENGTH", "INT64", (1,))
+    frontend = MelFrontend.load(export_dir / "frontend.npz")
+    # Frames of the longest audio asr takes: quartznet and ctc_decoder refuse longer inputs sent to them directly.
+    max_frames = frontend.num_frames(int(settings.max_audio_seconds * int(info["sample_rate"])))
+    # What the first step checks (runtime.backend.audio_rows): a frame's worth of samples at least, the limit at most.
+    audio_checks = {"sample_rate": str(info["sample_rate"]), "max_audio_seconds": str(settings.max_audio_seconds),
+                    "min_samples": str(frontend.config.hop_length)}
+    acoustic_graph = (derived_graph(export_dir / "model.onnx", settings.precision, export_dir)
+                      if "quartznet" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
     logprobs = Tensor("LOGPROBS", "FP32", (-1, num_classes))
     logprobs_length = Tensor("LOGPROBS_LENGTH", "INT64", (1,))
-    # Frames of the longest audio asr takes: quartznet and ctc_decoder refuse longer inputs sent to them directly.
-    frontend = MelFrontend.load(export_dir / "frontend.npz")
-    max_frames = frontend.num_frames(int(settings.max_audio_seconds * int(info["sample_rate"])))
     audio = warmup.speech_like(int(info["sample_rate"]))
-    warmup_features = frontend(audio)
+    decoder = ctc_decoder(export_dir, settings, logprobs, logprobs_length, max_frames,
+                          audio.shape[0] / int(info["sample_rate"]))
 
+    if settings.target == "ngc":
+        described, steps = _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_classes, audio)
+    else:
+        described, steps = _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logprobs,
+                                      logprobs_length, max_frames, frontend, audio)
+    described.append(decoder)
+    word_outputs = {tensor.name: tensor.name for tensor in WORD_TENSORS}
+    if punctuator_export is None:
+        steps.append(Step("ctc_decoder", inputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
+                          outputs={"TRANSCRIPT": "TRANSCRIPT", **word_outputs}))
+        outputs = (TRANSCRIPT, *WORD_TENSORS)
+    else:
+        steps.append(Step("ctc_decoder", inputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
+                          outputs={"TRANSCRIPT": "raw_transcript", **word_outputs}))
+        steps.append(Step("punctuator", inputs={"TEXT": "raw_transcript"},
+                          outputs={"PUNCTUATED_TEXT": "TRANSCRIPT", "UNPUNCTUATED_TEXT": "RAW_TRANSCRIPT"}))
+        described += punctuation.models(punctuator_export, settings)
+        outputs = (TRANSCRIPT, RAW_TRANSCRIPT, *WORD_TENSORS)
+    asr = Ensemble(name="asr", inputs=(AUDIO, AUDIO_LENGTH), outputs=outputs, max_batch_size=settings.max_batch_size,
+                   steps=tuple(steps))
+    return described + [asr, asr_long(settings, outputs, info, frontend.config.hop_length),
+                        asr_streaming(export_dir, settings, acoustic_graph, decoder)]
+
+
+def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logprobs, logprobs_length, max_frames,
+               frontend, audio):
+    warmup_features = frontend(audio)
+    features = Tensor("FEATURES", "FP32", (n_mels, -1))
+    features_length = Tensor("FEATURES_LENGTH", "INT64", (1,))
+    device = settings.network_device
     feature_extractor = PythonModel(
         name="feature_extractor",
         inputs=(AUDIO, AUDIO_LENGTH),
         outputs=(features, features_length),
         batching=settings.batching("feature_extractor"),
-        parameters={
-            "frontend": "frontend.npz",
-            "sample_rate": str(info["sample_rate"]),
-            "max_audio_seconds": str(settings.max_audio_seconds),
-        },
-        artifacts={"frontend.npz": export_dir / "frontend.npz"},
+        parameters={**audio_checks, "intra_op_threads": str(settings.onnx_threads)},
+        artifacts={name: export_dir / name for name in ("frontend.onnx", "frontend.npz")},
+        device=device,
         warmup=warmup.samples(settings, AUDIO=audio),
     )
     quartznet = PythonModel(
@@ -55,59 +113,155 @@ def models(export_dir: Path, settings: RepositorySettings,
         parameters={"onnx_model": "model.onnx", "intra_op_threads": str(settings.onnx_threads),
                     "max_frames": str(max_frames)},
         # export.json travels with the weights: where they came from and the parity measured.
-        artifacts={"model.onnx": export_dir / "model.onnx", "export.json": export_dir / "export.json"},
+        artifacts={"model.onnx": acoustic_graph, "export.json": export_dir / "export.json"},
+        device=device,
         warmup=warmup.samples(settings, FEATURES=warmup_features,
                               FEATURES_LENGTH=warmup.length(warmup_features.shape[1])),
     )
-    decoding = {"labels": "labels.json", "max_frames": str(max_frames)}
-    decoding_files = {"labels.json": export_dir / "labels.json"}
-    if settings.lexicon:
-        try:  # the decoder the server will load: an unspellable word or a bad beam size fails now, not at load
-            load_decoder(export_dir / "labels.json", settings.lexicon, settings.ctc_beam_size)
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"ctc_decoder: lexicon {settings.lexicon}: {error}") from error
-        decoding.update(lexicon="lexicon.txt", beam_size=str(settings.ctc_beam_size))
-        decoding_files["lexicon.txt"] = Path(settings.lexicon)
-    ctc_decoder = PythonModel(
-        name="ctc_decoder",
-        inputs=(logprobs, logprobs_length),
-        outputs=(TRANSCRIPT,),
-        batching=settings.batching("ctc_decoder"),
-        parameters=decoding,
-        artifacts=decoding_files,
-        # QuartzNet halves the frame rate
-        warmup=warmup.samples(settings, LOGPROBS=warmup.log_probs(warmup_features.shape[1] // 2, num_classes),
-                              LOGPROBS_LENGTH=warmup.length(warmup_features.shape[1] // 2)),
+    steps = [
+        Step("feature_extractor", inputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"},
+             outputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"}),
+        Step("quartznet", inputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"},
+             outputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"}),
+    ]
+    return [feature_extractor, quartznet], steps
+
+
+def _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_classes, audio):
+    # Only audio_input is warmed here: the native models (onnxruntime_onnx, tensorrt_plan) take no python warm-up
+    plans = Path(settings.tensorrt_plans) if settings.tensorrt_plans else None
+    audio_input = PythonModel(
+        name="audio_input",
+        inputs=(AUDIO, AUDIO_LENGTH),
+        outputs=(Tensor("CHECKED_AUDIO", "FP32", (-1,)), Tensor("CHECKED_AUDIO_LENGTH", "INT64", (1,))),
+        batching=settings.batching("audio_input"),
+        parameters=audio_checks,
+        warmup=warmup.samples(settings, AUDIO=audio),
+    )
+    native = dict(device="gpu", tensorrt_accelerator=settings.tensorrt_accelerator)
+    feature_extractor = NativeModel(
+        name="feature_extractor",
+        inputs=(Tensor("audio", "FP32", (-1,)), Tensor("audio_length", **GRAPH_LENGTH)),
+        outputs=(Tensor("features", "FP32", (n_mels, -1)), Tensor("features_length", **GRAPH_LENGTH)),
+        batching=settings.batching("feature_extractor"),
+        graph=export_dir / "frontend.onnx",
+        plan=plans / "feature_extractor.plan" if plans else None,
+        **native,
+    )
+    quartznet = NativeModel(
+        name="quartznet",
+        inputs=(Tensor("features", "FP32", (n_mels, -1)), Tensor("features_length", **GRAPH_LENGTH)),
+        outputs=(Tensor("logprobs", "FP32", (-1, num_classes)), Tensor("logprobs_length", **GRAPH_LENGTH)),
+        batching=settings.batching("quartznet"),
+        graph=acoustic_graph,
+        plan=plans / "quartznet.plan" if plans else None,
+        **native,
     )
     steps = [
-        Step(
-            "feature_extractor",
-            inputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"},
-            outputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"},
-        ),
-        Step(
-            "quartznet",
-            inputs={"FEATURES": "features", "FEATURES_LENGTH": "features_length"},
-            outputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
-        ),
+        Step("audio_input", inputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"},
+             outputs={"CHECKED_AUDIO": "audio", "CHECKED_AUDIO_LENGTH": "audio_length"}),
+        Step("feature_extractor", inputs={"audio": "audio", "audio_length": "audio_length"},
+             outputs={"features": "features", "features_length": "features_length"}),
+        Step("quartznet", inputs={"features": "features", "features_length": "features_length"},
+             outputs={"logprobs": "logprobs", "logprobs_length": "logprobs_length"}),
     ]
-    described = [feature_extractor, quartznet, ctc_decoder]
-    if punctuator_export is None:
-        steps.append(Step("ctc_decoder", inputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
-                          outputs={"TRANSCRIPT": "TRANSCRIPT"}))
-        outputs = (TRANSCRIPT,)
-    else:
-        steps.append(Step("ctc_decoder", inputs={"LOGPROBS": "logprobs", "LOGPROBS_LENGTH": "logprobs_length"},
-                          outputs={"TRANSCRIPT": "raw_transcript"}))
-        steps.append(Step("punctuator", inputs={"TEXT": "raw_transcript"},
-                          outputs={"PUNCTUATED_TEXT": "TRANSCRIPT", "UNPUNCTUATED_TEXT": "RAW_TRANSCRIPT"}))
-        described.append(punctuation.punctuator(punctuator_export, settings))
-        outputs = (TRANSCRIPT, RAW_TRANSCRIPT)
-    asr = Ensemble(
-        name="asr",
+    return [audio_input, feature_extractor, quartznet], steps
+
+
+def ctc_decoder(export_dir: Path, settings: RepositorySettings, logprobs: Tensor, logprobs_length: Tensor,
+                max_frames: int, warmup_seconds: float) -> PythonModel:
+    try:
+        stride = frame_seconds(export_dir)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    decoding = {"labels": "labels.json", "max_frames": str(max_frames), "frame_seconds": repr(stride)}
+    decoding_files = {"labels.json": export_dir / "labels.json"}
+    if settings.lexicon or settings.lm:
+        try:  # the decoder the server will load: an unspellable word, a bad LM or beam size fails now, not at load
+            load_decoder(export_dir / "labels.json", settings.lexicon or None, settings.ctc_beam_size,
+                         settings.lm or None, settings.lm_alpha, settings.lm_beta)
+        except (ImportError, OSError, ValueError) as error:
+            what = f"lexicon {settings.lexicon}" if settings.lexicon else f"lm {settings.lm}"
+            raise ConfigError(f"ctc_decoder: {what}: {error}") from error
+        decoding["beam_size"] = str(settings.ctc_beam_size)
+    if settings.lexicon:
+        decoding["lexicon"] = "lexicon.txt"
+        decoding_files["lexicon.txt"] = Path(settings.lexicon)
+    if settings.lm:
+        name = "lm" + Path(settings.lm).suffix
+        decoding.update(lm=name, lm_alpha=str(settings.lm_alpha), lm_beta=str(settings.lm_beta))
+        decoding_files[name] = Path(settings.lm)
+    frames = max(1, int(warmup_seconds / stride))  # the log-prob frames of the warm-up audio
+    return PythonModel(name="ctc_decoder", inputs=(logprobs, logprobs_length), outputs=(TRANSCRIPT, *WORD_TENSORS),
+                       batching=settings.batching("ctc_decoder"), parameters=decoding, artifacts=decoding_files,
+                       warmup=warmup.samples(settings, LOGPROBS=warmup.log_probs(frames, logprobs.dims[1]),
+                                             LOGPROBS_LENGTH=warmup.length(frames)))
+
+
+def asr_long(settings: RepositorySettings, asr_outputs: tuple[Tensor, ...], info: dict, hop_length: int) -> PythonModel:
+    """Recordings up to ``max_long_audio_seconds``, each in overlapping windows sent to asr (BLS)."""
+    window, overlap = long_windows(settings)
+    if settings.long_windows_in_flight < 1:
+        raise ConfigError("asr_long: long_windows_in_flight must be at least 1")
+    if settings.max_long_audio_seconds < settings.max_audio_seconds:
+        raise ConfigError(f"asr_long: max_long_audio_seconds {settings.max_long_audio_seconds:g} is below "
+                          f"asr's max_audio_seconds {settings.max_audio_seconds:g}")
+    return PythonModel(
+        name="asr_long",
         inputs=(AUDIO, AUDIO_LENGTH),
-        outputs=outputs,
-        max_batch_size=settings.max_batch_size,
-        steps=tuple(steps),
+        outputs=asr_outputs,
+        batching=settings.batching("asr_long"),
+        parameters={
+            "sample_rate": str(info["sample_rate"]),
+            "min_samples": str(hop_length),
+            "max_long_audio_seconds": str(settings.max_long_audio_seconds),
+            "window_seconds": str(window),
+            "overlap_seconds": str(overlap),
+            "windows_in_flight": str(settings.long_windows_in_flight),
+            "asr_model": "asr",
+            "asr_outputs": ",".join(tensor.name for tensor in asr_outputs),
+        },
     )
-    return described + [asr]
+
+
+def long_windows(settings: RepositorySettings) -> tuple[float, float]:
+    """The windows of long recordings: each one asr request, so within max_audio_seconds."""
+    try:
+        return window_settings(settings.max_audio_seconds, settings.long_window_seconds, settings.long_overlap_seconds)
+    except ValueError as error:
+        raise ConfigError(f"asr_long: {error}") from error
+
+
+def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph: Path,
+                  decoder: PythonModel) -> PythonModel:
+    """Live streams through the sequence batcher: asr's export (front-end, weights) and ctc_decoder's decoding in
+    one model that keeps each stream's audio."""
+    for name, value in (("stream_buffer_seconds", settings.stream_buffer_seconds),
+                        ("max_stream_seconds", settings.max_stream_seconds),
+                        ("stream_idle_seconds", settings.stream_idle_seconds)):
+        if value <= 0:
+            raise ConfigError(f"asr_streaming: {name} must be positive, got {value:g}")
+    batching = settings.batching("asr_streaming")
+    decoding = ("lexicon", "lm", "lm_alpha", "lm_beta", "beam_size")
+    return PythonModel(
+        name="asr_streaming",
+        inputs=(AUDIO,),
+        outputs=(TRANSCRIPT, *WORD_TENSORS),
+        batching=Batching(batching.max_batch_size, instance_count=batching.instance_count),
+        sequence_batching=SequenceBatching(
+            idle_us=int(settings.stream_idle_seconds * 1e6), max_candidate_sequences=settings.max_streams,
+            max_queue_delay_us=settings.max_queue_delay_us, preferred_batch_sizes=settings.preferred_batch_sizes),
+        parameters={
+            "intra_op_threads": str(settings.onnx_threads),
+            **{key: decoder.parameters[key] for key in decoding if key in decoder.parameters},
+            "buffer_seconds": str(settings.stream_buffer_seconds),
+            "max_stream_seconds": str(settings.max_stream_seconds),
+            "idle_seconds": str(settings.stream_idle_seconds),
+            "max_audio_seconds": str(settings.max_audio_seconds),
+            **dict(zip(("window_seconds", "overlap_seconds"), map(str, long_windows(settings)))),
+        },
+        # asr's export as ASRPipeline.from_export reads it, and the decoder's word list or LM
+        artifacts={**{name: export_dir / name for name in ("frontend.onnx", "frontend.npz", "export.json")},
+                   "model.onnx": acoustic_graph, **decoder.artifacts},
+        device=settings.network_device,
+    )

@@ -17,18 +17,24 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from triton_speech.ensembles import asr, punctuation, tts
-from triton_speech.ensembles.settings import RepositorySettings
+from triton_speech.ensembles.settings import TARGETS, RepositorySettings
 from triton_speech.ensembles.spec import (
     GENERATED_HEADER,
     WARMUP_DIR,
     ConfigError,
     Ensemble,
+    NativeModel,
     PythonModel,
     to_text,
+    validate_graph,
     validate_repository,
 )
+from triton_speech.ensembles.tts import VOCODERS
+from triton_speech.export.precision import PRECISIONS
 
 SOURCE_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+# Settings with a fixed set of values (argparse lists them in --help).
+CHOICES = {"target": TARGETS, "device": ("cpu", "gpu"), "precision": PRECISIONS, "vocoder": VOCODERS}
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,12 @@ class Exports:
     waveglow: Path | None = None  # unused with the griffin_lim vocoder
 
 
-def describe(exports: Exports, settings: RepositorySettings) -> list[PythonModel | Ensemble]:
-    described: list[PythonModel | Ensemble] = []
+def describe(exports: Exports, settings: RepositorySettings) -> list[PythonModel | NativeModel | Ensemble]:
+    described: list[PythonModel | NativeModel | Ensemble] = []
     if exports.asr is not None:
         described += asr.models(exports.asr, settings, exports.punctuator)
     elif exports.punctuator is not None:
-        described.append(punctuation.punctuator(exports.punctuator, settings))
+        described += punctuation.models(exports.punctuator, settings)
     if exports.tacotron2 is not None:
         described += tts.models(exports.tacotron2, exports.waveglow, settings)
     elif exports.waveglow is not None:
@@ -62,10 +68,12 @@ def build(output: Path, exports: Exports, settings: RepositorySettings = Reposit
     configs = {entry.name: entry.config() for entry in described}
     validate_repository(configs.values())
     for entry in described:
-        if isinstance(entry, PythonModel):
+        if isinstance(entry, (PythonModel, NativeModel)):
             for source in entry.artifacts.values():
                 if not Path(source).exists():
                     raise ConfigError(f"{entry.name}: artifact {source} not found (export first)")
+        if isinstance(entry, NativeModel):
+            validate_graph(entry)
 
     output = Path(output)
     for entry in described:
@@ -76,6 +84,7 @@ def build(output: Path, exports: Exports, settings: RepositorySettings = Reposit
         shutil.rmtree(model_dir / WARMUP_DIR, ignore_errors=True)  # an earlier build's samples
         if isinstance(entry, PythonModel):
             _place(SOURCE_REPOSITORY / entry.name / "1" / "model.py", version_dir / "model.py")
+        if isinstance(entry, (PythonModel, NativeModel)):
             for name, source in entry.artifacts.items():
                 _place(Path(source), version_dir / name)
             for placed in version_dir.iterdir():  # what an earlier build placed for another vocoder
@@ -150,14 +159,17 @@ def main(argv: list[str] | None = None) -> int:
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         else:
-            parser.add_argument(flag, type=type(default), default=default)
+            parser.add_argument(flag, type=type(default), default=default, choices=CHOICES.get(setting.name))
     args = parser.parse_args(argv)
-    settings = RepositorySettings(**{
-        f.name: _instances(args.instances) if f.name == "instances"
-        else tuple(getattr(args, f.name)) if isinstance(getattr(defaults, f.name), tuple)
-        else getattr(args, f.name)
-        for f in fields(RepositorySettings)
-    })
+    try:
+        settings = RepositorySettings(**{
+            f.name: _instances(args.instances) if f.name == "instances"
+            else tuple(getattr(args, f.name)) if isinstance(getattr(defaults, f.name), tuple)
+            else getattr(args, f.name)
+            for f in fields(RepositorySettings)
+        })
+    except ConfigError as error:
+        parser.error(str(error))
     exports = Exports(
         asr=None if "asr" in args.without else args.asr_export,
         punctuator=None if "punctuation" in args.without else args.punctuator_export,

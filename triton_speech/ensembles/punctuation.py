@@ -1,29 +1,58 @@
-"""The ``punctuator`` model: text -> punctuated, capitalized text (BERT token classification)."""
+"""The ``punctuator`` model: text -> punctuated, capitalized text (BERT token classification).
+
+pip target: one python model (tokenize, run the network in ONNX Runtime, label). ngc target: the python model
+tokenizes and labels, and runs the network through BLS on ``punctuator_network``, served by the native
+onnxruntime_onnx backend on the GPU.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from triton_speech.ensembles import warmup
 from triton_speech.ensembles.settings import RepositorySettings
-from triton_speech.ensembles.spec import PythonModel, Tensor, read_export
+from triton_speech.ensembles.spec import NativeModel, PythonModel, Tensor, read_export
+from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
+from triton_speech.runtime.punctuation import INPUT_NAMES, OUTPUT_NAMES
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
 PUNCTUATED_TEXT = Tensor("PUNCTUATED_TEXT", "BYTES", (1,))
 # The text as received. An ensemble takes its raw transcript from here: in Triton 2.51 an ensemble output
 # that a later step also reads deadlocks requests that ask for only some outputs.
 UNPUNCTUATED_TEXT = Tensor("UNPUNCTUATED_TEXT", "BYTES", (1,))
+NETWORK = "punctuator_network"
+HEADS = ("punct", "capit")  # labels.json keys, in the order of OUTPUT_NAMES
 
 
-def punctuator(export_dir: Path, settings: RepositorySettings) -> PythonModel:
+def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel | NativeModel]:
     export_dir = Path(export_dir)
     read_export(export_dir, "punctuator")
-    return PythonModel(
-        name="punctuator",
-        inputs=(TEXT,),
-        outputs=(PUNCTUATED_TEXT, UNPUNCTUATED_TEXT),
-        batching=settings.batching("punctuator"),
-        parameters={"max_text_chars": settings.max_punctuation_chars, "intra_op_threads": settings.onnx_threads},
-        artifacts={name: export_dir / name for name in ("model.onnx", "vocab.txt", "labels.json", "export.json")},
-        warmup=warmup.samples(settings, TEXT=warmup.text(warmup.WARMUP_TEXT.lower().strip("?").replace(",", ""))),
+    # ASR-like text (no marks, no capitals) as the ensemble sends it
+    sample = warmup.samples(settings, TEXT=warmup.text(warmup.WARMUP_TEXT.lower().strip("?").replace(",", "")))
+    graph = (derived_graph(export_dir / "model.onnx", settings.precision)
+             if "punctuator" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
+    parameters = {"max_text_chars": settings.max_punctuation_chars, "intra_op_threads": settings.onnx_threads}
+    files = {name: export_dir / name for name in ("vocab.txt", "labels.json", "export.json")}
+    labels = json.loads((export_dir / "labels.json").read_text())
+    if settings.target != "ngc":
+        return [PythonModel(name="punctuator", inputs=(TEXT,), outputs=(PUNCTUATED_TEXT, UNPUNCTUATED_TEXT),
+                            batching=settings.batching("punctuator"), parameters=parameters,
+                            artifacts={**files, "model.onnx": graph}, device=settings.network_device,
+                            warmup=sample)]
+    network = NativeModel(
+        name=NETWORK,
+        inputs=tuple(Tensor(name, "INT64", (-1,)) for name in INPUT_NAMES),
+        outputs=tuple(Tensor(name, "FP32", (-1, len(labels[head]))) for name, head in zip(OUTPUT_NAMES, HEADS)),
+        batching=settings.batching(NETWORK),
+        graph=graph,
+        tensorrt_accelerator=settings.tensorrt_accelerator,
     )
+    punctuator = PythonModel(
+        name="punctuator", inputs=(TEXT,), outputs=(PUNCTUATED_TEXT, UNPUNCTUATED_TEXT),
+        batching=settings.batching("punctuator"),
+        parameters={**parameters, "network": NETWORK, "max_windows_per_run": settings.max_batch_size},
+        artifacts=files,
+        # no warm-up: it would call punctuator_network through BLS, which Triton may not have loaded yet
+    )
+    return [punctuator, network]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from triton_speech import defaults
 from triton_speech.ensembles.spec import Batching
 
+TARGETS = ("pip", "ngc")
+
 
 @dataclass(frozen=True)
 class RepositorySettings:
@@ -18,9 +20,24 @@ class RepositorySettings:
     # model name -> instance count; models not named get one instance
     instances: Mapping[str, int] = field(default_factory=dict)
     max_audio_seconds: float = defaults.MAX_AUDIO_SECONDS
+    # asr_long: recordings up to this long, in overlapping windows (within max_audio_seconds) sent to asr
+    max_long_audio_seconds: float = defaults.MAX_LONG_AUDIO_SECONDS
+    long_window_seconds: float = defaults.LONG_WINDOW_SECONDS
+    long_overlap_seconds: float = defaults.LONG_OVERLAP_SECONDS
+    long_windows_in_flight: int = defaults.LONG_WINDOWS_IN_FLIGHT
+    # asr_streaming: seconds of the stream each partial transcript is computed over, the longest stream, how long
+    # an idle stream is kept, how many streams are served at once
+    stream_buffer_seconds: float = defaults.STREAM_BUFFER_SECONDS
+    max_stream_seconds: float = defaults.MAX_STREAM_SECONDS
+    stream_idle_seconds: float = defaults.STREAM_IDLE_SECONDS
+    max_streams: int = defaults.MAX_STREAMS
     # CTC decoding: greedy, or (given a word list, one word per line) beam search whose words are all listed
     lexicon: str = ""
     ctc_beam_size: int = defaults.CTC_BEAM_SIZE
+    # ... or beam search scored by a word n-gram language model (an ARPA or KenLM binary file; the lm extra)
+    lm: str = ""
+    lm_alpha: float = defaults.LM_ALPHA
+    lm_beta: float = defaults.LM_BETA
     # Punctuator text limit (long texts are windowed, not cut)
     max_punctuation_chars: int = defaults.MAX_PUNCTUATION_CHARS
     # ONNX Runtime intra-op threads per model instance (0: ONNX Runtime's default, all cores)
@@ -43,6 +60,34 @@ class RepositorySettings:
     griffin_lim_context_frames: int = defaults.GRIFFIN_LIM_CONTEXT_FRAMES
     # model_warmup: every model runs a real request before it is reported ready
     warmup: bool = True
+    # Where the repository runs: "pip" (the Triton bundled with nvidia-pytriton: python-backend models hosting ONNX
+    # Runtime) or "ngc" (NVIDIA's container: networks on the native onnxruntime_onnx or tensorrt_plan backends, on
+    # the GPU, and python models only for what has no native form)
+    target: str = "pip"
+    # pip target: "cpu", or "gpu" (GPU instances; ONNX Runtime asks for TensorRT, then CUDA)
+    device: str = "cpu"
+    # "fp32", "fp16" (the GPU networks converted) or "int8" (QuartzNet quantized for CPUs), derived from the export
+    precision: str = "fp32"
+    # ngc target: ONNX Runtime's TensorRT execution accelerator (FP16, engine cache) for the native ONNX models
+    tensorrt_accelerator: bool = False
+    # ngc target: a directory of TensorRT plans (python -m export tensorrt) served instead of the ONNX graphs
+    tensorrt_plans: str = ""
+
+    def __post_init__(self):
+        from triton_speech.ensembles.spec import ConfigError
+        from triton_speech.export.precision import PRECISIONS
+
+        for name, value, allowed in (("target", self.target, TARGETS), ("device", self.device, ("cpu", "gpu")),
+                                     ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.target == "ngc" and self.device == "cpu" and self.precision == "int8":
+            raise ConfigError("--precision int8 is for CPUs (the pip target); the ngc target runs on GPUs (fp16)")
+
+    @property
+    def network_device(self) -> str:
+        """Where the networks run: the ngc target is a GPU deployment; the pip target runs on ``device``."""
+        return "gpu" if self.target == "ngc" else self.device
 
     def batching(self, model: str) -> Batching:
         return Batching(

@@ -24,12 +24,16 @@ DATA_TYPES = {
     "BOOL": pb.TYPE_BOOL,
     "INT32": pb.TYPE_INT32,
     "INT64": pb.TYPE_INT64,
+    "UINT64": pb.TYPE_UINT64,
     "FP16": pb.TYPE_FP16,
     "FP32": pb.TYPE_FP32,
     "BYTES": pb.TYPE_STRING,
 }
 
 
+INSTANCE_KINDS = {"cpu": pb.ModelInstanceGroup.KIND_CPU, "gpu": pb.ModelInstanceGroup.KIND_GPU}
+# ONNX element types (onnx.TensorProto) of the data types above.
+ONNX_TYPES = {"BOOL": 9, "INT32": 6, "INT64": 7, "FP16": 10, "FP32": 1, "BYTES": 8}
 # numpy dtypes of the data types a warm-up sample can hold (BYTES: Python bytes in an object array)
 NUMPY_TYPES = {"BOOL": np.bool_, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16, "FP32": np.float32,
                "BYTES": np.object_}
@@ -47,6 +51,8 @@ class Tensor:
     dtype: str
     dims: tuple[int, ...]
     optional: bool = False
+    # A native model's graph tensor of shape [batch] is declared [1] and reshaped to [] (Triton's ``reshape``).
+    reshape: tuple[int, ...] | None = None
 
     def __post_init__(self):
         if self.dtype not in DATA_TYPES:
@@ -98,6 +104,43 @@ def _raw(value: np.ndarray) -> bytes:
 
 
 @dataclass(frozen=True)
+class SequenceBatching:
+    """Triton's sequence batcher, oldest-first: the requests of a sequence (a stream) reach the model in order,
+    at most one per batch, with the control inputs START, END, READY (INT32 0/1) and CORRID (UINT64, the
+    sequence id); batches mix sequences. A sequence that sends nothing for ``idle_us`` is freed (its next
+    request without START is refused). The model keeps each sequence's state itself (python models have no
+    implicit state), so it has one instance."""
+
+    idle_us: int
+    max_candidate_sequences: int
+    max_queue_delay_us: int = 0
+    preferred_batch_sizes: tuple[int, ...] = ()
+
+    CONTROLS = (("START", pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_START),
+                ("END", pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_END),
+                ("READY", pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_READY))
+
+    def __post_init__(self):
+        if self.idle_us < 1:
+            raise ConfigError("the sequence idle time must be positive")
+        if self.max_candidate_sequences < 1:
+            raise ConfigError("max_candidate_sequences must be at least 1")
+        if self.max_queue_delay_us < 0:
+            raise ConfigError("the sequence batcher's queue delay cannot be negative")
+
+    def fill(self, config: pb.ModelConfig) -> None:
+        sequence = config.sequence_batching
+        sequence.max_sequence_idle_microseconds = self.idle_us
+        sequence.oldest.max_candidate_sequences = self.max_candidate_sequences
+        sequence.oldest.max_queue_delay_microseconds = self.max_queue_delay_us
+        sequence.oldest.preferred_batch_size.extend(self.preferred_batch_sizes)
+        for name, kind in self.CONTROLS:
+            sequence.control_input.add(name=name).control.add(kind=kind, int32_false_true=[0, 1])
+        sequence.control_input.add(name="CORRID").control.add(
+            kind=pb.ModelSequenceBatching.Control.CONTROL_SEQUENCE_CORRID, data_type=pb.TYPE_UINT64)
+
+
+@dataclass(frozen=True)
 class PythonModel:
     """A python-backend model: ``model_repository/<name>/1/model.py`` plus the files it loads."""
 
@@ -108,12 +151,21 @@ class PythonModel:
     parameters: Mapping[str, str] = field(default_factory=dict)
     # file name inside the version directory -> where the builder copies it from
     artifacts: Mapping[str, Path] = field(default_factory=dict)
+    device: str = "cpu"  # "gpu": GPU instances, and the model's ONNX Runtime sessions ask for GPU providers
+    # Instead of the dynamic batcher: a stateful model's sequence batcher
+    sequence_batching: SequenceBatching | None = None
     # Decoupled (model_transaction_policy): any number of responses per request, the last one marked final.
     decoupled: bool = False
     # Requests run before the model is reported ready, so that the first client request finds it warm.
     warmup: tuple[WarmupSample, ...] = ()
 
     def __post_init__(self):
+        if self.sequence_batching is not None:
+            if self.batching.instance_count != 1:
+                raise ConfigError(f"{self.name}: a sequence model keeps its streams in its process: one instance, "
+                                  f"not {self.batching.instance_count}")
+            if any(size > self.batching.max_batch_size for size in self.sequence_batching.preferred_batch_sizes):
+                raise ConfigError(f"{self.name}: preferred batch sizes exceed {self.batching.max_batch_size}")
         inputs = {tensor.name: tensor for tensor in self.inputs}
         names = [sample.name for sample in self.warmup]
         if len(set(names)) != len(names) or not all(names):
@@ -152,10 +204,13 @@ class PythonModel:
             )
         for tensor in self.outputs:
             config.output.add(name=tensor.name, data_type=DATA_TYPES[tensor.dtype], dims=list(tensor.dims))
-        config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
-        config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
-        config.instance_group.add(count=self.batching.instance_count, kind=pb.ModelInstanceGroup.KIND_CPU)
-        for key, value in self.parameters.items():
+        if self.sequence_batching is not None:
+            self.sequence_batching.fill(config)
+        else:
+            config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
+            config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
+        config.instance_group.add(count=self.batching.instance_count, kind=INSTANCE_KINDS[self.device])
+        for key, value in {**self.parameters, "device": self.device}.items():
             config.parameters[key].string_value = str(value)
         if self.decoupled:
             config.model_transaction_policy.decoupled = True
@@ -165,6 +220,47 @@ class PythonModel:
                 warmup.inputs[name].data_type = DATA_TYPES[inputs_by_name[name].dtype]
                 warmup.inputs[name].dims.extend(value.shape)
                 warmup.inputs[name].input_data_file = sample.file(self.name, name)
+        return config
+
+
+@dataclass(frozen=True)
+class NativeModel:
+    """A network served by one of Triton's native backends (the NGC container has them; the pip server does not):
+    ``onnxruntime_onnx`` serving ``graph`` (an ONNX file), or ``tensorrt_plan`` serving ``plan`` (an engine built
+    from that graph by ``python -m export tensorrt``). Tensor names are the graph's; the declared inputs and outputs
+    are checked against the graph file (``validate_graph``)."""
+
+    name: str
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    batching: Batching
+    graph: Path
+    plan: Path | None = None
+    device: str = "gpu"
+    # ONNX Runtime's TensorRT execution accelerator (FP16, engines cached in ``engine_cache``), onnxruntime_onnx only
+    tensorrt_accelerator: bool = False
+    engine_cache: str = "/tmp/triton_speech_trt_cache"
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        return {"model.plan": self.plan} if self.plan is not None else {"model.onnx": self.graph}
+
+    def config(self) -> pb.ModelConfig:
+        platform = "tensorrt_plan" if self.plan is not None else "onnxruntime_onnx"
+        config = pb.ModelConfig(name=self.name, platform=platform, max_batch_size=self.batching.max_batch_size)
+        for tensors, entries in ((self.inputs, config.input), (self.outputs, config.output)):
+            for tensor in tensors:
+                entry = entries.add(name=tensor.name, data_type=DATA_TYPES[tensor.dtype], dims=list(tensor.dims))
+                if tensor.reshape is not None:
+                    entry.reshape.SetInParent()  # an empty reshape ([batch] graph tensors) must still be written
+                    entry.reshape.shape.extend(tensor.reshape)
+        config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
+        config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
+        config.instance_group.add(count=self.batching.instance_count, kind=INSTANCE_KINDS[self.device])
+        if self.tensorrt_accelerator and self.plan is None:
+            accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+            accelerator.parameters.update({"precision_mode": "FP16", "trt_engine_cache_enable": "true",
+                                           "trt_engine_cache_path": f"{self.engine_cache}/{self.name}"})
         return config
 
 
@@ -247,7 +343,8 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
     produced: set[str] = set()
     ensemble_outputs = {t.name for t in ensemble.output}
     decoupled_before = None
-    for index, step in enumerate(ensemble.ensemble_scheduling.step):
+    steps = ensemble.ensemble_scheduling.step
+    for index, step in enumerate(steps):
         model = models.get(step.model_name)
         if model is None:
             raise ConfigError(f"{where}: step {index} uses unknown model {step.model_name}")
@@ -256,6 +353,13 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
             raise ConfigError(f"{where}: {model.name} follows decoupled {decoupled_before} and must have one instance")
         if model.model_transaction_policy.decoupled:
             decoupled_before = model.name
+        if model.HasField("sequence_batching"):
+            # Measured on Triton 2.51: with two instances of an earlier step, chunks reached the sequence model out
+            # of order and END came early.
+            several = [s.model_name for s in steps[:index] if s.model_name in models
+                       and sum(group.count for group in models[s.model_name].instance_group) > 1]
+            if several:
+                raise ConfigError(f"{where}: {several} before sequence model {model.name} must have one instance")
         if model.max_batch_size < ensemble.max_batch_size:
             raise ConfigError(
                 f"{where}: max_batch_size {ensemble.max_batch_size} exceeds {model.name}'s {model.max_batch_size}"
@@ -290,3 +394,41 @@ def _validate_ensemble(ensemble: pb.ModelConfig, models: Mapping[str, pb.ModelCo
             raise ConfigError(f"{where}: output {output.name} is produced by no step")
         if available[output.name] != output.data_type:
             raise ConfigError(f"{where}: output {output.name} has the wrong data type")
+
+
+def graph_signature(path: Path) -> dict[str, tuple[int, list]]:
+    """{tensor name: (ONNX element type, [dim size or None for a dynamic dim])} of a graph's inputs and outputs."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {value.name: (value.type.tensor_type.elem_type,
+                         [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim])
+            for value in [*graph.input, *graph.output]}
+
+
+def validate_graph(model: NativeModel) -> None:
+    """Every declared tensor of ``model`` is in its graph with the same name, data type and shape (the batch axis,
+    when the model batches, and every ``-1`` must be dynamic in the graph; fixed sizes must agree), and every graph
+    input is declared."""
+    where = f"{model.name} ({Path(model.graph).name})"
+    signature = graph_signature(model.graph)
+    graph_inputs = set(signature) - {t.name for t in model.outputs}
+    missing = graph_inputs - {t.name for t in model.inputs}
+    if missing:
+        raise ConfigError(f"{where}: graph inputs {sorted(missing)} are not declared")
+    for tensor in (*model.inputs, *model.outputs):
+        if tensor.name not in signature:
+            raise ConfigError(f"{where}: the graph has no tensor {tensor.name}")
+        elem_type, graph_dims = signature[tensor.name]
+        if elem_type != ONNX_TYPES[tensor.dtype]:
+            raise ConfigError(f"{where}: {tensor.name} is ONNX type {elem_type} in the graph, declared {tensor.dtype}")
+        declared = [-1] * (model.batching.max_batch_size > 0) + list(tensor.reshape if tensor.reshape is not None
+                                                                     else tensor.dims)
+        if len(declared) != len(graph_dims):
+            raise ConfigError(f"{where}: {tensor.name} has rank {len(graph_dims)} in the graph, declared "
+                              f"{len(declared)} (batch axis included)")
+        for axis, (size, graph_size) in enumerate(zip(declared, graph_dims)):
+            if size == -1 and graph_size is not None:
+                raise ConfigError(f"{where}: {tensor.name} axis {axis} is dynamic here but {graph_size} in the graph")
+            if size != -1 and graph_size is not None and size != graph_size:
+                raise ConfigError(f"{where}: {tensor.name} axis {axis} is {size} here but {graph_size} in the graph")

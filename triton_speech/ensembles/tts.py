@@ -12,6 +12,7 @@ from pathlib import Path
 from triton_speech.ensembles import warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
+from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
 from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
 
@@ -80,6 +81,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         parameters={**decoder_parameters, "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars},
         artifacts=tacotron2_files,
         warmup=warmup.samples(settings, SYMBOL_IDS=warmup_ids[0], SENTENCE_LENGTHS=warmup_lengths[0]),
+        # The autoregressive loop has no native form: its graphs run in this python model, on the GPU when asked.
+        device=settings.network_device,
     )
     if settings.vocoder == "griffin_lim":
         vocoder = PythonModel(
@@ -113,6 +116,7 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
                                          if name != "export.json"}},
         decoupled=True,
         warmup=warmup.samples(settings, TEXT=warmup.text()),
+        device=settings.network_device,
     )
     tts = Ensemble(
         name="tts",
@@ -135,6 +139,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
 
 def waveglow(export: Path, mel: Tensor, settings: RepositorySettings, warmup_samples=()) -> PythonModel:
     read_export(export, "waveglow")
+    graph = (derived_graph(export / "waveglow.onnx", settings.precision)
+             if "waveglow" in DERIVED_GRAPHS.get(settings.precision, {}) else export / "waveglow.onnx")
     return PythonModel(
         name="waveglow",
         inputs=(mel, MEL_LENGTH, SEED, SIGMA, DENOISER_STRENGTH),
@@ -147,7 +153,9 @@ def waveglow(export: Path, mel: Tensor, settings: RepositorySettings, warmup_sam
             "intra_op_threads": settings.onnx_threads,
             "max_mel_frames": max_mel_frames(settings),
         },
-        artifacts={name: export / name for name in ("waveglow.onnx", "export.json")},
+        artifacts={"waveglow.onnx": graph, "export.json": export / "export.json"},
         warmup=warmup_samples,
+        # Hosted here on both targets: its graph takes one sigma per batch and per-request noise the model draws.
+        device=settings.network_device,
     )
 

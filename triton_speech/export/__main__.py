@@ -1,4 +1,5 @@
 """python -m export {quartznet,punctuator,tacotron2,waveglow} [checkpoint] [--output DIR]
+python -m export tensorrt [...]   (TensorRT engines of the exported graphs: python -m export tensorrt --help)
 
 Without a checkpoint each export builds the published architecture with deterministic random weights
 and says so loudly.
@@ -13,6 +14,11 @@ from triton_speech.defaults import SIGMA
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tensorrt"]:
+        from triton_speech.export.tensorrt import main as tensorrt
+
+        return tensorrt(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="model", required=True)

@@ -32,6 +32,14 @@ def provenance(model: str, checkpoint: Path | None) -> dict:
 class Stages:
     """A tqdm bar over named stages: ``with Stages([...]) as s: s.next("load") ...``."""
 
+    @classmethod
+    def of_export(cls, output: Path, names: list[str], model: str) -> "Stages":
+        """An export's stages, begun: its output folder made and its first stage (loading) shown."""
+        output.mkdir(parents=True, exist_ok=True)
+        stages = cls(names, desc=f"export {model}")
+        stages.next(names[0])
+        return stages
+
     def __init__(self, names: list[str], desc: str):
         self.names = names
         self.bar = tqdm(total=len(names), desc=desc, unit="stage", file=sys.stderr)

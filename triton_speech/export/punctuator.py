@@ -19,12 +19,10 @@ import torch
 from triton_speech.defaults import PUNCTUATION_MARGIN, PUNCTUATION_MAX_SEQ_LENGTH, PUNCTUATION_STEP
 from triton_speech.export.progress import Stages, provenance, random_weights_notice
 from triton_speech.models.punctuator import NemoPunctuator, PunctuationCapitalizationModel, random_punctuator, read_nemo
-from triton_speech.runtime.punctuation import check_window_settings
+from triton_speech.runtime.punctuation import INPUT_NAMES, OUTPUT_NAMES, check_window_settings
 
 # Parity bound of the exported graph against the PyTorch model, in logit units.
 PARITY_TOLERANCE = 1e-4
-INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
-OUTPUT_NAMES = ["punct_logits", "capit_logits"]
 
 
 def export_onnx(model: PunctuationCapitalizationModel, path: Path, opset: int = 18) -> None:
@@ -39,8 +37,8 @@ def export_onnx(model: PunctuationCapitalizationModel, path: Path, opset: int = 
             model,
             (input_ids, attention_mask, torch.zeros_like(input_ids)),
             str(path),
-            input_names=INPUT_NAMES,
-            output_names=OUTPUT_NAMES,
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
             dynamic_shapes=(axes, axes, axes),
             opset_version=opset,
             dynamo=True,
@@ -74,7 +72,7 @@ def check_onnx(model: PunctuationCapitalizationModel, onnx_path: Path, max_seq_l
 
     lengths = (max_seq_length, 7, max_seq_length // 2 + 3)
     batch = parity_batch(model.bert_model.config.vocab_size, lengths)
-    served = onnx_session(onnx_path).run(OUTPUT_NAMES, dict(zip(INPUT_NAMES, batch)))
+    served = onnx_session(onnx_path).run(list(OUTPUT_NAMES), dict(zip(INPUT_NAMES, batch)))
     worst = {name: 0.0 for name in OUTPUT_NAMES}
     for row, length in enumerate(lengths):
         alone = torch_logits(model, *(x[row : row + 1, :length] for x in batch))
@@ -99,10 +97,7 @@ def export_punctuator(
     """
     check_window_settings(max_seq_length, step, margin)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    stages = Stages(["load", "export", "parity", "write"], desc="export punctuator")
-    with stages:
-        stages.next("load")
+    with Stages.of_export(output, ["load", "export", "parity", "write"], "punctuator") as stages:
         if nemo is None:
             random_weights_notice("the punctuator (with a home-made vocabulary)", "--nemo", "punctuation_en_bert.nemo")
         loaded: NemoPunctuator = random_punctuator() if nemo is None else read_nemo(nemo, vocab)

@@ -7,9 +7,13 @@ length input, so each utterance in a batch gets what it gets alone.
 Artifacts written to ``--output``:
     model.onnx     features [B, n_mels, T] FP32, features_length [B] INT64
                    -> logprobs [B, T', classes] FP32, logprobs_length [B] INT64
-    frontend.npz   the mel front-end: preprocessor config, window and filterbank of the checkpoint
+    frontend.onnx  audio [B, N] FP32, audio_length [B] INT64 -> features [B, n_mels, T] FP32, features_length [B]
+                   INT64: the mel front-end as a graph (the served feature_extractor runs it, on every target)
+    frontend.npz   the front-end's preprocessor config, window and filterbank of the checkpoint (the numpy
+                   reference, ``MelFrontend``, and the configuration of the graph)
     labels.json    the checkpoint's vocabulary (blank is the class after the last label)
-    export.json    shapes, source, parity measured at export
+    export.json    shapes, the encoder's subsampling factor (log-prob frames per feature frame), source, parity
+                   measured at export
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +31,11 @@ from triton_speech.export.progress import Stages, provenance, random_weights_not
 from triton_speech.models.quartznet import load_nemo, quartznet_config, random_model, synthetic_audio
 from triton_speech.runtime.asr.features import MelConfig, MelFrontend
 
-# Parity bound of the exported graph against the masked NeMo model, in log-prob units.
+# Parity bound of the exported graphs against NeMo: log-prob units for the acoustic model, feature units (normalized
+# log-mel) for the front-end.
 PARITY_TOLERANCE = 1e-4
+
+
 class MaskedCTC(torch.nn.Module):
     """Encoder (masked convolutions driven by the length input) + CTC decoder, for export."""
 
@@ -48,6 +56,11 @@ class MaskedCTC(torch.nn.Module):
         encoded, encoded_length = self.blocks(([features], features_length))
         logprobs = torch.log_softmax(self.decoder.decoder_layers(encoded[-1]).transpose(1, 2), dim=-1)
         return logprobs, encoded_length
+
+
+def subsampling_factor(encoder_cfg) -> int:
+    """Feature frames per log-prob frame: the product of the encoder blocks' strides (2 for QuartzNet)."""
+    return int(np.prod([int(stride) for block in encoder_cfg["jasper"] for stride in block.get("stride", [1])]))
 
 
 def _mask_from_lengths(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -90,6 +103,43 @@ def check_frontend(model, frontend: MelFrontend, audio: list[np.ndarray]) -> flo
         if ours.shape[1] != int(reference_length[i]):
             raise AssertionError(f"front-end gives {ours.shape[1]} frames, NeMo {int(reference_length[i])}")
         worst = max(worst, float(np.abs(ours - reference[i, :, : ours.shape[1]].numpy()).max()))
+    return worst
+
+
+def export_frontend(frontend: MelFrontend, path: Path, opset: int = 18) -> None:
+    """``frontend.onnx``: dynamic batch and time (an example batch of 2 keeps the batch axis dynamic)."""
+    from torch.export import Dim
+
+    from triton_speech.models.frontend import MelGraph
+
+    graph = MelGraph(frontend).eval()
+    example = (torch.randn(2, 16000), torch.tensor([16000, 9000], dtype=torch.int64))
+    batch, time = Dim("batch"), Dim("time", min=frontend.config.n_fft)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(graph, example, dynamo=True, opset_version=opset,
+                                    input_names=["audio", "audio_length"],
+                                    output_names=["features", "features_length"],
+                                    dynamic_shapes={"audio": {0: batch, 1: time}, "audio_length": {0: batch}})
+    program.save(str(path))
+
+
+def check_frontend_onnx(model, path: Path, audio: list[np.ndarray]) -> float:
+    """Max |frontend.onnx - NeMo alone| over ragged utterances run as one batch, and each alone."""
+    from triton_speech.runtime.asr.features import MelConfig, OnnxMelFrontend
+    from triton_speech.runtime.onnx import onnx_session
+
+    graph = OnnxMelFrontend(onnx_session(path), MelConfig())
+    worst = 0.0
+    for ours_batch in (graph(audio), [graph([a])[0] for a in audio]):
+        for a, ours in zip(audio, ours_batch):
+            with torch.no_grad():
+                reference, frames = model.preprocessor(input_signal=torch.from_numpy(a)[None],
+                                                       length=torch.tensor([a.shape[0]]))
+            expected = reference[0, :, : int(frames[0])].numpy()
+            if ours.shape != expected.shape:
+                raise AssertionError(f"frontend.onnx gives {ours.shape} features, NeMo {expected.shape}")
+            worst = max(worst, float(np.abs(ours - expected).max(initial=0.0)))
     return worst
 
 
@@ -136,10 +186,7 @@ def export(nemo: Path | None, output: Path, config: dict | None = None, check: b
     """Export a ``.nemo`` checkpoint (or random weights of ``config``, QuartzNet 15x5 by default)."""
     logging.getLogger("nemo_logger").setLevel(logging.ERROR)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    stages = Stages(["load", "front-end", "export", "parity", "write"], desc="export quartznet")
-    with stages:
-        stages.next("load")
+    with Stages.of_export(output, ["load", "front-end", "export", "parity", "write"], "quartznet") as stages:
         if nemo is None:
             random_weights_notice("QuartzNet", "--nemo", "QuartzNet15x5Base-En.nemo")
             model = random_model(config or quartznet_config())
@@ -152,13 +199,16 @@ def export(nemo: Path | None, output: Path, config: dict | None = None, check: b
         stages.next("front-end")
         frontend_error = check_frontend(model, frontend, audio) if check else None
         frontend.save(output / "frontend.npz")
+        export_frontend(frontend, output / "frontend.onnx")
+        frontend_onnx_error = check_frontend_onnx(model, output / "frontend.onnx", audio) if check else None
 
         stages.next("export")
         export_onnx(model, output / "model.onnx")
 
         stages.next("parity")
         onnx_error = check_onnx(model, output / "model.onnx", [frontend(a) for a in audio]) if check else None
-        for what, error in (("front-end", frontend_error), ("acoustic model", onnx_error)):
+        for what, error in (("front-end", frontend_error), ("frontend.onnx", frontend_onnx_error),
+                            ("acoustic model", onnx_error)):
             if error is not None and error > PARITY_TOLERANCE:
                 raise AssertionError(f"{what} differs from NeMo by {error:.2e} > {PARITY_TOLERANCE:g}")
 
@@ -169,9 +219,10 @@ def export(nemo: Path | None, output: Path, config: dict | None = None, check: b
             "sample_rate": frontend.config.sample_rate,
             "n_mels": frontend.config.n_mels,
             "num_classes": len(labels) + 1,
+            "subsampling_factor": subsampling_factor(model.cfg.encoder),
             "parameters": sum(p.numel() for p in model.parameters()),
-            "parity": {"frontend_max_abs": frontend_error, "logprobs_max_abs": onnx_error,
-                       "tolerance": PARITY_TOLERANCE},
+            "parity": {"frontend_max_abs": frontend_error, "frontend_onnx_max_abs": frontend_onnx_error,
+                       "logprobs_max_abs": onnx_error, "tolerance": PARITY_TOLERANCE},
         }
         (output / "export.json").write_text(json.dumps(info, indent=1))
     return info

@@ -145,10 +145,7 @@ def check_tacotron2(model: Tacotron2, output: Path, steps: int = PARITY_DECODER_
 def export_tacotron2(checkpoint: Path | None, output: Path, check: bool = True) -> dict:
     """Export a DLE Tacotron2 checkpoint (or random weights, seed 0) as encoder/decoder_step/postnet ONNX."""
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    stages = Stages(["load", "export", "parity", "write"], desc="export tacotron2")
-    with stages:
-        stages.next("load")
+    with Stages.of_export(output, ["load", "export", "parity", "write"], "tacotron2") as stages:
         if checkpoint is None:
             random_weights_notice("Tacotron2", "--checkpoint", "nvidia_tacotron2pyt_fp16.pt")
         model, config = build_tacotron2(checkpoint)

@@ -69,10 +69,7 @@ def relative_error(reference: torch.Tensor, ours: np.ndarray, mel_length: torch.
 def export_waveglow(checkpoint: Path | None, output: Path, sigma: float = SIGMA, check: bool = True) -> dict:
     """Export a DLE WaveGlow checkpoint (or random weights, seed 0) as ``waveglow.onnx``, weight norm folded."""
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    stages = Stages(["load", "fold weight norm", "export", "parity", "write"], desc="export waveglow")
-    with stages:
-        stages.next("load")
+    with Stages.of_export(output, ["load", "fold weight norm", "export", "parity", "write"], "waveglow") as stages:
         if checkpoint is None:
             random_weights_notice("WaveGlow", "--checkpoint", "nvidia_waveglow256pyt_fp16.pt")
         model = build_waveglow(checkpoint)

@@ -11,9 +11,10 @@ can be called directly): finite values, lengths within the limits, ids within th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from triton_speech.runtime.batching import pad_batch, unpad_batch
 from triton_speech.runtime.errors import InputError
-from triton_speech.runtime.inputs import decode_utf8
+from triton_speech.runtime.inputs import decode_utf8, split_rows
 
 
 class ModelArgs:
@@ -71,12 +72,7 @@ def serve(
     """Answer ``requests``: ``parse`` one request into rows (raising InputError for bad input),
     ``compute`` all good rows at once, ``pack`` one request's results into output tensors."""
     responses: list = [None] * len(requests)
-    parsed: list[tuple[int, list]] = []
-    for index, request in enumerate(requests):
-        try:
-            parsed.append((index, parse(request)))
-        except Exception as error:
-            responses[index] = error_response(pb_utils, error)
+    parsed = _parse_all(pb_utils, requests, parse, responses)
     try:
         _answer(pb_utils, parsed, compute, pack, responses)
     except Exception as error:
@@ -88,6 +84,38 @@ def serve(
                     _answer(pb_utils, [one], compute, pack, responses)
                 except Exception as error:
                     responses[one[0]] = error_response(pb_utils, error)
+    return responses
+
+
+def _parse_all(pb_utils, requests: Sequence[Any], parse, responses: list) -> list[tuple[int, list]]:
+    """(index, rows) of every request ``parse`` accepts; the others get their error response."""
+    parsed = []
+    for index, request in enumerate(requests):
+        try:
+            parsed.append((index, parse(request)))
+        except Exception as error:
+            responses[index] = error_response(pb_utils, error)
+    return parsed
+
+
+async def serve_async(
+    pb_utils,
+    requests: Sequence[Any],
+    parse: Callable[[Any], list],
+    compute: Callable[[list], Awaitable[list]],
+    pack: Callable[[list], list],
+) -> list:
+    """``serve`` for a model whose ``compute`` is a coroutine (it calls other models through BLS): the requests
+    are computed concurrently, each on its own, so a request that fails fails alone."""
+    responses: list = [None] * len(requests)
+
+    async def answer(index: int, rows: list) -> None:
+        try:
+            responses[index] = pb_utils.InferenceResponse(output_tensors=pack(await compute(rows)))
+        except Exception as error:
+            responses[index] = error_response(pb_utils, error)
+
+    await asyncio.gather(*(answer(index, rows) for index, rows in _parse_all(pb_utils, requests, parse, responses)))
     return responses
 
 
@@ -174,6 +202,16 @@ def text_inputs(pb_utils, request, name: str, max_chars: int) -> list[str]:
             for row, raw in enumerate(input_array(pb_utils, request, name).reshape(-1))]
 
 
+def audio_rows(pb_utils, request, model: ModelArgs) -> list[np.ndarray]:
+    """A request's ``AUDIO`` [B, N] (and optional ``AUDIO_LENGTH``) as checked rows, within the model's
+    ``min_samples`` / ``max_audio_seconds`` parameters (the asr ensemble's first step does this)."""
+    sample_rate = int(model.parameter("sample_rate"))
+    return split_rows(input_array(pb_utils, request, "AUDIO"), input_array(pb_utils, request, "AUDIO_LENGTH"),
+                      min_samples=int(model.parameter("min_samples")),
+                      max_samples=int(float(model.parameter("max_audio_seconds")) * sample_rate),
+                      sample_rate=sample_rate)
+
+
 def ragged_input(pb_utils, request, name: str, length_name: str, axis: int,
                  max_length: int | None = None) -> list[np.ndarray]:
     """A padded float input and its ``[B, 1]`` lengths, as rows cut to their lengths along ``axis``: each
@@ -197,3 +235,20 @@ def ragged_output(pb_utils, name: str, length_name: str, rows: Sequence[np.ndarr
 def bytes_column(texts: Sequence[str]) -> np.ndarray:
     """Strings as the ``[B, 1]`` BYTES tensor the configs declare."""
     return np.array([text.encode("utf-8") for text in texts], dtype=np.object_).reshape(-1, 1)
+
+
+def served_model(pb_utils, model: str, input_names: Sequence[str], output_names: Sequence[str]) -> Callable:
+    """A function that runs another served model through Triton's BLS API, its outputs asked for in CPU memory: how
+    a python model (tokenization, labelling) uses a network the native ONNX Runtime backend serves on the GPU."""
+
+    def run(*arrays: np.ndarray) -> list[np.ndarray]:
+        request = pb_utils.InferenceRequest(
+            model_name=model, requested_output_names=list(output_names),
+            inputs=[pb_utils.Tensor(name, array) for name, array in zip(input_names, arrays)],
+            preferred_memory=pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0))
+        response = request.exec()
+        if response.has_error():
+            raise RuntimeError(f"{model}: {response.error().message()}")
+        return [pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in output_names]
+
+    return run

@@ -8,9 +8,11 @@ from triton_speech.runtime.errors import InputError
 
 
 def split_rows(
-    audio: np.ndarray, lengths: np.ndarray | None, min_samples: int, max_samples: int, sample_rate: int
+    audio: np.ndarray, lengths: np.ndarray | None, min_samples: int, max_samples: int, sample_rate: int,
+    limit_name: str = "max_audio_seconds",
 ) -> list[np.ndarray]:
-    """Validate one request's ``AUDIO`` ``[B, N]`` (and ``AUDIO_LENGTH`` ``[B, 1]``); return its rows."""
+    """Validate one request's ``AUDIO`` ``[B, N]`` (and ``AUDIO_LENGTH`` ``[B, 1]``); return its rows.
+    ``limit_name``: the setting that ``max_samples`` comes from, named when a row exceeds it."""
     if audio.dtype != np.float32:
         raise InputError(f"AUDIO must be FP32, got {audio.dtype}")
     if audio.ndim != 2:
@@ -27,12 +29,12 @@ def split_rows(
         if lengths is not None and not 0 < length <= audio.shape[1]:
             raise InputError(f"AUDIO_LENGTH of row {row} is {length}: it must be between 1 and the "
                              f"{audio.shape[1]} samples sent")
-        rows.append(checked_row(audio[row, :length], row, min_samples, max_samples, sample_rate))
+        rows.append(checked_row(audio[row, :length], row, min_samples, max_samples, sample_rate, limit_name))
     return rows
 
 
 def checked_row(samples: np.ndarray, row: int, min_samples: int, max_samples: int | None,
-                sample_rate: int) -> np.ndarray:
+                sample_rate: int, limit_name: str = "max_audio_seconds") -> np.ndarray:
     """One utterance's samples, checked: at least one feature frame, within the limit, all finite."""
     length = samples.shape[0]
     if length <= 0:
@@ -42,7 +44,7 @@ def checked_row(samples: np.ndarray, row: int, min_samples: int, max_samples: in
     if max_samples is not None and length > max_samples:
         raise InputError(
             f"AUDIO row {row} is {length / sample_rate:.2f} s long; the limit is "
-            f"{max_samples / sample_rate:g} s (max_audio_seconds). Split the audio; it is not truncated."
+            f"{max_samples / sample_rate:g} s ({limit_name}). Split the audio; it is not truncated."
         )
     if not np.isfinite(samples).all():
         bad = int(np.count_nonzero(~np.isfinite(samples)))

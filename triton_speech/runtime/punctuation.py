@@ -25,6 +25,9 @@ from triton_speech.defaults import PUNCTUATION_MARGIN, PUNCTUATION_MAX_SEQ_LENGT
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.onnx import onnx_session
 
+# Tensor names of the exported network (triton_speech.export.punctuator writes them).
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAMES = ("punct_logits", "capit_logits")
 # A word already ending in one of these keeps it; no predicted mark is added after it.
 CLOSING_MARKS = frozenset(".,?!;:…")
 WORD = re.compile(r"\S+")  # str.split()'s notion of a word, as NeMo splits queries
@@ -141,8 +144,10 @@ class Punctuator:
         self.max_windows_per_run = max_windows_per_run
 
     @classmethod
-    def load(cls, export_dir: str | Path, intra_op_threads: int = 0, **overrides) -> "Punctuator":
-        """From an export directory (``model.onnx``, ``vocab.txt``, ``labels.json``, ``export.json``)."""
+    def load(cls, export_dir: str | Path, intra_op_threads: int = 0, device: str = "cpu", logits=None,
+             **overrides) -> "Punctuator":
+        """From an export directory (``model.onnx``, ``vocab.txt``, ``labels.json``, ``export.json``); ``logits``,
+        a ``LogitsFunction``, runs the network instead of a session of ``model.onnx`` (e.g. a served model)."""
         export_dir = Path(export_dir)
         info = json.loads((export_dir / "export.json").read_text())
         settings = {key: info[key] for key in ("max_seq_length", "step", "margin", "lowercase") if key in info}
@@ -150,7 +155,7 @@ class Punctuator:
         if settings.get("max_seq_length", PUNCTUATION_MAX_SEQ_LENGTH) > info.get("max_position_embeddings", np.inf):
             raise ValueError(f"max_seq_length exceeds the model's {info['max_position_embeddings']} positions")
         return cls(
-            onnx_session(export_dir / "model.onnx", intra_op_threads),
+            logits or onnx_session(export_dir / "model.onnx", intra_op_threads, device),
             export_dir / "vocab.txt",
             json.loads((export_dir / "labels.json").read_text()),
             **settings,
@@ -162,8 +167,8 @@ class Punctuator:
             session = session_or_callable
 
             def run(input_ids, attention_mask, token_type_ids):
-                feeds = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-                return session.run(["punct_logits", "capit_logits"], feeds)
+                feeds = dict(zip(INPUT_NAMES, (input_ids, attention_mask, token_type_ids)))
+                return session.run(list(OUTPUT_NAMES), feeds)
 
             return run
         if not callable(session_or_callable):

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.training.manifest import read_manifest
 from triton_speech.training.templates import DEMO_ASR_TEXT, sentences
+from triton_speech.training.voices import Voice, speak_to_file
 
 SAMPLE_RATE = ASR_SAMPLE_RATE
 # espeak-ng's own English voices (no mbrola needed). The last accent is only ever heard in evaluation.
@@ -113,18 +114,25 @@ class Utterance:
     bass_db: float = 0.0  # sox bass/treble shelving: microphone and channel colour
     treble_db: float = 0.0
     espeak_path: str = ""  # espeak-ng --path (data with the synthetic speakers); "" = the system's
+    # Pauses around the speech, as a microphone records them (seconds before and after), over a faint noise floor
+    pad_before_s: float = 0.0
+    pad_after_s: float = 0.0
+    floor_db: float = -90.0  # dBFS of the noise under the pauses and the speech
 
 
 def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, folder: Path,
          augment: bool, espeak_path: str = "", clean_fraction: float = 0.0,
-         base_voice_fraction: float = 0.0) -> list[Utterance]:
+         base_voice_fraction: float = 0.0, pad_fraction: float = 0.0) -> list[Utterance]:
     """One utterance per text. ``augment``: sox and noise augmentation, except for about ``clean_fraction`` of
     them, which are left as espeak-ng speaks them (clean input is what a served model mostly hears). About
     ``base_voice_fraction`` of them use the accent's own voice, no variant: what espeak-ng speaks by default,
-    and so what `make demo` and the default TTS's training data speak."""
+    and so what `make demo` and the default TTS's training data speak. About ``pad_fraction`` of them get 0.1 to
+    1.5 s of pause before and after the speech over a noise floor of -75 to -45 dBFS: every microphone recording
+    starts and ends so, and a model that never heard it hears words in the pause."""
     rng = random.Random(seed)
-    # Their own generators: with both fractions 0 every earlier corpus is drawn exactly as before.
+    # Their own generators: with the fractions 0 every earlier corpus is drawn exactly as before.
     clean_rng, base_rng = random.Random(f"clean {seed}"), random.Random(f"base voice {seed}")
+    pad_rng = random.Random(f"pauses {seed}")
     utterances = []
     for index, text in enumerate(texts):
         variant = rng.choice(variants)
@@ -149,6 +157,10 @@ def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, f
                                 noise_snr_db=None, gain_db=0.0)
         if base_voice_fraction and base_rng.random() < base_voice_fraction:
             utterance = replace(utterance, voice=utterance.voice.partition("+")[0])
+        if pad_fraction and pad_rng.random() < pad_fraction:
+            utterance = replace(utterance, pad_before_s=round(pad_rng.uniform(0.1, 1.5), 2),
+                                pad_after_s=round(pad_rng.uniform(0.1, 1.5), 2),
+                                floor_db=round(pad_rng.uniform(-75, -45), 1))
         utterances.append(utterance)
     return utterances
 
@@ -157,9 +169,8 @@ def synthesize(utterance: Utterance) -> dict:
     """Speak, then speed, resample, EQ, tempo and reverb (sox), noise and gain; return the manifest line."""
     with tempfile.TemporaryDirectory() as tmp:
         spoken, processed = Path(tmp) / "spoken.wav", Path(tmp) / "processed.wav"
-        path = [f"--path={utterance.espeak_path}"] if utterance.espeak_path else []
-        subprocess.run(["espeak-ng", *path, "-v", utterance.voice, "-s", str(utterance.speed),
-                        "-p", str(utterance.pitch), "-w", str(spoken), utterance.text], check=True, capture_output=True)
+        speak_to_file(utterance.text, Voice.espeak(utterance.voice, utterance.speed, pitch=utterance.pitch,
+                                                   espeak_path=utterance.espeak_path), spoken)
         effects = ["speed", str(utterance.speed_factor)] if utterance.speed_factor != 1.0 else []
         effects += ["rate", "-v", str(SAMPLE_RATE)]
         if utterance.bass_db or utterance.treble_db:
@@ -179,6 +190,10 @@ def synthesize(utterance: Utterance) -> dict:
         scale = np.sqrt(np.mean(audio**2) / (np.mean(noise**2) * 10 ** (utterance.noise_snr_db / 10)))
         audio = audio + scale * noise
     audio = audio * 10 ** (utterance.gain_db / 20)
+    if utterance.pad_before_s or utterance.pad_after_s:
+        audio = np.concatenate([np.zeros(int(utterance.pad_before_s * SAMPLE_RATE)), audio,
+                                np.zeros(int(utterance.pad_after_s * SAMPLE_RATE))])
+        audio = audio + 10 ** (utterance.floor_db / 20) * rng.standard_normal(audio.shape)
     audio = np.clip(audio, -1.0, 1.0)
     soundfile.write(utterance.path, audio.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
     return {"audio_filepath": utterance.path, "duration": round(len(audio) / SAMPLE_RATE, 3), "text": utterance.text}
@@ -196,7 +211,8 @@ def write_split(name: str, utterances: list[Utterance], output: Path, workers: i
 
 def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 2,
           exclude: set[str] = frozenset(), speakers: int = SYNTHETIC_SPEAKERS,
-          clean_fraction: float = 0.0, base_voice_fraction: float = 0.0) -> dict[str, Path]:
+          clean_fraction: float = 0.0, base_voice_fraction: float = 0.0,
+          pad_fraction: float = 0.0) -> dict[str, Path]:
     """Write ``train.json`` (augmented, training voices) and ``heldout.json`` (clean, held-out voices and texts).
 
     ``exclude``: sentences training must never contain (for example a fixed test set's); the sentence
@@ -211,7 +227,7 @@ def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 
     espeak_path = str(espeak_data_with(random_speakers, output).resolve())
     train_plan = plan(train_texts, ACCENTS, VARIANTS + [s.name for s in random_speakers], seed, output / "train",
                       augment=True, espeak_path=espeak_path, clean_fraction=clean_fraction,
-                      base_voice_fraction=base_voice_fraction)
+                      base_voice_fraction=base_voice_fraction, pad_fraction=pad_fraction)
     return {
         "train": write_split("train", train_plan, output, workers),
         "heldout": write_split("heldout", plan(heldout_texts, HELD_OUT_ACCENTS + ACCENTS[:2], HELD_OUT_VARIANTS,
@@ -220,7 +236,7 @@ def build(output: Path, train: int, heldout: int, seed: int = 0, workers: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.data", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m triton_speech.training.asr_data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=Path("build/data"))
     parser.add_argument("--train", type=int, default=6000, help="training utterances")
@@ -234,13 +250,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of training utterances left unaugmented (0 to 1)")
     parser.add_argument("--base-voice-fraction", type=float, default=0.0,
                         help="share of training utterances in an accent's own voice, no variant (0 to 1)")
+    parser.add_argument("--pad-fraction", type=float, default=0.0,
+                        help="share of training utterances with pauses before and after the speech (0 to 1)")
     args = parser.parse_args(argv)
-    for flag in ("clean_fraction", "base_voice_fraction"):
+    for flag in ("clean_fraction", "base_voice_fraction", "pad_fraction"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             parser.error(f"--{flag.replace('_', '-')} must be between 0 and 1, got {getattr(args, flag)}")
     exclude = {item["text"] for manifest in args.exclude for item in read_manifest(manifest)}
     manifests = build(args.output, args.train, args.heldout, args.seed, args.workers, exclude, args.speakers,
-                      args.clean_fraction, args.base_voice_fraction)
+                      args.clean_fraction, args.base_voice_fraction, args.pad_fraction)
     for name, path in manifests.items():
         lines = path.read_text().splitlines()
         hours = sum(json.loads(line)["duration"] for line in lines) / 3600

@@ -54,15 +54,17 @@ def evaluate(export_dir: Path, manifest: Path, limit: int | None = None, batch_s
 def demo_voice_set(output: Path, count: int, seed: int, exclude: list[Path]) -> Path:
     """``count`` template sentences outside the ``exclude`` manifests (and the demo's), spoken as `make demo`
     speaks its sample; a NeMo manifest in ``output``. Measures the conditions a newcomer sees."""
-    from triton_speech.demo import speak
+    import soundfile
+
     from triton_speech.training.templates import DEMO_ASR_TEXT, sentences
+    from triton_speech.training.voices import DEMO_VOICE, speak
 
     excluded = {item["text"] for manifest in exclude for item in read_manifest(manifest)} | {DEMO_ASR_TEXT}
     output.mkdir(parents=True, exist_ok=True)
     lines = []
     for index, text in enumerate(tqdm(sentences(count, seed, exclude=excluded), desc="speak", unit="sentence")):
         path = output / f"{index:04d}.wav"
-        speak(text, path)
+        soundfile.write(path, speak(text, DEMO_VOICE, ASR_SAMPLE_RATE), ASR_SAMPLE_RATE)
         lines.append(json.dumps({"audio_filepath": path.name, "text": text, "voice": "en-us"}) + "\n")
     manifest = output / "manifest.json"
     manifest.write_text("".join(lines))

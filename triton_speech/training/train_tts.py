@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ from triton_speech.runtime.tts.stft import SAMPLE_RATE
 from triton_speech.runtime.tts.text import text_to_sequence
 from triton_speech.training.manifest import read_manifest
 from triton_speech.training.templates import sentences
+from triton_speech.training.voices import Voice, speak_to_file
 
 # One voice, as DLE's LJSpeech models have: espeak-ng's default American English at a conversational rate.
 VOICE = "en-us"
@@ -77,8 +77,7 @@ def speak(job: tuple[str, str]) -> dict:
     """
     text, path = job
     with tempfile.NamedTemporaryFile(suffix=".wav") as spoken:
-        subprocess.run(["espeak-ng", "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "-w", spoken.name, text],
-                       check=True, capture_output=True)
+        speak_to_file(text, Voice.espeak(VOICE, WORDS_PER_MINUTE), spoken.name)
         audio, rate = soundfile.read(spoken.name, dtype="float32")
     if rate != SAMPLE_RATE:
         raise RuntimeError(f"espeak-ng wrote {rate} Hz, expected {SAMPLE_RATE}")

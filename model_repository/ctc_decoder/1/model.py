@@ -1,28 +1,41 @@
-"""LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC, or beam search over a lexicon)."""
+"""LOGPROBS [B, T, classes], LOGPROBS_LENGTH -> TRANSCRIPT [B, 1] (greedy CTC, or beam search over a lexicon or with
+an n-gram language model), and when asked WORDS, WORD_START_S, WORD_END_S, WORD_CONFIDENCE [B, W] (each word's
+frames times the stride)."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.defaults import CTC_BEAM_SIZE
+from triton_speech.defaults import CTC_BEAM_SIZE, LM_ALPHA, LM_BETA
 from triton_speech.runtime.asr.ctc import load_decoder
+from triton_speech.runtime.asr.words import pack_words, requested_words
 from triton_speech.runtime.backend import ModelArgs, bytes_column, ragged_input, serve
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        self.decoder = load_decoder(model.path("labels"),
-                                    model.path("lexicon") if "lexicon" in model.parameters else None,
-                                    int(model.parameter("beam_size", str(CTC_BEAM_SIZE))))
+        optional = {name: model.path(name) if name in model.parameters else None for name in ("lexicon", "lm")}
+        self.decoder = load_decoder(model.path("labels"), optional["lexicon"],
+                                    int(model.parameter("beam_size", str(CTC_BEAM_SIZE))), optional["lm"],
+                                    float(model.parameter("lm_alpha", str(LM_ALPHA))),
+                                    float(model.parameter("lm_beta", str(LM_BETA))))
         self.max_frames = int(model.parameter("max_frames"))
+        self.frame_seconds = float(model.parameter("frame_seconds"))
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)
 
     def parse(self, request):
-        return ragged_input(pb_utils, request, "LOGPROBS", "LOGPROBS_LENGTH", axis=0, max_length=self.max_frames)
+        rows = ragged_input(pb_utils, request, "LOGPROBS", "LOGPROBS_LENGTH", axis=0, max_length=self.max_frames)
+        timed = requested_words(request)  # a client that asks only for text pays for no word alignment
+        return [(logprobs, timed) for logprobs in rows]
 
     def compute(self, rows):
-        return [self.decoder(logprobs) for logprobs in rows]
+        return [self.decoder.words(logprobs, self.frame_seconds) if timed else self.decoder(logprobs)
+                for logprobs, timed in rows]
 
-    def pack(self, texts):
-        return [pb_utils.Tensor("TRANSCRIPT", bytes_column(texts))]
+    def pack(self, results):
+        if all(isinstance(result, str) for result in results):
+            return [pb_utils.Tensor("TRANSCRIPT", bytes_column(results))]
+        texts = [" ".join(word.text for word in words) for words in results]
+        return [pb_utils.Tensor("TRANSCRIPT", bytes_column(texts)),
+                *(pb_utils.Tensor(name, array) for name, array in pack_words(results).items())]

@@ -1,33 +1,23 @@
-"""AUDIO [B, N] (+ optional AUDIO_LENGTH) -> FEATURES [B, n_mels, T], FEATURES_LENGTH [B, 1]."""
+"""AUDIO [B, N] (+ optional AUDIO_LENGTH) -> FEATURES [B, n_mels, T], FEATURES_LENGTH [B, 1], by the exported
+front-end graph (frontend.onnx) in ONNX Runtime: every request's rows of the dynamic batch in one run."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.runtime.asr.features import MelFrontend
-from triton_speech.runtime.backend import ModelArgs, input_array, ragged_output, serve
-from triton_speech.runtime.inputs import split_rows
+from triton_speech.runtime.asr.features import OnnxMelFrontend
+from triton_speech.runtime.backend import ModelArgs, audio_rows, ragged_output, serve
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        model = ModelArgs(args)
-        self.frontend = MelFrontend.load(model.path("frontend"))
-        self.sample_rate = int(model.parameter("sample_rate"))
-        self.max_samples = int(float(model.parameter("max_audio_seconds")) * self.sample_rate)
+        self.model = ModelArgs(args)
+        self.frontend = OnnxMelFrontend.load(self.model.directory, int(self.model.parameter("intra_op_threads", "0")),
+                                             self.model.parameter("device", "cpu"))
 
     def execute(self, requests):
-        return serve(pb_utils, requests, self.parse, self.compute, self.pack)
+        return serve(pb_utils, requests, self.parse, self.frontend, self.pack)
 
     def parse(self, request):
-        return split_rows(
-            input_array(pb_utils, request, "AUDIO"),
-            input_array(pb_utils, request, "AUDIO_LENGTH"),
-            min_samples=self.frontend.config.hop_length,
-            max_samples=self.max_samples,
-            sample_rate=self.sample_rate,
-        )
-
-    def compute(self, rows):
-        return [self.frontend(audio) for audio in rows]
+        return audio_rows(pb_utils, request, self.model)
 
     def pack(self, features):
         return ragged_output(pb_utils, "FEATURES", "FEATURES_LENGTH", features, axis=-1)

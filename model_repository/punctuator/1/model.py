@@ -1,17 +1,24 @@
 """TEXT [B, 1] -> PUNCTUATED_TEXT [B, 1] (BERT punctuation and capitalization, windowed) and
-UNPUNCTUATED_TEXT [B, 1] (the text as received: an ensemble's raw-transcript output comes from here)."""
+UNPUNCTUATED_TEXT [B, 1] (the text as received: an ensemble's raw-transcript output comes from here).
+
+The BERT network runs here (ONNX Runtime), or, given a ``network`` parameter (the NGC target), in that served
+model (Triton's native ONNX Runtime backend) through BLS: tokenizing and labelling stay in python."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.runtime.backend import ModelArgs, bytes_column, serve, text_inputs
-from triton_speech.runtime.punctuation import Punctuator
+from triton_speech.runtime.backend import ModelArgs, bytes_column, serve, served_model, text_inputs
+from triton_speech.runtime.punctuation import INPUT_NAMES, OUTPUT_NAMES, Punctuator
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
         self.max_chars = int(model.parameter("max_text_chars"))
-        self.punctuator = Punctuator.load(model.directory, int(model.parameter("intra_op_threads", "0")))
+        network = model.parameter("network", "")
+        self.punctuator = Punctuator.load(
+            model.directory, int(model.parameter("intra_op_threads", "0")), model.parameter("device", "cpu"),
+            logits=served_model(pb_utils, network, INPUT_NAMES, OUTPUT_NAMES) if network else None,
+            max_windows_per_run=int(model.parameter("max_windows_per_run", "0")) or None)
 
     def execute(self, requests):
         # Every window of every text in the dynamic batch runs as one ONNX Runtime batch.

@@ -9,7 +9,8 @@ from triton_speech.runtime.backend import ModelArgs, ragged_input, ragged_output
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        self.model = AcousticModel.load(model.path("onnx_model"), int(model.parameter("intra_op_threads", "0")))
+        self.model = AcousticModel.load(model.path("onnx_model"), int(model.parameter("intra_op_threads", "0")),
+                                        model.parameter("device", "cpu"))
         self.max_frames = int(model.parameter("max_frames"))
 
     def execute(self, requests):

@@ -19,7 +19,8 @@ class TritonPythonModel:
             gate_threshold=float(model.parameter("gate_threshold")),
             max_decoder_steps=int(model.parameter("max_decoder_steps")),
         )
-        self.engine = Tacotron2Engine.load(model.directory, settings, int(model.parameter("intra_op_threads", "0")))
+        self.engine = Tacotron2Engine.load(model.directory, settings, int(model.parameter("intra_op_threads", "0")),
+                                           model.parameter("device", "cpu"))
         self.max_symbols = int(model.parameter("max_symbols"))
         self.max_frames = int(model.parameter("max_mel_frames"))
 

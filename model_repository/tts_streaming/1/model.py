@@ -21,15 +21,16 @@ from triton_speech.runtime.tts.waveglow import WaveGlowEngine, WaveGlowStream
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        threads = int(model.parameter("intra_op_threads", "0"))
+        threads, device = int(model.parameter("intra_op_threads", "0")), model.parameter("device", "cpu")
         settings = DecoderSettings(gate_threshold=float(model.parameter("gate_threshold")),
                                    max_decoder_steps=int(model.parameter("max_decoder_steps")))
         # The decoder's runs alternate with numpy vocoding in this process: ONNX Runtime must not spin between them.
-        tacotron2 = Tacotron2Engine.load(model.directory, settings, threads, spinning=False)
+        tacotron2 = Tacotron2Engine.load(model.directory, settings, threads, device, spinning=False)
         self.waveglow = None
         if model.parameter("vocoder") == "waveglow":
             self.waveglow = WaveGlowEngine.load(model.path("onnx_model"), float(model.parameter("sigma")),
-                                                float(model.parameter("denoiser_strength")), threads, spinning=False)
+                                                float(model.parameter("denoiser_strength")), threads, device,
+                                                spinning=False)
         else:
             self.iterations = int(model.parameter("iterations"))
             self.context_frames = int(model.parameter("griffin_lim_context_frames"))

@@ -141,3 +141,61 @@ def test_lexicon_decoding_says_only_listed_words_on_any_input(logprobs):
     text = LexiconCTCDecoder(LABELS, words, beam_size=8)(logprobs)
     assert text == " ".join(text.split())
     assert set(text.split()) <= set(words), text
+
+
+# --- words with frames, times and confidences ---------------------------------------------------------------
+
+def test_greedy_words_start_at_their_first_frame_and_end_after_their_last():
+    # frames:   0  1  2      3      4  5  6  7      8      9
+    path = [BLANK, A, A, BLANK, SPACE, B, C, C, BLANK, SPACE]
+    words = GreedyCTCDecoder(LABELS).words(logprobs_for(path), frame_seconds=0.02)
+    assert [(w.text, w.start_s, w.end_s) for w in words] == [("a", 0.02, 0.06), ("bc", 0.1, 0.16)]
+
+
+def test_a_word_spans_the_blanks_inside_it_and_a_double_letter():
+    path = [B, BLANK, B, A, A, SPACE, SPACE, C]  # "bba", then "c" at the last frame
+    words = GreedyCTCDecoder(LABELS).words(logprobs_for(path), frame_seconds=0.5)
+    assert [(w.text, w.start_s, w.end_s) for w in words] == [("bba", 0.0, 2.5), ("c", 3.5, 4.0)]
+
+
+def test_confidence_is_the_weakest_letters_best_frame_probability():
+    probabilities = np.full((4, len(LABELS) + 1), 0.01)
+    probabilities[0, A], probabilities[1, A] = 0.6, 0.9  # "a" peaks at 0.9
+    probabilities[2, B] = 0.7  # "b" at 0.7: the word's confidence
+    probabilities[3, SPACE] = 0.9
+    (word,) = GreedyCTCDecoder(LABELS).words(np.log(probabilities).astype(np.float32), 0.02)
+    assert word.text == "ab" and word.confidence == pytest.approx(0.7, rel=1e-6)
+
+
+def test_words_respect_the_length_and_no_frames_mean_no_words():
+    decoder = GreedyCTCDecoder(LABELS)
+    assert [w.text for w in decoder.words(logprobs_for([A, SPACE, B]), 0.02, length=1)] == ["a"]
+    assert decoder.words(logprobs_for([BLANK, SPACE]), 0.02) == []
+    assert decoder.words(np.zeros((0, len(LABELS) + 1), np.float32), 0.02) == []
+
+
+def test_lexicon_words_have_the_frames_and_confidences_of_the_same_path_decoded_greedily():
+    path = [BLANK, A, B, B, BLANK, SPACE, SPACE, C, A, B, BLANK, BLANK]
+    scores = logprobs_for(path)
+    greedy = GreedyCTCDecoder(LABELS).words(scores, 0.02)
+    assert [w.text for w in greedy] == ["ab", "cab"]
+    assert LexiconCTCDecoder(LABELS, ["ab", "cab"]).words(scores, 0.02) == greedy
+
+
+def test_lexicon_words_are_what_the_decoder_says():
+    # The best path "ac" is not a word; the beam says "abc": its letters' frames are 0-2
+    frames = scored_frames([{A: -0.4, B: -1.2}, {A: -0.4, B: -1.2}, {C: -0.01}])
+    (word,) = LexiconCTCDecoder(LABELS, ["abc", "cc"]).words(frames, 0.02)
+    assert (word.text, word.start_s, word.end_s) == ("abc", 0.0, 0.06)
+    assert word.confidence == pytest.approx(np.exp(-1.2), rel=1e-5)  # "b" at best exp(-1.2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(logprob_matrices)
+def test_words_joined_are_the_transcript_in_order_within_the_audio(logprobs):
+    for decoder in (GreedyCTCDecoder(LABELS), LexiconCTCDecoder(LABELS, ["a", "ab", "cab", "c'a"], beam_size=8)):
+        words = decoder.words(logprobs, 0.02)
+        assert " ".join(w.text for w in words) == decoder(logprobs)
+        ends = [0.0] + [edge for w in words for edge in (w.start_s, w.end_s)]
+        assert ends == sorted(ends) and ends[-1] <= len(logprobs) * 0.02 + 1e-9
+        assert all(w.end_s > w.start_s and 0 < w.confidence <= 1 for w in words)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ class AcousticModel:
         self.output_names = [o.name for o in session.get_outputs()]
 
     @classmethod
-    def load(cls, path: str | Path, intra_op_threads: int = 0) -> "AcousticModel":
-        return cls(onnx_session(path, intra_op_threads))
+    def load(cls, path: str | Path, intra_op_threads: int = 0, device: str = "cpu") -> "AcousticModel":
+        return cls(onnx_session(path, intra_op_threads, device))
 
     def __call__(self, features: list[np.ndarray]) -> list[np.ndarray]:
         batch, lengths = pad_batch(features, axis=-1)
@@ -28,3 +29,17 @@ class AcousticModel:
             self.output_names, {self.input_names[0]: batch, self.input_names[1]: lengths}
         )
         return [logprobs[row, : int(n)] for row, n in enumerate(out_lengths)]
+
+
+def frame_seconds(export_dir: str | Path) -> float:
+    """Seconds per log-prob frame of an export: the front-end's hop times the encoder's subsampling factor
+    (QuartzNet: 10 ms x 2), the stride that turns a frame index into a time."""
+    from triton_speech.runtime.asr.features import MelFrontend
+
+    export_dir = Path(export_dir)
+    info = json.loads((export_dir / "export.json").read_text())
+    if "subsampling_factor" not in info:
+        raise ValueError(f"{export_dir}/export.json has no subsampling_factor: export the model again "
+                         "(python -m export quartznet, or make export)")
+    config = MelFrontend.load(export_dir / "frontend.npz").config
+    return int(info["subsampling_factor"]) * config.hop_length / config.sample_rate

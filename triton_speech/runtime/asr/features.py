@@ -95,6 +95,16 @@ class MelFrontend:
         self._window[left : left + config.win_length] = window
         self._filterbank = filterbank
 
+    @property
+    def padded_window(self) -> np.ndarray:
+        """The window centred in ``n_fft`` samples (float64), as the STFT applies it."""
+        return self._window
+
+    @property
+    def filterbank(self) -> np.ndarray:
+        """``[n_mels, n_fft // 2 + 1]`` (float64)."""
+        return self._filterbank
+
     def num_frames(self, num_samples: int) -> int:
         """Number of valid feature frames for an utterance of ``num_samples`` (NeMo's get_seq_len)."""
         c = self.config
@@ -141,3 +151,29 @@ class MelFrontend:
         with np.load(path) as data:
             config = MelConfig(**json.loads(str(data["config"])))
             return cls(config, data["window"], data["filterbank"])
+
+
+class OnnxMelFrontend:
+    """The exported front-end graph (``frontend.onnx``, ``triton_speech.models.frontend``) in ONNX Runtime: a ragged
+    list of utterances runs as one padded batch, and each gets the features it gets alone."""
+
+    def __init__(self, session, config: MelConfig):
+        self.session = session
+        self.config = config
+
+    @classmethod
+    def load(cls, export_dir: str | Path, intra_op_threads: int = 0, device: str = "cpu") -> OnnxMelFrontend:
+        """From an export directory: ``frontend.onnx`` and its configuration in ``frontend.npz``."""
+        from triton_speech.runtime.onnx import onnx_session
+
+        export_dir = Path(export_dir)
+        return cls(onnx_session(export_dir / "frontend.onnx", intra_op_threads, device),
+                   MelFrontend.load(export_dir / "frontend.npz").config)
+
+    def __call__(self, audio: list[np.ndarray]) -> list[np.ndarray]:
+        from triton_speech.runtime.batching import pad_batch
+
+        batch, lengths = pad_batch([np.asarray(a, dtype=np.float32).reshape(-1) for a in audio], axis=0)
+        features, frames = self.session.run(["features", "features_length"],
+                                            {"audio": batch, "audio_length": lengths})
+        return [features[row, :, : int(n)] for row, n in enumerate(frames)]

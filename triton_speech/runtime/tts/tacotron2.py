@@ -106,9 +106,9 @@ class Tacotron2Engine:
 
     @classmethod
     def load(cls, directory: str | Path, settings: DecoderSettings | None = None,
-             intra_op_threads: int = 0, spinning: bool = True) -> "Tacotron2Engine":
+             intra_op_threads: int = 0, device: str = "cpu", spinning: bool = True) -> "Tacotron2Engine":
         directory = Path(directory)
-        sessions = [onnx_session(directory / f"{name}.onnx", intra_op_threads, spinning)
+        sessions = [onnx_session(directory / f"{name}.onnx", intra_op_threads, device, spinning)
                     for name in ("encoder", "decoder_step", "postnet")]
         return cls(*sessions, settings=settings)
 

@@ -47,12 +47,12 @@ class WaveGlowEngine:
 
     @classmethod
     def load(cls, path: str | Path, sigma: float = SIGMA, denoiser_strength: float = DENOISER_STRENGTH,
-             intra_op_threads: int = 0, spinning: bool = True) -> "WaveGlowEngine":
+             intra_op_threads: int = 0, device: str = "cpu", spinning: bool = True) -> "WaveGlowEngine":
         """``path``: ``waveglow.onnx`` or the export directory holding it."""
         path = Path(path)
         if path.is_dir():
             path = path / "waveglow.onnx"
-        return cls(onnx_session(path, intra_op_threads, spinning), sigma, denoiser_strength)
+        return cls(onnx_session(path, intra_op_threads, device, spinning), sigma, denoiser_strength)
 
     @property
     def context_frames(self) -> int:

@@ -1,0 +1,87 @@
+"""``make app`` (python -m triton_speech.gateway): Triton and the gateway start together, SIGTERM stops both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.helpers import free_port, free_ports
+
+pytestmark = pytest.mark.server
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except OSError:
+        return 0
+
+
+def outward_address() -> str | None:
+    """This machine's address towards other hosts (a UDP socket's choice; nothing is sent), if not loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address = udp.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def launch(repository, tmp_path, ports, app_port) -> subprocess.Popen:
+    env = {**os.environ, "TRITON_HTTP_PORT": str(ports.http), "TRITON_GRPC_PORT": str(ports.grpc),
+           "TRITON_METRICS_PORT": str(ports.metrics), "APP_PORT": str(app_port),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "APP_MEDIA_DIR": str(tmp_path / "media")}
+    return subprocess.Popen([sys.executable, "-m", "triton_speech.gateway", "--model-repository", str(repository)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_app_serves_both_and_sigterm_stops_both(repository, tmp_path):
+    ports, app_port = free_ports(), free_port()
+    process = launch(repository, tmp_path, ports, app_port)
+    try:
+        deadline = time.monotonic() + 180
+        while get(f"http://127.0.0.1:{app_port}/health") != 200:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the app did not become ready"
+            time.sleep(0.5)
+        assert get(f"http://127.0.0.1:{ports.http}/v2/health/ready") == 200  # Triton on the TRITON_* ports
+        request = urllib.request.Request(f"http://127.0.0.1:{app_port}/", headers={"X-Request-ID": "launcher-test"})
+        with urllib.request.urlopen(request, timeout=5) as page:
+            assert b"Speech to text" in page.read()
+        outside = outward_address()
+        if outside is not None:  # the gateway listens on loopback only: this machine's other address is refused
+            with socket.socket() as probe:
+                probe.settimeout(2)
+                assert probe.connect_ex((outside, app_port)) != 0
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "[launcher-test] triton_speech.gateway: GET / -> 200" in output  # request ids in the log
+    assert output.rstrip().endswith("Stopped.")
+    assert ports.taken() == [] and get(f"http://127.0.0.1:{app_port}/health/live") == 0  # both are gone
+    assert (tmp_path / "app.sqlite3").exists()
+
+
+def test_a_taken_app_port_is_a_clear_error_before_triton_starts(repository, tmp_path):
+    ports = free_ports()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        process = launch(repository, tmp_path, ports, taken)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"port {taken} on 127.0.0.1 is already in use: set APP_PORT" in output
+    assert "Triton is ready" not in output

@@ -1,0 +1,116 @@
+"""The web app in a real headless Chromium (Debian's, driven by Playwright): record from a fake microphone that
+plays a WAV of a known sentence and see its transcript; type text, press Speak and get playable audio; delete
+from the history. A phone-sized screenshot is saved in the test's tmp dir (and, with UPDATE_DOCS_SCREENSHOTS=1,
+as docs/web_app.png for the README).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import jiwer
+import pytest
+import soundfile
+
+from tests.helpers import REPOSITORY_ROOT, spoken_wav, words_of
+from triton_speech.training.templates import DEMO_ASR_TEXT
+
+pytestmark = [pytest.mark.server, pytest.mark.browser]
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium"))
+MAX_WER = 0.15  # as the API tests: a word or two of margin over what the default models hear
+SPOKEN = "please turn off the lights when you leave"
+LEAD_S, TAIL_S = 1.0, 3.0  # silence around the sentence, so the recording starts and stops in silence
+
+
+@pytest.fixture(scope="module")
+def microphone(tmp_path_factory) -> tuple[Path, float]:
+    """A 48 kHz 16-bit WAV for Chromium's fake microphone: silence, the demo sentence, silence. Returns the file
+    and the seconds to record."""
+    folder = tmp_path_factory.mktemp("microphone")
+    spoken_wav(DEMO_ASR_TEXT, folder / "speech.wav")
+    path = folder / "microphone.wav"
+    subprocess.run(["sox", str(folder / "speech.wav"), "-r", "48000", "-b", "16", str(path), "pad", str(LEAD_S),
+                    str(TAIL_S)], check=True)
+    return path, soundfile.info(path).duration - TAIL_S + 1.0
+
+
+@pytest.fixture(scope="module")
+def browser(microphone):
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"no chromium at {CHROMIUM}: make setup installs it (apt-get install chromium)")
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone[0]}%noloop"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        yield launched
+        launched.close()
+
+
+def wait_until(page, selector: str, predicate: str, timeout_s: float) -> None:
+    """Poll ``predicate`` on the element from here: the page's Content-Security-Policy (no eval) stops Playwright's
+    in-page polling of wait_for_function, and the test keeps that policy on."""
+    deadline = time.monotonic() + timeout_s
+    while not page.eval_on_selector(selector, predicate):
+        assert time.monotonic() < deadline, f"{selector}: {predicate} not true after {timeout_s} s"
+        time.sleep(0.2)
+
+
+def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, microphone, tmp_path):
+    # A phone's screen: the page must work there (the seed's iOS app, for every phone).
+    context = browser.new_context(viewport={"width": 412, "height": 915}, device_scale_factor=1, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(gateway.url)
+
+    # Record from the fake microphone, stop after the sentence: the transcript shows on the page.
+    before = {row["id"] for row in gateway.rows("transcriptions")}
+    page.click("#record")
+    page.wait_for_selector("#record[aria-pressed='true']")
+    page.wait_for_timeout(microphone[1] * 1000)
+    page.click("#record")
+    page.wait_for_selector("#transcript:not(:empty)", timeout=60_000)
+    transcript = page.text_content("#transcript")
+    assert jiwer.wer(DEMO_ASR_TEXT, " ".join(words_of(transcript))) <= MAX_WER, transcript
+    (new_row,) = [row for row in gateway.rows("transcriptions") if row["id"] not in before]
+    assert (new_row["name"], new_row["media_type"], new_row["text"]) == ("recording.webm", "audio/webm", transcript)
+    assert abs(new_row["duration_s"] - microphone[1]) < 1.0  # what was recorded, give or take the start-up
+
+    # Type a text and press Speak: the audio element gets the stored WAV and can play it.
+    page.fill("#speak-text", SPOKEN)
+    page.click("#speak")
+    wait_until(page, "#speech-audio", "a => a.error === null && a.readyState >= 2 && a.duration > 0", 120)
+    source = page.eval_on_selector("#speech-audio", "a => a.currentSrc")
+    browser_seconds = page.eval_on_selector("#speech-audio", "a => a.duration")
+    wav = httpx.get(source).content
+    info = soundfile.info(io.BytesIO(wav))  # an independent decoder's view of the same file
+    assert abs(browser_seconds - info.frames / info.samplerate) < 0.01
+    assert page.text_content("#tts-status").startswith(f"{info.frames / info.samplerate:.1f} s of speech")
+
+    # The history lists both, newest first; Delete removes the row and its file.
+    page.wait_for_selector(f"#transcriptions-list li[data-id='{new_row['id']}']")
+    page.wait_for_selector("#speech-list li")
+    assert SPOKEN in page.text_content("#speech-list li:first-child")
+    screenshot = tmp_path / "web_app.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 20_000
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        shutil.copy(screenshot, REPOSITORY_ROOT / "docs" / "web_app.png")
+    page.click(f"#transcriptions-list li[data-id='{new_row['id']}'] button.delete")
+    page.wait_for_selector(f"#transcriptions-list li[data-id='{new_row['id']}']", state="detached")
+    assert new_row["id"] not in [row["id"] for row in gateway.rows("transcriptions")]
+    assert new_row["audio_file"] not in gateway.files("transcriptions")
+    assert problems == []
+    context.close()

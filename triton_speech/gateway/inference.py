@@ -1,0 +1,105 @@
+"""The gateway's way to Triton: one asyncio gRPC client for all requests (one HTTP/2 connection, reused), the
+project's clients' request and answer formats, and word timestamps when the served ``asr`` has them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tritonclient.utils import InferenceServerException
+
+from triton_speech.client.asr import ASRClient
+from triton_speech.client.connection import TritonConnection, classify
+from triton_speech.client.tts import OUTPUTS as TTS_OUTPUTS
+from triton_speech.client.tts import Synthesis, TTSClient
+from triton_speech.runtime.asr.words import WORD_END_S, WORD_OUTPUTS, WORD_START_S, WORDS, Transcript
+
+TEXT_OUTPUTS = ("TRANSCRIPT", "RAW_TRANSCRIPT")
+# The asr ensemble's word outputs (text, start and end in seconds into the audio, confidence); another model behind
+# the gateway may lack them, or the confidence.
+REQUIRED_WORD_OUTPUTS = (WORDS, WORD_START_S, WORD_END_S)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    transcript: Transcript
+    words: list[dict] | None  # {"word", "start", "end"[, "confidence"]}; None when the model gives no timestamps
+    seconds: float  # inference time: the request to Triton and back
+
+
+@dataclass(frozen=True)
+class Spoken:
+    synthesis: Synthesis
+    seconds: float
+
+
+def words_of(outputs: dict[str, np.ndarray], offset_s: float = 0.0) -> list[dict] | None:
+    """The word list of an ``asr`` answer, or None when it has no word outputs; times moved ``offset_s`` later (the
+    audio sent began that far into the recording)."""
+    if not all(name in outputs for name in REQUIRED_WORD_OUTPUTS):
+        return None
+    words = [w.decode("utf-8") if isinstance(w, bytes) else str(w) for w in outputs["WORDS"].reshape(-1)]
+    starts, ends = (outputs[name].reshape(-1).astype(float) for name in ("WORD_START_S", "WORD_END_S"))
+    confidence = outputs["WORD_CONFIDENCE"].reshape(-1).astype(float) if "WORD_CONFIDENCE" in outputs else None
+    result = []
+    for index, word in enumerate(words):
+        entry = {"word": word, "start": round(float(starts[index]) + offset_s, 3),
+                 "end": round(float(ends[index]) + offset_s, 3)}
+        if confidence is not None:
+            entry["confidence"] = round(float(confidence[index]), 4)
+        result.append(entry)
+    return result
+
+
+class Inference:
+    """``await open()`` once; then ``recognize`` and ``synthesize`` from any request; ``await close()``."""
+
+    def __init__(self, url: str, retries: int, asr_model: str = "asr", tts_model: str = "tts"):
+        self.connection = TritonConnection(url, "grpc", retries=retries)
+        self.asr_model, self.tts_model = asr_model, tts_model
+        self.client = None
+        self._asr_outputs: list[str] | None = None
+
+    async def open(self) -> None:
+        import tritonclient.grpc.aio as grpc_aio
+
+        # No liveness check here: the gateway starts (and says it is not ready) while Triton is down.
+        self.client = grpc_aio.InferenceServerClient(self.connection.url)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self.client.is_server_ready())
+        except Exception:  # unreachable, refused, stopping: not ready, whatever the cause
+            return False
+
+    async def asr_outputs(self) -> list[str]:
+        """The text outputs and, when the served asr model has them, the word outputs (from its metadata)."""
+        if self._asr_outputs is None:
+            try:
+                metadata = await self.client.get_model_metadata(self.asr_model, as_json=True)
+            except InferenceServerException as error:
+                raise classify(error) from None
+            served = {output["name"] for output in metadata["outputs"]}
+            words = list(WORD_OUTPUTS) if set(REQUIRED_WORD_OUTPUTS) <= served else []
+            self._asr_outputs = [name for name in [*TEXT_OUTPUTS, *words] if name in served]
+        return self._asr_outputs
+
+    async def recognize(self, audio: np.ndarray, request_id: str = "", offset_s: float = 0.0) -> Recognition:
+        outputs = await self.asr_outputs()
+        started = time.perf_counter()
+        answer = await self.connection.infer_async(self.client, self.asr_model, ASRClient.tensors(audio), outputs,
+                                                   request_id=request_id)
+        seconds = time.perf_counter() - started
+        return Recognition(ASRClient.transcript(answer), words_of(answer, offset_s), seconds)
+
+    async def synthesize(self, text: str, seed: int, request_id: str = "") -> Spoken:
+        started = time.perf_counter()
+        answer = await self.connection.infer_async(self.client, self.tts_model, TTSClient.tensors(text, seed),
+                                                   TTS_OUTPUTS, request_id=request_id)
+        return Spoken(TTSClient.synthesis(answer), time.perf_counter() - started)

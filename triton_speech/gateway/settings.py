@@ -1,0 +1,31 @@
+"""The gateway's settings, from the environment (``make app`` passes them); unset ones are in ``defaults``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from triton_speech import defaults
+from triton_speech.client.connection import default_url
+
+
+def _env(name: str, default, kind=str):
+    value = os.environ.get(name)
+    return default if value in (None, "") else kind(value)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    # Triton's gRPC endpoint (TRITON_GRPC_PORT on loopback, as make serve starts it)
+    triton_url: str = field(default_factory=lambda: default_url("grpc"))
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", defaults.DATABASE_URL))
+    media_dir: Path = field(default_factory=lambda: Path(_env("APP_MEDIA_DIR", defaults.MEDIA_DIR)))
+    max_upload_bytes: int = field(default_factory=lambda: _env("APP_MAX_UPLOAD_BYTES", defaults.MAX_UPLOAD_BYTES, int))
+    # Longer recordings are refused before they reach Triton (which refuses beyond its own max_audio_seconds)
+    max_audio_seconds: float = field(
+        default_factory=lambda: _env("APP_MAX_AUDIO_SECONDS", defaults.MAX_AUDIO_SECONDS, float))
+    # Leading and trailing silence trimmed before the asr request (APP_TRIM_SILENCE=0 sends recordings as they are)
+    trim_silence: bool = field(default_factory=lambda: _env("APP_TRIM_SILENCE", "1") != "0")
+    max_text_chars: int = defaults.MAX_TEXT_CHARS
+    triton_retries: int = defaults.GATEWAY_TRITON_RETRIES
