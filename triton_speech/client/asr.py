@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from triton_speech.client.audio import load_audio
-from triton_speech.client.connection import InferenceError, TritonConnection, _error, _inputs
+from triton_speech.client.connection import InferenceError, TritonConnection, _inputs, classify
 from triton_speech.defaults import ASR_SAMPLE_RATE, LONG_OVERLAP_SECONDS, LONG_WINDOW_SECONDS
 from triton_speech.runtime.asr.ctc import Word
 from triton_speech.runtime.asr.longform import plan_windows, recognize_in_windows, window_settings
@@ -210,7 +210,7 @@ class ASRClient:
                     count = error
                     continue
                 if error is not None:
-                    raise _error(error)
+                    raise classify(error)
                 index = int(result.get_response().id)
                 tensors = {name: result.as_numpy(name) for name in names}
                 received += 1
