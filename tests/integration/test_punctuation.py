@@ -41,7 +41,7 @@ def test_served_punctuation_equals_in_process(triton, punctuator, protocol):
 def test_asr_ensemble_returns_punctuated_and_raw_transcripts(triton, pipeline, protocol):
     url = triton.grpc_url if protocol == "grpc" else triton.http_url
     client = ASRClient(url, protocol)
-    assert client.outputs == ["TRANSCRIPT", "RAW_TRANSCRIPT"]
+    assert client.outputs() == ["TRANSCRIPT", "RAW_TRANSCRIPT"]
     for seed, seconds in enumerate((1.5, 3.2)):
         audio = speechlike(seconds, 40 + seed)
         served = client.recognize(audio)

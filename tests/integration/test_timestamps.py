@@ -54,7 +54,7 @@ def test_a_client_asks_for_the_words_or_not(tone_triton, said):
 def test_the_decoder_called_directly_times_words_by_the_exports_stride(tone_triton, said, tone_pipeline):
     """ctc_decoder alone: the tone model's log-prob frames are 40 ms apart, QuartzNet's 20 ms; frame k starts
     at 0.04 k s (times from a hard-coded 20 ms stride would be half the truth)."""
-    logprobs = tone_pipeline.acoustic([tone_pipeline.frontend(said[0])])[0]
+    logprobs = tone_pipeline.acoustic(tone_pipeline.frontend([said[0]]))[0]
     served = TritonConnection(tone_triton.grpc_url).infer("ctc_decoder", {
         "LOGPROBS": logprobs[None], "LOGPROBS_LENGTH": np.array([[len(logprobs)]], np.int64)}, list(WORD_OUTPUTS))
     first = int(np.flatnonzero(logprobs.argmax(axis=1) != 0)[0])  # the first frame that is not a space
