@@ -36,7 +36,7 @@ def test_ngc_serves_every_asr_network_natively_on_the_gpu(exports, tmp_path):
     # What has no native form stays python: checks, CTC decoding, tokenizing/labelling, text, the decoder loop.
     assert {n for n, e in described.items() if isinstance(e, PythonModel)} == {
         "audio_input", "ctc_decoder", "punctuator", "text_normalizer", "tacotron2", "griffin_lim", "asr_long",
-        "asr_streaming"}
+        "asr_streaming", "tts_streaming"}
     assert described["punctuator"].parameters["network"] == "punctuator_network"
     assert [step.model for step in described["asr"].steps] == [
         "audio_input", "feature_extractor", "quartznet", "ctc_decoder", "punctuator"]
@@ -105,7 +105,7 @@ def test_the_builder_refuses_a_repository_whose_graph_does_not_match(exports, tm
 def test_pip_on_a_gpu_puts_the_networks_on_gpu_instances(exports):
     described = configs(exports, device="gpu")
     on_gpu = {name for name, entry in described.items() if isinstance(entry, PythonModel) and entry.device == "gpu"}
-    assert on_gpu == {"feature_extractor", "quartznet", "punctuator", "tacotron2", "asr_streaming"}
+    assert on_gpu == {"feature_extractor", "quartznet", "punctuator", "tacotron2", "asr_streaming", "tts_streaming"}
     for name, entry in described.items():
         if isinstance(entry, PythonModel):
             config = entry.config()

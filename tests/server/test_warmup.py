@@ -33,25 +33,27 @@ def outlier(first: float, after: list[float]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cold_repository(tmp_path_factory, quartznet_export, punctuator_export, tacotron2_export, waveglow_export,
-                    decoding_case):
-    """The test repository (``repository``) built again without warm-up."""
+def repositories(tmp_path_factory, quartznet_export, punctuator_export, tacotron2_export, decoding_case):
+    """The test exports with Griffin-Lim (the default vocoder, whose first call compiles librosa's numba code),
+    built with warm-up and without."""
     from triton_speech.ensembles.builder import Exports, build
     from triton_speech.ensembles.settings import RepositorySettings
 
-    output = tmp_path_factory.mktemp("cold_repository")
     decoder = decoding_case[3]
     settings = RepositorySettings(**TEST_SETTINGS, gate_threshold=decoder.gate_threshold,
-                                  max_decoder_steps=decoder.max_decoder_steps)
-    build(output, Exports(asr=quartznet_export, punctuator=punctuator_export, tacotron2=tacotron2_export[0],
-                          waveglow=waveglow_export[0]), replace(settings, warmup=False))
-    return output
+                                  max_decoder_steps=decoder.max_decoder_steps, vocoder="griffin_lim")
+    exports = Exports(asr=quartznet_export, punctuator=punctuator_export, tacotron2=tacotron2_export[0])
+    built = {}
+    for name, warm in (("warm", True), ("cold", False)):
+        built[name] = tmp_path_factory.mktemp(f"{name}_repository")
+        build(built[name], exports, replace(settings, warmup=warm))
+    return built
 
 
-def test_the_first_request_after_a_start_is_no_outlier_with_warm_up_and_is_one_without(repository, cold_repository):
+def test_the_first_request_after_a_start_is_no_outlier_with_warm_up_and_is_one_without(repositories):
     audio = speechlike(2.0, 5)
-    warm = first_and_after(repository, audio)
-    cold = first_and_after(cold_repository, audio)
+    warm = first_and_after(repositories["warm"], audio)
+    cold = first_and_after(repositories["cold"], audio)
     for name, (first, after) in warm.items():
         print(f"{name}: warm first {first:.0f} ms, after {[round(t) for t in after]}; cold first {cold[name][0]:.0f} "
               f"ms, after {[round(t) for t in cold[name][1]]}")

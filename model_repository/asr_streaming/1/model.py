@@ -23,6 +23,7 @@ class TritonPythonModel:
             lexicon=optional["lexicon"], beam_size=int(model.parameter("beam_size", str(CTC_BEAM_SIZE))),
             lm=optional["lm"], lm_alpha=float(model.parameter("lm_alpha", str(LM_ALPHA))),
             lm_beta=float(model.parameter("lm_beta", str(LM_BETA))), device=model.parameter("device", "cpu"))
+        pipeline.warm_up()  # no model_warmup for a sequence model: warm before Triton reports it ready
         self.streams = StreamingRecognizer(pipeline, StreamSettings(**{
             name: float(model.parameter(name)) for name in StreamSettings.__dataclass_fields__}))
         self.stop_sweeping = self.streams.sweep_in_background()

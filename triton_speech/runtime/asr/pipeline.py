@@ -70,5 +70,11 @@ class ASRPipeline:
                    for result in self.recognize([audio[s:e] for s, e in spans[first : first + batch]], words=True)]
         return merge_windows(results, spans, rate)
 
+    def warm_up(self, seconds: float = 1.0) -> None:
+        """One recognition with word times on a voiced tone: the sessions' first runs and the decoder's first search
+        happen here, for a model that cannot take Triton's model_warmup (a sequence model)."""
+        t = np.arange(int(seconds * self.sample_rate)) / self.sample_rate
+        self.recognize([(0.2 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)], words=True)
+
     def transcribe(self, audio: list[np.ndarray]) -> list[str]:
         return [transcript.text for transcript in self.recognize(audio)]
