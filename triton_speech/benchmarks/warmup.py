@@ -45,11 +45,11 @@ def first_and_steady(call: Callable[[], object], repeats: int) -> tuple[float, f
 
 def pipeline_calls(server: TritonServer, audio: np.ndarray) -> dict[str, Callable[[], object]]:
     """One request to each served pipeline, in the order they are measured. The clients connect (a liveness call)
-    and read the asr outputs beforehand: the first call measures the models, not a connection's set-up."""
+    and read asr's outputs and audio limit beforehand: the first call measures the models, not a connection's set-up."""
     punctuator, asr, tts = (PunctuatorClient(server.grpc_url), ASRClient(server.grpc_url), TTSClient(server.grpc_url))
     for client in (punctuator, asr, tts):
         assert client.connection.client.is_server_ready()
-    assert asr.outputs
+    assert asr.outputs() and asr.max_audio_seconds > 0
     return {
         "punctuator": lambda: punctuator.punctuate([PUNCTUATOR_TEXT]),
         "asr": lambda: asr.recognize(audio),
