@@ -210,7 +210,7 @@ bench: repository
 # Minutes of mixed good and bad load against the built repository, with a stub killed halfway
 # (SOAK_MINUTES, SOAK_CONCURRENCY); writes benchmarks/results/soak.md.
 soak: repository
-	SOAK_REPOSITORY=$(REPOSITORY) $(PYTHON) -m pytest -m soak -s -p no:cacheprovider tests/test_soak.py
+	SOAK_REPOSITORY=$(REPOSITORY) $(PYTHON) -m pytest -m soak -s -p no:cacheprovider tests/server/test_soak.py
 
 # perf_analyzer sweeps of asr, punctuator and tts only
 perf: repository
