@@ -79,8 +79,14 @@ def test_export_from_a_nemo_file_reads_its_vocabulary_and_front_end(tmp_path):
     assert json.loads((tmp_path / "out" / "labels.json").read_text()) == {"labels": labels, "blank_id": len(labels)}
     assert info["num_classes"] == len(labels) + 1 and info["n_mels"] == 40 and not info["random_weights"]
     assert MelFrontend.load(tmp_path / "out" / "frontend.npz").config.n_mels == 40
-    assert info["parity"]["logprobs_max_abs"] <= TOLERANCE
+    assert info["parity"]["logprobs_max_scaled"] <= info["parity"]["logprobs_max_abs"] <= TOLERANCE
     assert info["parity"]["frontend_max_abs"] <= TOLERANCE
+    # The parity check can fail: the same graph against another model's weights is far outside the bound
+    other = quartznet.random_model(config, seed=4, calibration_batches=1)
+    frontend = MelFrontend.load(tmp_path / "out" / "frontend.npz")
+    audio = quartznet.parity_audio(frontend.config.sample_rate)
+    worst, scaled = quartznet.check_onnx(other, tmp_path / "out" / "model.onnx", [frontend(a) for a in audio])
+    assert worst >= scaled > 100 * TOLERANCE
 
 
 def test_random_weights_give_varied_output(quartznet_export, features):
