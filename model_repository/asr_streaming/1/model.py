@@ -5,7 +5,7 @@ transcripts live here; idle streams are freed."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.defaults import CTC_BEAM_SIZE, LM_ALPHA, LM_BETA
+from triton_speech.runtime.asr.ctc import served_decoding
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.runtime.asr.streaming import Chunk, StreamingRecognizer, StreamSettings
 from triton_speech.runtime.asr.words import pack_words, requested_words
@@ -17,12 +17,9 @@ class TritonPythonModel:
         model = ModelArgs(args)
         # The version directory holds asr's export (frontend.onnx, model.onnx, labels.json, export.json) and the
         # decoder's word list or LM
-        optional = {name: model.path(name) if name in model.parameters else None for name in ("lexicon", "lm")}
         pipeline = ASRPipeline.from_export(
             model.directory, intra_op_threads=int(model.parameter("intra_op_threads", "0")),
-            lexicon=optional["lexicon"], beam_size=int(model.parameter("beam_size", str(CTC_BEAM_SIZE))),
-            lm=optional["lm"], lm_alpha=float(model.parameter("lm_alpha", str(LM_ALPHA))),
-            lm_beta=float(model.parameter("lm_beta", str(LM_BETA))), device=model.parameter("device", "cpu"))
+            device=model.parameter("device", "cpu"), **served_decoding(model))
         pipeline.warm_up()  # no model_warmup for a sequence model: warm before Triton reports it ready
         self.streams = StreamingRecognizer(pipeline, StreamSettings(**{
             name: float(model.parameter(name)) for name in StreamSettings.__dataclass_fields__}))

@@ -4,8 +4,7 @@ frames times the stride)."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.defaults import CTC_BEAM_SIZE, LM_ALPHA, LM_BETA
-from triton_speech.runtime.asr.ctc import load_decoder
+from triton_speech.runtime.asr.ctc import load_decoder, served_decoding
 from triton_speech.runtime.asr.words import pack_words, requested_words
 from triton_speech.runtime.backend import ModelArgs, bytes_column, ragged_input, serve
 
@@ -13,11 +12,7 @@ from triton_speech.runtime.backend import ModelArgs, bytes_column, ragged_input,
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        optional = {name: model.path(name) if name in model.parameters else None for name in ("lexicon", "lm")}
-        self.decoder = load_decoder(model.path("labels"), optional["lexicon"],
-                                    int(model.parameter("beam_size", str(CTC_BEAM_SIZE))), optional["lm"],
-                                    float(model.parameter("lm_alpha", str(LM_ALPHA))),
-                                    float(model.parameter("lm_beta", str(LM_BETA))))
+        self.decoder = load_decoder(model.path("labels"), **served_decoding(model))
         self.max_frames = int(model.parameter("max_frames"))
         self.frame_seconds = float(model.parameter("frame_seconds"))
 
