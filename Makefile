@@ -169,8 +169,10 @@ serve: repository
 app: repository
 	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.gateway --model-repository $(REPOSITORY)
 
+# make demo TEXT="any sentence": also says it with the served TTS and transcribes it back, judged by Whisper
+TEXT ?=
 demo: repository
-	$(PYTHON) -m triton_speech.demo --model-repository $(REPOSITORY)
+	$(PYTHON) -m triton_speech.demo --model-repository $(REPOSITORY) $(if $(TEXT),--text "$(TEXT)")
 
 test: setup judge
 	$(PYTHON) -m pytest $(PYTEST_FLAGS)

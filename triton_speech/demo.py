@@ -48,6 +48,34 @@ def make_sample(path: Path) -> str:
     return "(a test tone)"
 
 
+def round_trip(text: str, asr: ASRClient, tts: TTSClient, wav: Path) -> dict[str, str]:
+    """``text`` said by the served tts (written to ``wav``) and by espeak-ng, each transcribed by the served asr and,
+    with the judge extra, by Whisper (an ear this project did not train); prints and returns the transcripts."""
+    from triton_speech.training.judge import score
+
+    speech = tts.synthesize(text, seed=0)
+    soundfile.write(wav, speech.audio, speech.sample_rate, subtype="PCM_16")
+    clips = {"served tts": load_audio(wav, ASR_SAMPLE_RATE),
+             "espeak-ng": voices.speak(text, DEMO_VOICE, ASR_SAMPLE_RATE)}
+    try:
+        from triton_speech.training.judge import Judge
+
+        judge = Judge("base")
+    except ImportError:
+        judge = None
+        print("     (Whisper judge not installed: make judge)")
+    heard = {}
+    print(f"\nTEXT {text!r} -> {wav}")
+    for voice, audio in clips.items():
+        for ear, transcribe in (("our asr", lambda a: asr.recognize(a).raw),
+                                ("whisper base", judge.transcribe if judge else None)):
+            if transcribe is None:
+                continue
+            heard[f"{voice} / {ear}"] = said = transcribe(audio)
+            print(f"     {voice:10} heard by {ear:12}: {said!r}  (CER {score([text], [said])['cer']:.1%})")
+    return heard
+
+
 def _random_weights(export_info: Path) -> bool:
     return export_info.exists() and json.loads(export_info.read_text()).get("random_weights", False)
 
@@ -57,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--sample", type=Path, default=Path("samples/demo.wav"))
     parser.add_argument("--speech", type=Path, default=Path("samples/demo_tts.wav"))
+    parser.add_argument("--text", default="", help="also say this text with the served tts and transcribe it back "
+                        "(and espeak-ng's reading of it), judged by Whisper when the judge extra is installed")
     args = parser.parse_args(argv)
 
     said = make_sample(args.sample)
@@ -107,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nRANDOM WEIGHTS in {', '.join(random)}: their output is noise. Real checkpoints:"
                   " make repository QUARTZNET_NEMO=... PUNCTUATOR_NEMO=... TACOTRON2_CHECKPOINT=..."
                   " WAVEGLOW_CHECKPOINT=... (see README)")
+        if args.text.strip():
+            round_trip(args.text, client, speaker, args.speech.with_name("demo_text_tts.wav"))
     print("Triton stopped.")
     return 0
 
