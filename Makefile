@@ -182,7 +182,10 @@ test: setup judge
 mutation: setup
 	$(PIP) install -q -c requirements/constraints.txt -e ".[mutation]"
 	rm -rf mutants
-	$(PYTHON) -m mutmut run --max-children 2 || true
+	# mutmut forks each mutant's tests from one process: thread pools used before the fork (the tokenizers', torch's
+	# OpenMP) would deadlock the children (they sat idle until pytest-timeout stopped them)
+	TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HYPOTHESIS_PROFILE=mutation \
+	  $(PYTHON) -m mutmut run --max-children 2 || true
 	$(PYTHON) tools/mutation_report.py build/mutation/report.md
 
 # On a machine with an NVIDIA GPU: onnxruntime-gpu in place of onnxruntime (same version), then the GPU repository

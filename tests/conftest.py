@@ -7,12 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 # Property tests explore the same examples on every run (CI stays deterministic); HYPOTHESIS_PROFILE=explore
 # draws new ones.
 settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
+# make mutation: a failing property is a killed mutant; shrinking its example to the smallest would only cost time
+settings.register_profile("mutation", derandomize=True, max_examples=25,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from tests.helpers import DEFAULT_LEXICON, DEFAULTS, TEST_SETTINGS, free_ports  # noqa: E402
