@@ -31,9 +31,9 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from triton_speech.training.asr_data import SAMPLE_RATE, add_noise, sox_effects
 from triton_speech.training.voices import Voice, available, speak_to_file
 
-SAMPLE_RATE = 16000
 TRAIN_FLITE = ["kal", "kal16", "awb", "rms"]
 TRAIN_FESTIVAL = ["kal_diphone"]
 HELDOUT_VOICES = {
@@ -130,26 +130,15 @@ def synthesize(utterance: Utterance) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         spoken = speak_to_file(utterance.text, utterance.voice, Path(tmp) / "spoken.wav")
         processed = Path(tmp) / "processed.wav"
-        effects = ["speed", str(utterance.speed_factor)] if utterance.speed_factor != 1.0 else []
-        effects += ["pitch", str(utterance.pitch_cents)] if utterance.pitch_cents else []
-        effects += ["rate", "-v", str(SAMPLE_RATE)]
-        if utterance.bass_db or utterance.treble_db:
-            effects += ["bass", str(utterance.bass_db), "treble", str(utterance.treble_db)]
-        if utterance.tempo != 1.0:
-            effects += ["tempo", "-s", str(utterance.tempo)]
-        if utterance.reverb:
-            effects += ["reverb", str(utterance.reverb)]
+        effects = sox_effects(utterance.speed_factor, utterance.bass_db, utterance.treble_db, utterance.tempo,
+                              utterance.reverb, utterance.pitch_cents)
         subprocess.run(["sox", "-q", str(spoken), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(processed),
                         *effects], check=True, capture_output=True)
         audio, _ = soundfile.read(processed, dtype="float64")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
-    rng = np.random.default_rng(zlib.crc32(f"{utterance.path}|{utterance.text}".encode()))
-    if utterance.noise_snr_db is not None:
-        white = rng.standard_normal(audio.shape)
-        noise = 0.5 * white + np.convolve(white, np.ones(8) / 8, mode="same")
-        scale = np.sqrt(np.mean(audio**2) / (np.mean(noise**2) * 10 ** (utterance.noise_snr_db / 10)))
-        audio = audio + scale * noise
+    audio = add_noise(audio, utterance.noise_snr_db,
+                      np.random.default_rng(zlib.crc32(f"{utterance.path}|{utterance.text}".encode())))
     peak = np.max(np.abs(audio)) if audio.size else 0.0
     if peak > 0.99:  # some synthesizers write at full scale: keep the gain's headroom
         audio = audio * (0.95 / peak)

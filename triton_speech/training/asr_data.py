@@ -165,30 +165,44 @@ def plan(texts: list[str], accents: list[str], variants: list[str], seed: int, f
     return utterances
 
 
+def sox_effects(speed_factor: float, bass_db: float, treble_db: float, tempo: float, reverb: float,
+                pitch_cents: float = 0) -> list[str]:
+    """sox's effect chain of an augmented utterance: speed, pitch, resampling to 16 kHz, EQ, tempo, reverb (each
+    left out at its neutral value)."""
+    effects = ["speed", str(speed_factor)] if speed_factor != 1.0 else []
+    effects += ["pitch", str(pitch_cents)] if pitch_cents else []
+    effects += ["rate", "-v", str(SAMPLE_RATE)]
+    if bass_db or treble_db:
+        effects += ["bass", str(bass_db), "treble", str(treble_db)]
+    if tempo != 1.0:
+        effects += ["tempo", "-s", str(tempo)]
+    if reverb:
+        effects += ["reverb", str(reverb)]
+    return effects
+
+
+def add_noise(audio: np.ndarray, snr_db: float | None, rng: np.random.Generator) -> np.ndarray:
+    """White plus low-passed (hum and rumble-like) noise at ``snr_db`` below the speech; none when None."""
+    if snr_db is None:
+        return audio
+    white = rng.standard_normal(audio.shape)
+    noise = 0.5 * white + np.convolve(white, np.ones(8) / 8, mode="same")
+    return audio + np.sqrt(np.mean(audio**2) / (np.mean(noise**2) * 10 ** (snr_db / 10))) * noise
+
+
 def synthesize(utterance: Utterance) -> dict:
     """Speak, then speed, resample, EQ, tempo and reverb (sox), noise and gain; return the manifest line."""
     with tempfile.TemporaryDirectory() as tmp:
         spoken, processed = Path(tmp) / "spoken.wav", Path(tmp) / "processed.wav"
         speak_to_file(utterance.text, Voice.espeak(utterance.voice, utterance.speed, pitch=utterance.pitch,
                                                    espeak_path=utterance.espeak_path), spoken)
-        effects = ["speed", str(utterance.speed_factor)] if utterance.speed_factor != 1.0 else []
-        effects += ["rate", "-v", str(SAMPLE_RATE)]
-        if utterance.bass_db or utterance.treble_db:
-            effects += ["bass", str(utterance.bass_db), "treble", str(utterance.treble_db)]
-        if utterance.tempo != 1.0:
-            effects += ["tempo", "-s", str(utterance.tempo)]
-        if utterance.reverb:
-            effects += ["reverb", str(utterance.reverb)]
+        effects = sox_effects(utterance.speed_factor, utterance.bass_db, utterance.treble_db, utterance.tempo,
+                              utterance.reverb)
         subprocess.run(["sox", "-q", str(spoken), "-r", str(SAMPLE_RATE), "-c", "1", str(processed), *effects],
                        check=True, capture_output=True)
         audio, _ = soundfile.read(processed, dtype="float64")
     rng = np.random.default_rng(zlib.crc32(f"{utterance.path}|{utterance.text}".encode()))
-    if utterance.noise_snr_db is not None:
-        white = rng.standard_normal(audio.shape)
-        coloured = np.convolve(white, np.ones(8) / 8, mode="same")  # low-passed: hum and rumble-like
-        noise = 0.5 * white + coloured
-        scale = np.sqrt(np.mean(audio**2) / (np.mean(noise**2) * 10 ** (utterance.noise_snr_db / 10)))
-        audio = audio + scale * noise
+    audio = add_noise(audio, utterance.noise_snr_db, rng)
     audio = audio * 10 ** (utterance.gain_db / 20)
     if utterance.pad_before_s or utterance.pad_after_s:
         audio = np.concatenate([np.zeros(int(utterance.pad_before_s * SAMPLE_RATE)), audio,
