@@ -25,4 +25,5 @@ def test_a_typed_sentence_goes_round_the_served_models_and_the_judge(default_spe
     # default asr is not held to it: off its templates it hears template words (measured "please call emma at one
     # one eight eight the", issue 19).
     assert score([text], [heard["espeak-ng / whisper base"]])["cer"] <= 0.2
-    assert all(isinstance(said, str) for said in heard.values())
+    # The served TTS on template-like words, judged by Whisper (measured 15.4%; the template bound is 22%)
+    assert score([text], [heard["served tts / whisper base"]])["cer"] <= 0.3

@@ -148,7 +148,7 @@ def test_silence_around_speech_is_trimmed_before_recognition(gateway, demo_wav):
     assert jiwer.wer(DEMO_ASR_TEXT, " ".join(words_of(verbose["text"]))) <= MAX_WER, verbose["text"]
     assert verbose["duration"] == round(padded.shape[0] / rate, 3)  # times are the recording's, silence included
     # the trimmed second is added back to the words' times: none starts in the silence before the speech
-    check_words(verbose["words"], " ".join(w["word"] for w in verbose["words"]), verbose["duration"], after_s=0.9)
+    check_words(verbose["words"], " ".join(words_of(verbose["text"])), verbose["duration"], after_s=0.9)
 
 
 def test_openai_speech_returns_wav_or_flac(gateway):
