@@ -34,8 +34,11 @@ class TritonPythonModel:
                           self.min_samples, self.max_samples, self.sample_rate, "max_long_audio_seconds")
 
     async def compute(self, rows):
-        return [await recognize_in_windows(audio, plan_windows(audio.shape[0], self.window, self.overlap),
-                                           self.sample_rate, self.recognize_window) for audio in rows]
+        # The recordings of a batch together: their windows share the windows_in_flight gate, rather than one
+        # recording's last windows leaving asr idle while the next waits its turn
+        return list(await asyncio.gather(*(
+            recognize_in_windows(audio, plan_windows(audio.shape[0], self.window, self.overlap), self.sample_rate,
+                                 self.recognize_window) for audio in rows)))
 
     async def recognize_window(self, audio):
         self.gate = self.gate or asyncio.Semaphore(self.in_flight)
