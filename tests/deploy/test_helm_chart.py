@@ -12,8 +12,19 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.chart import (CHART, NAMESPACE, VALUES, adapter_rules, container, env_of, find, manifests, one,
-                                run_helm, template)
+from tests.deploy.chart import (
+    CHART,
+    NAMESPACE,
+    VALUES,
+    adapter_rules,
+    container,
+    env_of,
+    find,
+    manifests,
+    one,
+    run_helm,
+    template,
+)
 
 CHART_YAML = yaml.safe_load((CHART / "Chart.yaml").read_text())
 OLDEST = re.fullmatch(r">=\s*(\d+\.\d+)\.0-0", CHART_YAML["kubeVersion"]).group(1) + ".0"
@@ -190,8 +201,8 @@ def test_services_select_their_pods_and_name_their_ports(values):
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= pod_labels.items()
         assert deployment["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
-        budget = [pdb for pdb in find(docs, "PodDisruptionBudget", component)]
-        assert budget[0]["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+        budget = one(docs, "PodDisruptionBudget", component)
+        assert budget["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
         names = {port["name"] for port in container(deployment)["ports"]}
         assert {port["targetPort"] for port in service["spec"]["ports"]} <= names
     # the two components never select each other's pods
@@ -200,7 +211,8 @@ def test_services_select_their_pods_and_name_their_ports(values):
 
 
 def test_the_service_monitor_scrapes_the_triton_metrics_port():
-    docs = manifests("gpu", settings=("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=kps"))
+    docs = manifests("gpu", settings=("metrics.serviceMonitor.enabled=true",
+                                      "metrics.serviceMonitor.labels.release=kps"))
     monitor = one(docs, "ServiceMonitor")
     service = one(docs, "Service", "triton")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["labels"]["release"] == "kps"
