@@ -239,26 +239,50 @@ def repository_env(*settings: str) -> tuple[dict, dict, list[str]]:
     return deployment, env_of(deployment), container(deployment)["command"]
 
 
+def secret_env(env: dict, prefix: str) -> dict[str, tuple[str, bool]]:
+    """The variables starting with ``prefix``: name -> (Secret, optional); each must be a key of that Secret."""
+    found = {}
+    for name, entry in env.items():
+        if name.startswith(prefix):
+            assert set(entry) == {"name", "valueFrom"}, f"{name} has a value of its own"
+            reference = entry["valueFrom"]["secretKeyRef"]
+            assert reference["key"] == name
+            found[name] = (reference["name"], reference["optional"])
+    return found
+
+
+AWS = {"AWS_ACCESS_KEY_ID": False, "AWS_SECRET_ACCESS_KEY": False, "AWS_SESSION_TOKEN": True,
+       "AWS_DEFAULT_REGION": True}
+
+
 def test_an_s3_repository_reads_its_credentials_from_a_secret():
     deployment, env, command = repository_env()
     assert command[command.index("--model-repository") + 1] == "s3://triton-speech-models/ngc"
-    assert container(deployment)["envFrom"] == [{"secretRef": {"name": "triton-speech-models-s3"}}]
-    assert not any(name.startswith(("AWS_", "AZURE_")) for name in env), "credentials never come from values"
+    assert secret_env(env, "AWS_") == {name: ("triton-speech-models-s3", optional) for name, optional in AWS.items()}
     assert "models" not in {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]}
 
 
 def test_an_azure_repository_reads_its_credentials_from_a_secret():
-    deployment, _, command = repository_env("triton.modelRepository.url=as://account/container/models",
-                                            "triton.modelRepository.credentialsSecret=azure")
+    _, env, command = repository_env("triton.modelRepository.url=as://account/container/models",
+                                     "triton.modelRepository.credentialsSecret=azure")
     assert command[command.index("--model-repository") + 1] == "as://account/container/models"
-    assert container(deployment)["envFrom"] == [{"secretRef": {"name": "azure"}}]
+    azure = ("AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY")
+    assert secret_env(env, "AZURE_") == {name: ("azure", False) for name in azure}
+    assert not secret_env(env, "AWS_")
+
+
+@BOTH
+def test_no_secret_is_poured_whole_into_an_environment(values):
+    """Only named keys of a Secret become variables: a Secret cannot slip in a setting of its own."""
+    settings = ("gateway.media.credentialsSecret=media", "triton.modelRepository.credentialsSecret=models")
+    assert "envFrom" not in template(values, settings=settings).stdout
 
 
 def test_a_gcs_repository_mounts_its_key_file():
     deployment, env, command = repository_env("triton.modelRepository.url=gs://bucket/models",
                                               "triton.modelRepository.credentialsSecret=gcs-key")
     assert command[command.index("--model-repository") + 1] == "gs://bucket/models"
-    assert "envFrom" not in container(deployment)
+    assert not secret_env(env, "AWS_")
     mount = next(m for m in container(deployment)["volumeMounts"] if m["name"] == "gcs-credentials")
     assert mount["readOnly"] is True
     assert env["GOOGLE_APPLICATION_CREDENTIALS"]["value"] == mount["mountPath"] + "/key.json"
@@ -273,7 +297,7 @@ def test_a_volume_repository_is_mounted_read_only():
     assert mount["readOnly"] is True and command[command.index("--model-repository") + 1] == mount["mountPath"]
     volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "models")
     assert volume["persistentVolumeClaim"] == {"claimName": "triton-speech-models", "readOnly": True}
-    assert "envFrom" not in container(deployment)
+    assert not secret_env(env_of(deployment), "AWS_")
 
 
 def test_the_launcher_listens_on_the_pod_address_and_shared_memory_is_large():
@@ -308,7 +332,7 @@ def test_the_gateway_talks_to_the_triton_service_and_stores_outside_the_pod():
     assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "triton-speech-database", "key": "url"}
     assert env["APP_MEDIA_URL"]["value"].startswith("s3://")
     assert env["APP_HOST"]["value"] == "0.0.0.0"
-    assert container(gateway)["envFrom"] == [{"secretRef": {"name": "media-s3"}}]
+    assert secret_env(env, "AWS_") == {name: ("media-s3", optional) for name, optional in AWS.items()}
     assert "APP_MEDIA_DIR" not in env and "persistentVolumeClaim" not in json.dumps(gateway)
 
 

@@ -85,3 +85,26 @@ while it is still shutting Triton down cleanly.
 {{- define "triton-speech.terminationGracePeriod" -}}
 {{- add .Values.triton.drainSeconds .Values.triton.graceSeconds 10 }}
 {{- end }}
+
+{{/*
+Environment variables read from a Secret, one per key: include with (dict "secret" NAME "required" (list ...)
+"optional" (list ...)). Nothing else in the Secret reaches the container.
+*/}}
+{{- define "triton-speech.secretEnv" -}}
+{{- range $optional, $keys := dict "false" (default (list) .required) "true" (default (list) .optional) }}
+{{- range $keys }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.secret }}
+      key: {{ . }}
+      optional: {{ $optional }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The AWS variables of an S3 credentials Secret (as Triton's and boto3's clients read them). */}}
+{{- define "triton-speech.awsEnv" -}}
+{{- include "triton-speech.secretEnv" (dict "secret" .secret "required" (list "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY")
+    "optional" (list "AWS_SESSION_TOKEN" "AWS_DEFAULT_REGION")) | trim }}
+{{- end }}
