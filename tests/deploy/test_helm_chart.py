@@ -38,9 +38,9 @@ KINDS = {("Deployment", 2), ("Service", 2), ("PodDisruptionBudget", 2), ("Horizo
 BOTH = pytest.mark.parametrize("values", sorted(VALUES))
 
 
-@BOTH
+@pytest.mark.parametrize("values", ["values.yaml", *sorted(VALUES)])
 def test_lint_passes(values):
-    result = run_helm("lint", "--strict", str(CHART), "-f", str(VALUES[values]))
+    result = run_helm("lint", "--strict", str(CHART), *(("-f", str(VALUES[values])) if values in VALUES else ()))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
 
@@ -92,6 +92,20 @@ def test_a_model_repository_is_required():
     result = template("cpu", settings=("triton.modelRepository.volume=null",), check=False)
     assert result.returncode != 0
     assert "triton.modelRepository: set url (s3://, gs:// or as://) or volume" in result.stderr
+
+
+def test_a_volume_of_two_sources_is_refused():
+    """Helm merges maps: a source given over the default claim would otherwise yield an invalid volume."""
+    result = template("cpu", settings=("triton.modelRepository.volume.nfs.server=files",
+                                       "triton.modelRepository.volume.nfs.path=/models"), check=False)
+    assert result.returncode != 0
+    assert "triton.modelRepository.volume has 2 sources (nfs, persistentVolumeClaim)" in result.stderr
+    docs = manifests("cpu", settings=("triton.modelRepository.volume.nfs.server=files",
+                                      "triton.modelRepository.volume.nfs.path=/models",
+                                      "triton.modelRepository.volume.persistentVolumeClaim=null"))
+    volume = next(v for v in one(docs, "Deployment", "triton")["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == "models")
+    assert volume == {"name": "models", "nfs": {"server": "files", "path": "/models"}}
 
 
 def test_more_min_than_max_replicas_is_refused():
