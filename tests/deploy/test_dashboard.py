@@ -105,6 +105,17 @@ def test_the_dashboard_shows_requests_queue_compute_rtfx_and_replicas():
             "nv_inference_compute_infer_duration_us"} <= used
 
 
+def test_panels_fit_grafanas_grid_without_overlap():
+    cells = set()
+    for panel in DASHBOARD["panels"]:
+        box = panel["gridPos"]
+        assert box["x"] + box["w"] <= 24, panel["title"]
+        mine = {(x, y) for x in range(box["x"], box["x"] + box["w"]) for y in range(box["y"], box["y"] + box["h"])}
+        assert not mine & cells, f"{panel['title']} overlaps another panel"
+        cells |= mine
+    assert len({panel["id"] for panel in DASHBOARD["panels"]}) == len(DASHBOARD["panels"])
+
+
 class Prometheus:
     def __init__(self, url: str):
         self.url = url
