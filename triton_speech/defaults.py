@@ -32,7 +32,6 @@ MAX_STREAM_SECONDS = 600.0  # a stream keeps its audio for the final transcript:
 STREAM_IDLE_SECONDS = 10.0  # a stream that sends nothing for this long is freed (an open one delays a graceful stop)
 MAX_STREAMS = 64  # streams the sequence batcher serves at once; more wait for a slot
 
-# CTC decoding: beam width of the beam-search decoders.
 # CTC decoding: beam width of the beam-search decoders; the n-gram LM's weight and word bonus (pyctcdecode's alpha
 # and beta) when decoding with a language model.
 CTC_BEAM_SIZE = 32

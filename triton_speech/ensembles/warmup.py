@@ -9,8 +9,6 @@ fails stops the server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
 from triton_speech.ensembles.settings import RepositorySettings
@@ -52,7 +50,3 @@ def log_probs(frames: int, classes: int) -> np.ndarray:
     logits = np.random.default_rng(0).normal(0.0, 3.0, (frames, classes))
     return (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
 
-
-def first_row(tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Row 0 of batched tensors, as a warm-up sample holds it."""
-    return {name: value[0] for name, value in tensors.items()}

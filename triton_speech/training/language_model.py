@@ -134,14 +134,11 @@ def estimate(sentences: Iterable[str], order: int = 3, min_counts: Sequence[int]
                 continue
             numerator = 1.0 - sum(probs[n][g] for g in children)
             denominator = 1.0 - sum(lower(g) for g in children)
-            if children and denominator > 1e-12 and numerator > 1e-12:
-                backoffs[n - 1][context] = math.log10(numerator / denominator)
-            elif not children:
-                backoffs[n - 1][context] = 0.0 if n > 1 else 0.0
-            else:
-                backoffs[n - 1][context] = 0.0
-    # Contexts with no kept continuation back off with weight 1 only if the lower model already sums to one for
-    # them, which holds: with no kept children, p(w|h) = p_lower(w|h') exactly.
+            # A context with no kept continuation backs off with weight 1 (log 0): with no kept children,
+            # p(w|h) = p_lower(w|h') exactly, and the lower model already sums to one. So does one whose kept
+            # continuations leave no mass to spread (a numerator or denominator of 0 within rounding).
+            ok = children and denominator > 1e-12 and numerator > 1e-12
+            backoffs[n - 1][context] = math.log10(numerator / denominator) if ok else 0.0
     log_probs = [{g: math.log10(p) for g, p in level.items()} for level in probs]
     log_probs[0][(BOS,)] = LOG10_ZERO
     backoffs[0].setdefault((BOS,), 0.0)

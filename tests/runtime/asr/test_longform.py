@@ -6,7 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from triton_speech.runtime.asr.ctc import Word
-from triton_speech.runtime.asr.longform import TimedWords, merge, plan_windows, splice, window_settings
+from triton_speech.runtime.asr.longform import (
+    TimedWords,
+    merge,
+    merge_windows,
+    plan_windows,
+    splice,
+    window_settings,
+)
+from triton_speech.runtime.asr.words import Transcript
 
 
 def test_windows_of_a_hand_checked_plan():
@@ -74,6 +82,22 @@ def test_merge_moves_windows_to_the_recordings_time_and_keeps_what_each_shows():
     assert merged.raw == "hello there friend" and merged.text == "Hello There friend."
     assert [(w.start_s, w.end_s) for w in merged.words] == [(0.5, 0.9), (1.2, 1.6), (2.0, 2.5)]
     assert TimedWords.of(words(("a", 0, 1)), ["A.", "extra"]).shown == ("a",)  # shown forms must pair up
+
+
+def test_merge_windows_places_each_window_at_its_start_sample():
+    # Two windows of a 16 kHz recording, [0, 3 s) and [2 s, 5 s): each window's word times count from its own
+    # start, so the second window's "friend" at 1.5 s is at 3.5 s of the recording. What is shown of a word comes
+    # from its own window's punctuated text.
+    first = Transcript("Hello there.", "hello there", words(("hello", 0.5, 0.9), ("there", 2.2, 2.6)))
+    second = Transcript("There, friend.", "there friend", words(("there", 0.2, 0.6), ("friend", 1.5, 1.9)))
+    merged = merge_windows([first, second], [(0, 48_000), (32_000, 80_000)], 16_000)
+    # spliced at "there", which both heard: the right window's words (and what it shows) from there on
+    assert merged.raw == "hello there friend" and merged.text == "Hello There, friend."
+    assert [(w.text, w.start_s, w.end_s) for w in merged.words] == [
+        ("hello", 0.5, 0.9), ("there", 2.2, 2.6), ("friend", 3.5, 3.9)]
+    # the same windows 1 s later in a longer recording: every time moves by exactly 1 s
+    later = merge_windows([first, second], [(16_000, 64_000), (48_000, 96_000)], 16_000)
+    assert [w.start_s for w in later.words] == pytest.approx([1.5, 3.2, 4.5])
 
 
 @st.composite
