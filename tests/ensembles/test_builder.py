@@ -160,6 +160,30 @@ def test_every_model_warms_up_on_real_values_written_where_triton_reads_them(tmp
     assert not (tmp_path / "tacotron2" / "warmup").exists() and not (tmp_path / "quartznet" / "warmup").exists()
 
 
+@pytest.mark.parametrize("vocoder", ["griffin_lim", "waveglow"])
+def test_a_warmup_length_is_the_length_of_its_tensor(vocoder, quartznet_export, punctuator_export, tacotron2_export,
+                                                      waveglow_export):
+    """A warm-up sample's ``X_LENGTH`` says how much of ``X`` is real, as a client's would: the size of X's
+    variable axis (a length taken from another axis, say the mel bands, would warm up on a cut input unnoticed)."""
+    from triton_speech.ensembles.builder import describe
+
+    exports = Exports(asr=quartznet_export, punctuator=punctuator_export, tacotron2=tacotron2_export[0],
+                      waveglow=waveglow_export[0])
+    checked = []
+    for model in describe(exports, RepositorySettings(vocoder=vocoder)):
+        if not isinstance(model, PythonModel):
+            continue
+        dims = {tensor.name: tensor.dims for tensor in model.inputs}
+        for sample in model.warmup:
+            for name, value in sample.inputs.items():
+                if name.endswith("_LENGTH") and name[: -len("_LENGTH")] in sample.inputs:
+                    tensor = name[: -len("_LENGTH")]
+                    axis = dims[tensor].index(-1)
+                    assert value.tolist() == [sample.inputs[tensor].shape[axis]], f"{model.name}.{name}"
+                    checked.append(f"{model.name}.{name}")
+    assert {"quartznet.FEATURES_LENGTH", "ctc_decoder.LOGPROBS_LENGTH", f"{vocoder}.MEL_LENGTH"} <= set(checked)
+
+
 @pytest.mark.parametrize("inputs, message", [
     ({}, r"lacks required inputs \['A'\]"),
     ({"A": [1.0], "Z": [1.0]}, "the model has no input Z"),
