@@ -170,6 +170,14 @@ def session_options(onnxruntime, intra_op_threads: int, spinning: bool, strict: 
     return options
 
 
+def cpu_fallback_disabled(options) -> bool:
+    """Whether ``options`` (a SessionOptions) make ONNX Runtime refuse nodes left to the CPU."""
+    try:
+        return options.get_session_config_entry(DISABLE_CPU_FALLBACK) == "1"
+    except RuntimeError:  # never set
+        return False
+
+
 def onnx_session(path: str | Path, intra_op_threads: int = 0, device: str | Placement = "cpu",
                  spinning: bool = True):
     """A session of the graph at ``path`` on ``device`` (a device name or a model instance's ``Placement``).
