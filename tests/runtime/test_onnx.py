@@ -5,11 +5,10 @@ the instance's device id and cuDNN's heuristic search, never the CPU; missing li
 from pathlib import Path
 
 import onnx
-import onnxruntime
 import pytest
 from onnx import TensorProto, helper
 
-from triton_speech.runtime import onnx as ort
+from tests.helpers import FakeGpuRuntime
 from triton_speech.runtime.backend import ModelArgs
 from triton_speech.runtime.onnx import (
     CUDA_LIBRARIES,
@@ -124,36 +123,6 @@ def identity_graph(path: Path, with_shape: bool = False) -> Path:
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])], outputs)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
-
-
-class FakeGpuRuntime:
-    """onnxruntime as a GPU build would look: GPU providers listed, sessions that record what they were asked and
-    run on the CPU; ``dropping`` providers are left out of the session, as ONNX Runtime does when one fails."""
-
-    def __init__(self, monkeypatch, dropping=(), missing=()):
-        self.sessions = []
-        real = onnxruntime.InferenceSession
-        fake = self
-
-        class Session:
-            def __init__(self, path, options, providers):
-                self.path, self.options, self.providers = Path(path), options, providers
-                self.real = real(path, providers=[CPU])
-                self.fallback_disabled = False
-                fake.sessions.append(self)
-
-            def get_providers(self):
-                return [name for name, _ in self.providers if name not in dropping] + [CPU]
-
-            def disable_fallback(self):
-                self.fallback_disabled = True
-
-            def __getattr__(self, name):
-                return getattr(self.real, name)
-
-        monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [TRT, CUDA, CPU])
-        monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
-        monkeypatch.setattr(ort, "missing_libraries", lambda names, *a, **k: [n for n in names if n in missing])
 
 
 def test_a_gpu_session_refuses_cpu_fallback_and_python_retries(monkeypatch, tmp_path):

@@ -27,8 +27,10 @@ DEVICES = ("cpu", "gpu")
 CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
 # The shared libraries each GPU provider of the pinned onnxruntime-gpu (a CUDA 12 build) loads, in load order (a
 # library before those that need it). tests/test_gpu_platform.py checks them against what the wheel links.
-CUDA_LIBRARIES = ("libcudart.so.12", "libcublasLt.so.12", "libcublas.so.12", "libcurand.so.10", "libcufft.so.11",
-                  "libcudnn.so.9")
+CUDA_LIBRARIES = ("libcudart.so.12", "libnvrtc.so.12", "libcublasLt.so.12", "libcublas.so.12", "libcurand.so.10",
+                  "libcufft.so.11", "libcudnn_graph.so.9", "libcudnn_engines_runtime_compiled.so.9",
+                  "libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",
+                  "libcudnn_cnn.so.9", "libcudnn_adv.so.9", "libcudnn.so.9")
 TENSORRT_LIBRARIES = ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10")
 # cuDNN picks each convolution's algorithm by heuristics: the default (EXHAUSTIVE) benchmarks every algorithm for
 # every new input shape, so each new audio length would stall its request.
