@@ -51,7 +51,8 @@ def test_the_dockerfile_builds_on_the_container_and_installs_the_locked_set():
 
 def test_the_declared_python_versions_take_the_containers_and_the_code_runs_there():
     assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains(NGC.python_version)
-    result = subprocess.run([sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())", "--no-tips", "--violations", "--eval-annotations",
+    vermin = "import sys, vermin; sys.exit(vermin.main())"
+    result = subprocess.run([sys.executable, "-c", vermin, "--no-tips", "--violations", "--eval-annotations",
                              f"-t={NGC.python_version}-", "triton_speech", "model_repository"],
                             cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

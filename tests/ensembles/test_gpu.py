@@ -160,10 +160,11 @@ def test_tensorrt_profile_edges_are_the_servers_limits(exports, tmp_path):
 
     text = " ".join(["word"] * (settings.max_punctuation_chars // 5))
     shapes = []
+    labels = json.loads((exports.punctuator / "labels.json").read_text())
 
     def record(input_ids, attention_mask, token_type_ids):
         shapes.append(input_ids.shape)
-        return [np.zeros((*input_ids.shape, 8), np.float32)] * 2
+        return [np.zeros((*input_ids.shape, len(labels[head])), np.float32) for head in ("punct", "capit")]
 
     punctuator_parameters = {key: value.string_value for key, value in configs["punctuator"].parameters.items()}
     Punctuator.load(exports.punctuator, logits=record,

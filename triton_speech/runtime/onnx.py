@@ -37,6 +37,10 @@ TENSORRT_LIBRARIES = ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxp
 CUDNN_CONV_ALGO_SEARCH = "HEURISTIC"
 DISABLE_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
 log = logging.getLogger("triton_speech.onnx")
+# make gpu-check sets a folder here: the sessions opened then profile their runs into it (ONNX Runtime's profile says
+# which provider ran each node) and are listed in PROFILED as (graph file name, session, strict).
+PROFILE_DIR: Path | None = None
+PROFILED: list = []
 
 
 @dataclass(frozen=True)
@@ -198,8 +202,14 @@ def onnx_session(path: str | Path, intra_op_threads: int = 0, device: str | Plac
         for _, provider_options in providers:  # TensorRT creates only the last folder of its cache path
             if "trt_engine_cache_path" in provider_options:
                 Path(provider_options["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
-    options = session_options(onnxruntime, intra_op_threads, spinning, gpu and placement.graph(path.name).strict)
+    strict = gpu and placement.graph(path.name).strict
+    options = session_options(onnxruntime, intra_op_threads, spinning, strict)
+    if PROFILE_DIR is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(PROFILE_DIR) / path.stem)
     session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+    if PROFILE_DIR is not None:
+        PROFILED.append((path.name, session, strict))
     if gpu:
         session.disable_fallback()  # no silent retry on the CPU when a GPU run fails
         asked = [name for name, _ in providers]
