@@ -10,6 +10,7 @@ import sys
 import types
 
 import numpy as np
+import onnx
 import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as pb
@@ -17,6 +18,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 from tests.helpers import REPOSITORY_ROOT, FakeGpuRuntime
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings
+from triton_speech.gpu_stack import NGC
 from triton_speech.runtime.asr.features import OnnxMelFrontend
 from triton_speech.runtime.onnx import cpu_fallback_disabled, onnx_session
 from triton_speech.runtime.profiles import Profile
@@ -77,6 +79,18 @@ def test_every_generated_config_asks_for_fp16_only_where_the_precision_converts_
                 assert (options["tensorrt"] is not None) == ((name, graph) in TENSORRT_GRAPHS), (name, graph)
                 seen.add((name, graph))
     assert seen >= FP16_AT_FP16 | TENSORRT_GRAPHS | CUDA_ONLY  # nothing expected was left unchecked
+
+
+def test_every_served_graph_loads_in_the_containers_onnx_runtime(repositories):
+    """The onnxruntime backend of the NGC container (and onnxruntime-gpu 1.20) loads ONNX IR up to 10 and opsets
+    up to 21: an export or a derived FP16 graph written for a newer one would not load there."""
+    _, built = repositories
+    graphs = [path for repository in built.values() for path in sorted(repository.glob("*/1/*.onnx"))]
+    assert len(graphs) >= 10
+    for path in graphs:
+        model = onnx.load(str(path), load_external_data=False)
+        opset = max(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx"))
+        assert model.ir_version <= NGC.max_ir_version and opset <= NGC.max_opset, (path, model.ir_version, opset)
 
 
 def fake_backend_utils():
