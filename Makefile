@@ -198,11 +198,17 @@ mutation: setup
 	  $(PYTHON) -m mutmut run --max-children 2 || true
 	$(PYTHON) tools/mutation_report.py build/mutation/report.md
 
-# On a machine with an NVIDIA GPU: onnxruntime-gpu in place of onnxruntime (same version), then the GPU repository
-# built, served and checked against the CPU, with perf_analyzer's RTFx (tools/gpu_check.py, under 8 minutes).
+# On a machine with an NVIDIA GPU (docs/deploy-gpu.md): the GPU set in place of onnxruntime (requirements/gpu.txt,
+# locked with hashes from the gpu extra by tools/gpu_lock.py: onnxruntime-gpu 1.20 for CUDA 12 with the CUDA 12.6
+# and cuDNN 9.5 wheels), then the gpu extra's TensorRT (NVIDIA's sdist fetches its wheel from NVIDIA's index), then
+# a check that every library ONNX Runtime's GPU providers load is there (else it names the missing ones).
+TENSORRT_REQUIREMENT = $(shell $(PYTHON_BOOTSTRAP) -c "import tomllib; print(*[r for r in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['gpu'] if r.startswith('tensorrt')])")
 gpu-setup: setup
-	$(PYTHON) -c "import onnxruntime, sys; sys.exit('CUDAExecutionProvider' not in onnxruntime.get_available_providers())" \
-	  || { $(PIP) uninstall -q -y onnxruntime && $(PIP) install -q -c requirements/constraints.txt onnxruntime-gpu==1.31.1; }
+	$(PIP) uninstall -q -y onnxruntime || true
+	$(PIP) install -q --require-hashes --only-binary=:all: -r requirements/gpu.txt
+	$(PIP) install -q -c requirements/constraints.txt "$(TENSORRT_REQUIREMENT)"
+	$(PYTHON) -c "from triton_speech.runtime.onnx import CUDA, TENSORRT, check_gpu_libraries as c; \
+	  c([CUDA, TENSORRT]); print('GPU libraries: all load')"
 
 gpu-check: gpu-setup export
 	$(PYTHON) tools/gpu_check.py --exports $(EXPORT_DIR) --precision $(PRECISION)

@@ -17,6 +17,10 @@ MAX_TEXT_CHARS = 1000  # tts request text
 MAX_SENTENCE_CHARS = 250  # tts text is split into sentences of at most this many characters
 MAX_SPEECH_SECONDS = 150.0  # the longest audio one tts request yields (about twice 1000 characters of speech)
 
+# TensorRT engines of the ngc target (ONNX Runtime's TensorRT accelerator): one folder per model under this path in
+# the container, a volume that outlives it (building an engine takes minutes); the launcher creates the folders.
+NGC_ENGINE_CACHE_DIR = "/engine_cache"
+
 # Long recordings (asr_long, and the clients for audio longer than max_audio_seconds): overlapping windows, each a
 # request to asr, merged by word time.
 MAX_LONG_AUDIO_SECONDS = 3600.0  # asr_long's request limit (230 MB of float32 samples)

@@ -172,9 +172,45 @@ def _server_environment() -> dict[str, str]:
     libs = _pytriton_libs()
     if libs is not None:
         library_dirs.append(str(libs))
+    # pip's CUDA, cuDNN and TensorRT wheels (make gpu-setup), where ONNX Runtime's GPU providers look by name
+    from triton_speech.runtime.onnx import library_directories
+
+    library_dirs += library_directories()
     library_dirs.append(env.get("LD_LIBRARY_PATH", ""))
     env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in library_dirs if d)
     return env
+
+
+def engine_cache_dirs(model_repository: Path) -> list[Path]:
+    """The TensorRT engine caches the repository's configs name: the ``trt_engine_cache_path`` of native models'
+    TensorRT accelerator, the ``engine_cache`` parameter of python models."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    found = []
+    for path in sorted(Path(model_repository).glob("*/config.pbtxt")):
+        config = text_format.Parse(path.read_text(), pb.ModelConfig())
+        for accelerator in config.optimization.execution_accelerators.gpu_execution_accelerator:
+            if accelerator.parameters.get("trt_engine_cache_path"):
+                found.append(Path(accelerator.parameters["trt_engine_cache_path"]))
+        if config.parameters["engine_cache"].string_value:
+            found.append(Path(config.parameters["engine_cache"].string_value))
+    return found
+
+
+def prepare_engine_caches(model_repository: Path) -> list[Path]:
+    """Create the engine cache folders before Triton loads the models: TensorRT creates only the last folder of
+    its cache path and the model fails to load when the one above is missing (a fresh volume mounted there)."""
+    caches = engine_cache_dirs(model_repository)
+    for cache in caches:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ServerError(f"cannot create the TensorRT engine cache {cache} ({error.strerror}): mount a writable "
+                              "volume there, or build the repository with another --engine-cache-dir") from error
+        if not os.access(cache, os.W_OK):
+            raise ServerError(f"the TensorRT engine cache {cache} is not writable by this user")
+    return caches
 
 
 def admin_key_from_env() -> str:
@@ -267,6 +303,7 @@ class TritonServer:
             raise ServerError(f"port{'s' if len(taken) > 1 else ''} {', '.join(map(str, taken))} on {self.address} "
                               "already in use (another server?): set TRITON_HTTP_PORT, TRITON_GRPC_PORT and "
                               "TRITON_METRICS_PORT to free ports")
+        prepare_engine_caches(Path(self.model_repository))
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="triton_speech_")) / "tritonserver.log"
         self._log_file = open(self.log_path, "wb")

@@ -7,11 +7,13 @@ import shutil
 
 import onnx
 import pytest
+from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from triton_speech.ensembles.builder import Exports, build, describe
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import ConfigError, NativeModel, PythonModel, validate_graph
+from triton_speech.runtime.profiles import Profile
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +54,42 @@ def test_ngc_length_tensors_are_reshaped_to_the_graphs_batch_vectors(exports):
 def test_tensorrt_accelerator_and_plans_are_options(exports, tmp_path):
     accelerated = configs(exports, target="ngc", tensorrt_accelerator=True)["quartznet"].config()
     (accelerator,) = accelerated.optimization.execution_accelerators.gpu_execution_accelerator
-    assert accelerator.name == "tensorrt" and accelerator.parameters["precision_mode"] == "FP16"
+    assert accelerator.name == "tensorrt" and accelerator.parameters["precision_mode"] == "FP32"
     assert accelerator.parameters["trt_engine_cache_enable"] == "true"
-    plans = configs(exports, target="ngc", tensorrt_plans=str(tmp_path))["quartznet"]
-    assert plans.config().platform == "tensorrt_plan" and plans.artifacts == {"model.plan": tmp_path / "quartznet.plan"}
+    plans = configs(exports, target="ngc", tensorrt_plans=str(tmp_path))
+    assert plans["quartznet"].config().platform == "tensorrt_plan"
+    assert plans["quartznet"].artifacts == {"model.plan": tmp_path / "quartznet.plan"}
+    # every plan python -m export tensorrt builds is served, the punctuator's included
+    assert plans["punctuator_network"].artifacts == {"model.plan": tmp_path / "punctuator_network.plan"}
+
+
+def test_engine_caches_are_one_folder_per_model_under_a_configurable_persistent_path(exports, monkeypatch):
+    def cache(**settings):
+        accelerator = configs(exports, target="ngc", tensorrt_accelerator=True, **settings)["quartznet"].config()
+        return accelerator.optimization.execution_accelerators.gpu_execution_accelerator[0].parameters[
+            "trt_engine_cache_path"]
+
+    assert cache() == "/engine_cache/quartznet"  # a volume of the container, not /tmp
+    assert cache(engine_cache_dir="/mnt/engines/") == "/mnt/engines/quartznet"
+    monkeypatch.setenv("TRITON_SPEECH_ENGINE_CACHE", "/chart/volume")
+    assert cache() == "/chart/volume/quartznet"
+    pip = configs(exports, device="gpu", engine_cache_dir="/srv/engines")
+    assert pip["punctuator"].parameters["engine_cache"] == "/srv/engines/punctuator"
+
+
+def test_native_models_warm_up_with_real_values_within_their_profiles(exports, tmp_path):
+    build(tmp_path, exports, RepositorySettings(vocoder="griffin_lim", target="ngc", tensorrt_accelerator=True))
+    for name in ("feature_extractor", "quartznet", "punctuator_network"):
+        config = text_format.Parse((tmp_path / name / "config.pbtxt").read_text(), pb.ModelConfig())
+        (sample,) = config.model_warmup
+        (accelerator,) = config.optimization.execution_accelerators.gpu_execution_accelerator
+        profile = Profile.from_ort_options(accelerator.parameters)
+        for tensor, spec in sample.inputs.items():
+            assert (tmp_path / name / "warmup" / spec.input_data_file).stat().st_size > 0
+            if tensor in profile.shapes and len(spec.dims) + 1 == len(profile.shapes[tensor][0]):
+                assert profile.admits(tensor, (1, *spec.dims)), (name, tensor, list(spec.dims))
+    features = text_format.Parse((tmp_path / "quartznet" / "config.pbtxt").read_text(), pb.ModelConfig())
+    assert features.parameters["cudnn_conv_algo_search"].string_value == "1"  # HEURISTIC in Triton 24.10's terms
 
 
 def renamed_input(source, target, old: str, new: str):
@@ -119,6 +153,8 @@ def test_pip_on_a_gpu_puts_the_networks_on_gpu_instances(exports):
     (dict(precision="int4"), "--precision must be one of fp32, fp16, int8"),
     (dict(device="tpu"), "--device must be one of cpu, gpu"),
     (dict(target="ngc", precision="int8"), "int8 is for CPUs"),
+    (dict(target="ngc", device="gpu", precision="int8"), "non-zero .*zero points, which TensorRT rejects"),
+    (dict(device="gpu", precision="int8"), "non-zero .*zero points, which TensorRT rejects"),
 ])
 def test_invalid_targets_are_refused(settings, message):
     with pytest.raises(ConfigError, match=message):

@@ -114,3 +114,41 @@ def test_serve_command_refuses_ports_in_use_before_starting(repository):
     assert result.returncode == 1
     assert "Triton is ready" not in result.stdout
     assert f"port {ports.grpc} on 127.0.0.1 already in use" in result.stderr
+
+
+def gpu_repository(root, cache):
+    """A repository whose configs name TensorRT engine caches: a native model's accelerator, a python model's."""
+    from triton_speech.ensembles.spec import Batching, NativeModel, PythonModel, Tensor, to_text
+    from triton_speech.runtime.profiles import Profile
+
+    x, y = Tensor("x", "FP32", (-1,)), Tensor("y", "FP32", (-1,))
+    native = NativeModel(name="quartznet", inputs=(x,), outputs=(y,), batching=Batching(), graph=root / "g.onnx",
+                         tensorrt_accelerator=True, profile=Profile({"x": ((1, 1), (2, 2), (4, 4))}),
+                         engine_cache=str(cache / "quartznet"))
+    python = PythonModel(name="waveglow", inputs=(x,), outputs=(y,), batching=Batching(), device="gpu",
+                         parameters={"engine_cache": str(cache / "waveglow")})
+    for model in (native, python):
+        (root / model.name).mkdir(parents=True)
+        (root / model.name / "config.pbtxt").write_text(to_text(model.config()))
+    return root
+
+
+def test_engine_cache_folders_are_created_before_triton_loads_the_models(tmp_path):
+    """TensorRT creates only the last folder of its cache path: a fresh volume mounted above must still work."""
+    from triton_speech.server import engine_cache_dirs, prepare_engine_caches
+
+    cache = tmp_path / "volume" / "engines"
+    repository = gpu_repository(tmp_path / "repo", cache)
+    assert engine_cache_dirs(repository) == [cache / "quartznet", cache / "waveglow"]
+    assert not cache.exists()
+    prepare_engine_caches(repository)
+    assert (cache / "quartznet").is_dir() and (cache / "waveglow").is_dir()
+
+
+def test_an_engine_cache_that_cannot_be_made_stops_the_start_by_name(tmp_path):
+    from triton_speech.server import prepare_engine_caches
+
+    (tmp_path / "a_file").write_text("")
+    repository = gpu_repository(tmp_path / "repo", tmp_path / "a_file" / "engines")
+    with pytest.raises(ServerError, match="cannot create the TensorRT engine cache .*a_file/engines/quartznet"):
+        prepare_engine_caches(repository)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from triton_speech.ensembles import punctuation, warmup
+from triton_speech.ensembles import gpu, punctuation, warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import (
     Batching,
@@ -29,6 +29,7 @@ from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.features import MelFrontend
 from triton_speech.runtime.asr.longform import window_settings
 from triton_speech.runtime.asr.words import WORD_CONFIDENCE, WORD_END_S, WORD_START_S, WORDS
+from triton_speech.runtime.profiles import OPTIMUM_SECONDS, acoustic_profile, frontend_profile
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
 # Optional: a client that sends a padded batch [B, N] says how many samples of each row are audio.
@@ -64,12 +65,14 @@ def models(export_dir: Path, settings: RepositorySettings,
     audio = warmup.speech_like(int(info["sample_rate"]))
     decoder = ctc_decoder(export_dir, settings, logprobs, logprobs_length, max_frames,
                           audio.shape[0] / int(info["sample_rate"]))
+    graphs = asr_graphs(settings, int(info["sample_rate"]), frontend.config.hop_length, n_mels)
 
     if settings.target == "ngc":
-        described, steps = _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_classes, audio)
+        described, steps = _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_classes,
+                                      frontend, graphs)
     else:
         described, steps = _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logprobs,
-                                      logprobs_length, max_frames, frontend, audio)
+                                      logprobs_length, max_frames, frontend, audio, graphs)
     described.append(decoder)
     word_outputs = {tensor.name: tensor.name for tensor in WORD_TENSORS}
     if punctuator_export is None:
@@ -86,11 +89,22 @@ def models(export_dir: Path, settings: RepositorySettings,
     asr = Ensemble(name="asr", inputs=(AUDIO, AUDIO_LENGTH), outputs=outputs, max_batch_size=settings.max_batch_size,
                    steps=tuple(steps))
     return described + [asr, asr_long(settings, outputs, info, frontend.config.hop_length),
-                        asr_streaming(export_dir, settings, acoustic_graph, decoder)]
+                        asr_streaming(export_dir, settings, acoustic_graph, decoder, graphs)]
+
+
+def asr_graphs(settings: RepositorySettings, sample_rate: int, hop_length: int, n_mels: int) -> dict:
+    """The GPU options of the front-end and QuartzNet graphs: TensorRT over the shapes the server lets through
+    (audio from one hop, what the request checks accept, to max_audio_seconds; the front-end's frames of that),
+    FP16 for QuartzNet only, and only at --precision fp16."""
+    return {"frontend.onnx": gpu.tensorrt(frontend_profile(sample_rate, hop_length, settings.max_batch_size,
+                                                            settings.max_audio_seconds), half=False),
+            "model.onnx": gpu.tensorrt(acoustic_profile(sample_rate, hop_length, n_mels, settings.max_batch_size,
+                                                        settings.max_audio_seconds), half=gpu.fp16(settings,
+                                                                                                    "quartznet"))}
 
 
 def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logprobs, logprobs_length, max_frames,
-               frontend, audio):
+               frontend, audio, graphs):
     warmup_features = frontend(audio)
     features = Tensor("FEATURES", "FP32", (n_mels, -1))
     features_length = Tensor("FEATURES_LENGTH", "INT64", (1,))
@@ -100,7 +114,8 @@ def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logpr
         inputs=(AUDIO, AUDIO_LENGTH),
         outputs=(features, features_length),
         batching=settings.batching("feature_extractor"),
-        parameters={**audio_checks, "intra_op_threads": str(settings.onnx_threads)},
+        parameters={**audio_checks, "intra_op_threads": str(settings.onnx_threads),
+                    **gpu.python_parameters(settings, "feature_extractor", {"frontend.onnx": graphs["frontend.onnx"]})},
         artifacts={name: export_dir / name for name in ("frontend.onnx", "frontend.npz")},
         device=device,
         warmup=warmup.samples(settings, AUDIO=audio),
@@ -111,7 +126,8 @@ def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logpr
         outputs=(logprobs, logprobs_length),
         batching=settings.batching("quartznet"),
         parameters={"onnx_model": "model.onnx", "intra_op_threads": str(settings.onnx_threads),
-                    "max_frames": str(max_frames)},
+                    "max_frames": str(max_frames),
+                    **gpu.python_parameters(settings, "quartznet", {"model.onnx": graphs["model.onnx"]})},
         # export.json travels with the weights: where they came from and the parity measured.
         artifacts={"model.onnx": acoustic_graph, "export.json": export_dir / "export.json"},
         device=device,
@@ -127,9 +143,13 @@ def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logpr
     return [feature_extractor, quartznet], steps
 
 
-def _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_classes, audio):
-    # Only audio_input is warmed here: the native models (onnxruntime_onnx, tensorrt_plan) take no python warm-up
+def _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_classes, frontend, graphs):
     plans = Path(settings.tensorrt_plans) if settings.tensorrt_plans else None
+    audio = warmup.speech_like(frontend.config.sample_rate)
+    # The native models warm up at the profiles' optimum (a few seconds of speech): TensorRT builds or loads its
+    # engine and CUDA its kernels before the model is reported ready
+    long_audio = warmup.speech_like(frontend.config.sample_rate, OPTIMUM_SECONDS)
+    features = frontend(long_audio)
     audio_input = PythonModel(
         name="audio_input",
         inputs=(AUDIO, AUDIO_LENGTH),
@@ -138,7 +158,6 @@ def _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_c
         parameters=audio_checks,
         warmup=warmup.samples(settings, AUDIO=audio),
     )
-    native = dict(device="gpu", tensorrt_accelerator=settings.tensorrt_accelerator)
     feature_extractor = NativeModel(
         name="feature_extractor",
         inputs=(Tensor("audio", "FP32", (-1,)), Tensor("audio_length", **GRAPH_LENGTH)),
@@ -146,7 +165,8 @@ def _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_c
         batching=settings.batching("feature_extractor"),
         graph=export_dir / "frontend.onnx",
         plan=plans / "feature_extractor.plan" if plans else None,
-        **native,
+        warmup=warmup.samples(settings, audio=long_audio, audio_length=warmup.length(long_audio.shape[0])),
+        **gpu.native(settings, "feature_extractor", graphs["frontend.onnx"]),
     )
     quartznet = NativeModel(
         name="quartznet",
@@ -155,7 +175,8 @@ def _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_c
         batching=settings.batching("quartznet"),
         graph=acoustic_graph,
         plan=plans / "quartznet.plan" if plans else None,
-        **native,
+        warmup=warmup.samples(settings, features=features, features_length=warmup.length(features.shape[1])),
+        **gpu.native(settings, "quartznet", graphs["model.onnx"]),
     )
     steps = [
         Step("audio_input", inputs={"AUDIO": "AUDIO", "AUDIO_LENGTH": "AUDIO_LENGTH"},
@@ -233,7 +254,7 @@ def long_windows(settings: RepositorySettings) -> tuple[float, float]:
 
 
 def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph: Path,
-                  decoder: PythonModel) -> PythonModel:
+                  decoder: PythonModel, graphs: dict) -> PythonModel:
     """Live streams through the sequence batcher: asr's export (front-end, weights) and ctc_decoder's decoding in
     one model that keeps each stream's audio."""
     for name, value in (("stream_buffer_seconds", settings.stream_buffer_seconds),
@@ -259,6 +280,7 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
             "idle_seconds": str(settings.stream_idle_seconds),
             "max_audio_seconds": str(settings.max_audio_seconds),
             **dict(zip(("window_seconds", "overlap_seconds"), map(str, long_windows(settings)))),
+            **gpu.python_parameters(settings, "asr_streaming", graphs),
         },
         # asr's export as ASRPipeline.from_export reads it, and the decoder's word list or LM
         artifacts={**{name: export_dir / name for name in ("frontend.onnx", "frontend.npz", "export.json")},

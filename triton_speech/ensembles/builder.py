@@ -90,7 +90,7 @@ def build(output: Path, exports: Exports, settings: RepositorySettings = Reposit
             for placed in version_dir.iterdir():  # what an earlier build placed for another vocoder
                 if placed.is_file() and placed.name != "model.py" and placed.name not in entry.artifacts:
                     placed.unlink()
-        if isinstance(entry, PythonModel):
+        if isinstance(entry, (PythonModel, NativeModel)):
             for name, data in entry.warmup_files().items():
                 (model_dir / WARMUP_DIR).mkdir(exist_ok=True)
                 (model_dir / WARMUP_DIR / name).write_bytes(data)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -10,6 +11,8 @@ from triton_speech import defaults
 from triton_speech.ensembles.spec import Batching
 
 TARGETS = ("pip", "ngc")
+# The engine cache's default when --engine-cache-dir is not given (e.g. set where a chart mounts a volume)
+ENGINE_CACHE_ENV = "TRITON_SPEECH_ENGINE_CACHE"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class RepositorySettings:
     tensorrt_accelerator: bool = False
     # ngc target: a directory of TensorRT plans (python -m export tensorrt) served instead of the ONNX graphs
     tensorrt_plans: str = ""
+    # TensorRT engine caches (one folder per model under it; the launcher creates them): ngc target default
+    # NGC_ENGINE_CACHE_DIR (a volume of the container); pip target default trt_cache/ beside each graph
+    engine_cache_dir: str = field(default_factory=lambda: os.environ.get(ENGINE_CACHE_ENV, ""))
 
     def __post_init__(self):
         from triton_speech.ensembles.spec import ConfigError
@@ -81,13 +87,22 @@ class RepositorySettings:
                                      ("precision", self.precision, PRECISIONS)):
             if value not in allowed:
                 raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
-        if self.target == "ngc" and self.device == "cpu" and self.precision == "int8":
-            raise ConfigError("--precision int8 is for CPUs (the pip target); the ngc target runs on GPUs (fp16)")
+        if self.network_device == "gpu" and self.precision == "int8":
+            # precision.to_int8 quantizes activations to uint8 with per-tensor zero points (asymmetric ranges):
+            # TensorRT takes only symmetric INT8 (zero point 0) and its ONNX parser rejects the graph.
+            raise ConfigError(f"--precision int8 is for CPUs (the pip target with --device cpu): its QDQ graph has "
+                              f"non-zero (asymmetric uint8) zero points, which TensorRT rejects; the {self.target} "
+                              f"target on a GPU serves fp16 or fp32")
 
     @property
     def network_device(self) -> str:
         """Where the networks run: the ngc target is a GPU deployment; the pip target runs on ``device``."""
         return "gpu" if self.target == "ngc" else self.device
+
+    def engine_cache(self, model: str) -> str:
+        """Where ``model``'s TensorRT engines are cached ("" : beside its graphs, the pip target's default)."""
+        root = self.engine_cache_dir or (defaults.NGC_ENGINE_CACHE_DIR if self.target == "ngc" else "")
+        return f"{root.rstrip('/')}/{model}" if root else ""
 
     def batching(self, model: str) -> Batching:
         return Batching(

@@ -18,6 +18,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from triton_speech import defaults
+from triton_speech.runtime.onnx import CUDNN_CONV_ALGO_SEARCH
+from triton_speech.runtime.profiles import Profile
 
 # Triton calls variable-length strings BYTES on the wire and TYPE_STRING in configs.
 DATA_TYPES = {
@@ -39,6 +41,8 @@ NUMPY_TYPES = {"BOOL": np.bool_, "INT32": np.int32, "INT64": np.int64, "FP16": n
                "BYTES": np.object_}
 # Where Triton looks for a warm-up sample's input_data_file: this folder of the model's directory.
 WARMUP_DIR = "warmup"
+# The onnxruntime backend's cudnn_conv_algo_search parameter: the index of ONNX Runtime's option value
+CUDNN_CONV_ALGO_SEARCH_VALUES = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 
 
 class ConfigError(ValueError):
@@ -166,29 +170,10 @@ class PythonModel:
                                   f"not {self.batching.instance_count}")
             if any(size > self.batching.max_batch_size for size in self.sequence_batching.preferred_batch_sizes):
                 raise ConfigError(f"{self.name}: preferred batch sizes exceed {self.batching.max_batch_size}")
-        inputs = {tensor.name: tensor for tensor in self.inputs}
-        names = [sample.name for sample in self.warmup]
-        if len(set(names)) != len(names) or not all(names):
-            raise ConfigError(f"model {self.name}: warm-up samples need distinct, non-empty names, got {names}")
-        for sample in self.warmup:
-            where = f"model {self.name}: warm-up sample {sample.name}"
-            missing = [t.name for t in self.inputs if not t.optional and t.name not in sample.inputs]
-            if missing:
-                raise ConfigError(f"{where} lacks required inputs {missing}")
-            for name, value in sample.inputs.items():
-                tensor = inputs.get(name)
-                if tensor is None:
-                    raise ConfigError(f"{where}: the model has no input {name}")
-                if np.dtype(value.dtype) != np.dtype(NUMPY_TYPES[tensor.dtype]):
-                    raise ConfigError(f"{where}: {name} is {value.dtype}, the input is {tensor.dtype}")
-                if value.ndim != len(tensor.dims) or any(d not in (-1, n) for d, n in zip(tensor.dims, value.shape)):
-                    raise ConfigError(f"{where}: {name} has shape {list(value.shape)}, the input dims are "
-                                      f"{list(tensor.dims)} (one row, without the batch dimension)")
-                if value.size == 0 or (value.dtype.kind == "f" and not np.isfinite(value).all()):
-                    raise ConfigError(f"{where}: {name} must be finite and not empty")
+        check_warmup(self.name, self.inputs, self.warmup)
 
     def warmup_files(self) -> dict[str, bytes]:
-        return {name: data for sample in self.warmup for name, data in sample.files(self.name).items()}
+        return warmup_files(self.name, self.warmup)
 
     def config(self) -> pb.ModelConfig:
         config = pb.ModelConfig(name=self.name, backend="python", max_batch_size=self.batching.max_batch_size)
@@ -214,13 +199,46 @@ class PythonModel:
             config.parameters[key].string_value = str(value)
         if self.decoupled:
             config.model_transaction_policy.decoupled = True
-        for sample in self.warmup:
-            warmup = config.model_warmup.add(name=sample.name, batch_size=1)
-            for name, value in sample.inputs.items():
-                warmup.inputs[name].data_type = DATA_TYPES[inputs_by_name[name].dtype]
-                warmup.inputs[name].dims.extend(value.shape)
-                warmup.inputs[name].input_data_file = sample.file(self.name, name)
+        add_warmup(config, self.warmup, inputs_by_name)
         return config
+
+
+def check_warmup(model: str, inputs: tuple[Tensor, ...], samples: tuple[WarmupSample, ...]) -> None:
+    """Warm-up samples that the model's own checks (or a native backend) take: every required input, the declared
+    data types and shapes, finite values."""
+    by_name = {tensor.name: tensor for tensor in inputs}
+    names = [sample.name for sample in samples]
+    if len(set(names)) != len(names) or not all(names):
+        raise ConfigError(f"model {model}: warm-up samples need distinct, non-empty names, got {names}")
+    for sample in samples:
+        where = f"model {model}: warm-up sample {sample.name}"
+        missing = [t.name for t in inputs if not t.optional and t.name not in sample.inputs]
+        if missing:
+            raise ConfigError(f"{where} lacks required inputs {missing}")
+        for name, value in sample.inputs.items():
+            tensor = by_name.get(name)
+            if tensor is None:
+                raise ConfigError(f"{where}: the model has no input {name}")
+            if np.dtype(value.dtype) != np.dtype(NUMPY_TYPES[tensor.dtype]):
+                raise ConfigError(f"{where}: {name} is {value.dtype}, the input is {tensor.dtype}")
+            if value.ndim != len(tensor.dims) or any(d not in (-1, n) for d, n in zip(tensor.dims, value.shape)):
+                raise ConfigError(f"{where}: {name} has shape {list(value.shape)}, the input dims are "
+                                  f"{list(tensor.dims)} (one row, without the batch dimension)")
+            if value.size == 0 or (value.dtype.kind == "f" and not np.isfinite(value).all()):
+                raise ConfigError(f"{where}: {name} must be finite and not empty")
+
+
+def warmup_files(model: str, samples: tuple[WarmupSample, ...]) -> dict[str, bytes]:
+    return {name: data for sample in samples for name, data in sample.files(model).items()}
+
+
+def add_warmup(config: pb.ModelConfig, samples: tuple[WarmupSample, ...], inputs: Mapping[str, Tensor]) -> None:
+    for sample in samples:
+        warmup = config.model_warmup.add(name=sample.name, batch_size=1)
+        for name, value in sample.inputs.items():
+            warmup.inputs[name].data_type = DATA_TYPES[inputs[name].dtype]
+            warmup.inputs[name].dims.extend(value.shape)
+            warmup.inputs[name].input_data_file = sample.file(config.name, name)
 
 
 @dataclass(frozen=True)
@@ -237,13 +255,28 @@ class NativeModel:
     graph: Path
     plan: Path | None = None
     device: str = "gpu"
-    # ONNX Runtime's TensorRT execution accelerator (FP16, engines cached in ``engine_cache``), onnxruntime_onnx only
+    # ONNX Runtime's TensorRT execution accelerator (onnxruntime_onnx only): engines built for ``profile`` (the
+    # shapes the server lets through) and cached in ``engine_cache`` (this model's folder); FP16 kernels only when
+    # ``fp16`` (the graphs the chosen precision converts)
     tensorrt_accelerator: bool = False
-    engine_cache: str = "/tmp/triton_speech_trt_cache"
+    profile: Profile | None = None
+    fp16: bool = False
+    engine_cache: str = ""
+    # Requests Triton runs before it reports the model ready (TensorRT builds or loads its engine, CUDA its kernels)
+    warmup: tuple[WarmupSample, ...] = ()
+
+    def __post_init__(self):
+        check_warmup(self.name, self.inputs, self.warmup)
+        if self.tensorrt_accelerator and self.plan is None and (self.profile is None or not self.engine_cache):
+            raise ConfigError(f"{self.name}: the TensorRT accelerator needs an optimization profile and an engine "
+                              "cache folder")
 
     @property
     def artifacts(self) -> dict[str, Path]:
         return {"model.plan": self.plan} if self.plan is not None else {"model.onnx": self.graph}
+
+    def warmup_files(self) -> dict[str, bytes]:
+        return warmup_files(self.name, self.warmup)
 
     def config(self) -> pb.ModelConfig:
         platform = "tensorrt_plan" if self.plan is not None else "onnxruntime_onnx"
@@ -257,10 +290,19 @@ class NativeModel:
         config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
         config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
         config.instance_group.add(count=self.batching.instance_count, kind=INSTANCE_KINDS[self.device])
+        if self.plan is None and self.device == "gpu":
+            # ONNX Runtime's CUDA provider (here, or under TensorRT for what TensorRT leaves): cuDNN's heuristic
+            # algorithm choice, not a benchmark of every convolution at each new audio length (Triton 24.10 reads
+            # this key, 1 = HEURISTIC; without it, EXHAUSTIVE)
+            config.parameters["cudnn_conv_algo_search"].string_value = str(CUDNN_CONV_ALGO_SEARCH_VALUES.index(
+                CUDNN_CONV_ALGO_SEARCH))
         if self.tensorrt_accelerator and self.plan is None:
             accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
-            accelerator.parameters.update({"precision_mode": "FP16", "trt_engine_cache_enable": "true",
-                                           "trt_engine_cache_path": f"{self.engine_cache}/{self.name}"})
+            accelerator.parameters.update({"precision_mode": "FP16" if self.fp16 else "FP32",
+                                           "trt_engine_cache_enable": "true",
+                                           "trt_engine_cache_path": self.engine_cache,
+                                           **self.profile.ort_options()})
+        add_warmup(config, self.warmup, {tensor.name: tensor for tensor in self.inputs})
         return config
 
 

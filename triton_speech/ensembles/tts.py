@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from triton_speech.ensembles import warmup
+from triton_speech.ensembles import gpu, warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
 from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
+from triton_speech.runtime.profiles import OPTIMUM_SECONDS, waveglow_profile
 from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
 
@@ -62,6 +63,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
     }
     tacotron2_files = {name: tacotron2_export / name
                        for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")}
+    # CUDA alone, FP32 (ensembles.gpu says why)
+    tacotron2_graphs = {name: gpu.cuda_only(path) for name, path in tacotron2_files.items() if name.endswith(".onnx")}
     warmup_ids, warmup_lengths = pack_sentences([sentence_sequences(warmup.WARMUP_TEXT, settings.max_sentence_chars)])
     mel_warmup = warmup.samples(settings, MEL=warmup.log_mel(mel.dims[0]), MEL_LENGTH=warmup.length(
         warmup.WARMUP_MEL_FRAMES))
@@ -78,7 +81,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         inputs=(SYMBOL_IDS, SENTENCE_LENGTHS, SEED),
         outputs=(mel, MEL_LENGTH, STEP_LIMIT_REACHED),
         batching=settings.batching("tacotron2"),
-        parameters={**decoder_parameters, "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars},
+        parameters={**decoder_parameters, "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars,
+                    **gpu.python_parameters(settings, "tacotron2", tacotron2_graphs)},
         artifacts=tacotron2_files,
         warmup=warmup.samples(settings, SYMBOL_IDS=warmup_ids[0], SENTENCE_LENGTHS=warmup_lengths[0]),
         # The autoregressive loop has no native form: its graphs run in this python model, on the GPU when asked.
@@ -96,8 +100,10 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         vocoder_inputs = (SEED,)
         vocoder_parameters = {"iterations": settings.griffin_lim_iterations,
                               "griffin_lim_context_frames": settings.griffin_lim_context_frames}
+        vocoder_graphs = {}
     else:
-        vocoder = waveglow(Path(waveglow_export), mel, settings, mel_warmup)
+        vocoder_graphs = {"waveglow.onnx": waveglow_graph(Path(waveglow_export), mel.dims[0], settings)}
+        vocoder = waveglow(Path(waveglow_export), mel, settings, mel_warmup, vocoder_graphs["waveglow.onnx"])
         vocoder_inputs = (SEED, SIGMA, DENOISER_STRENGTH)
         vocoder_parameters = {key: vocoder.parameters[key] for key in ("onnx_model", "sigma", "denoiser_strength")}
     streaming = PythonModel(
@@ -111,6 +117,7 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
             "max_text_chars": settings.max_text_chars,
             "max_sentence_chars": settings.max_sentence_chars,
             "stream_block_frames": settings.stream_block_frames,
+            **gpu.python_parameters(settings, "tts_streaming", {**tacotron2_graphs, **vocoder_graphs}),
         },
         artifacts={**tacotron2_files, **{name: path for name, path in vocoder.artifacts.items()
                                          if name != "export.json"}},
@@ -137,10 +144,25 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
     return [text_normalizer, tacotron2, vocoder, tts, streaming]
 
 
-def waveglow(export: Path, mel: Tensor, settings: RepositorySettings, warmup_samples=()) -> PythonModel:
+def waveglow_graph(export: Path, n_mels: int, settings: RepositorySettings):
+    """WaveGlow under TensorRT: a batch of up to max_batch_size mels of one frame to max_mel_frames (what the
+    vocoders accept), its noise z to match; FP16 only at --precision fp16."""
+    import onnx
+
+    model = onnx.load(str(export / "waveglow.onnx"), load_external_data=False)
+    hop = int({entry.key: entry.value for entry in model.metadata_props}["hop_length"])
+    n_group = next(value.type.tensor_type.shape.dim[1].dim_value for value in model.graph.input if value.name == "z")
+    profile = waveglow_profile(n_mels, n_group, hop, settings.max_batch_size, max_mel_frames(settings),
+                               int(OPTIMUM_SECONDS * SAMPLE_RATE / HOP))
+    return gpu.tensorrt(profile, half=gpu.fp16(settings, "waveglow"))
+
+
+def waveglow(export: Path, mel: Tensor, settings: RepositorySettings, warmup_samples=(),
+             graph_options=None) -> PythonModel:
     read_export(export, "waveglow")
     graph = (derived_graph(export / "waveglow.onnx", settings.precision)
              if "waveglow" in DERIVED_GRAPHS.get(settings.precision, {}) else export / "waveglow.onnx")
+    graph_options = graph_options or waveglow_graph(export, mel.dims[0], settings)
     return PythonModel(
         name="waveglow",
         inputs=(mel, MEL_LENGTH, SEED, SIGMA, DENOISER_STRENGTH),
@@ -152,6 +174,7 @@ def waveglow(export: Path, mel: Tensor, settings: RepositorySettings, warmup_sam
             "denoiser_strength": settings.denoiser_strength,
             "intra_op_threads": settings.onnx_threads,
             "max_mel_frames": max_mel_frames(settings),
+            **gpu.python_parameters(settings, "waveglow", {"waveglow.onnx": graph_options}),
         },
         artifacts={"waveglow.onnx": graph, "export.json": export / "export.json"},
         warmup=warmup_samples,

@@ -50,3 +50,19 @@ def log_probs(frames: int, classes: int) -> np.ndarray:
     logits = np.random.default_rng(0).normal(0.0, 3.0, (frames, classes))
     return (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
 
+
+def punctuator_inputs(export_dir, text: str) -> dict[str, np.ndarray]:
+    """The punctuator network's inputs for ``text`` (one window, no batch axis), as the punctuator model sends them."""
+    from triton_speech.runtime.punctuation import INPUT_NAMES, Punctuator
+
+    sent: list[tuple[np.ndarray, ...]] = []
+
+    def record(*inputs):
+        sent.append(inputs)
+        batch, tokens = inputs[0].shape
+        return [np.zeros((batch, tokens, len(labels)), dtype=np.float32) for labels in (punctuator.punct_labels,
+                                                                                          punctuator.capit_labels)]
+
+    punctuator = Punctuator.load(export_dir, logits=record)
+    punctuator([text])
+    return dict(zip(INPUT_NAMES, (np.ascontiguousarray(value[0], dtype=np.int64) for value in sent[0])))

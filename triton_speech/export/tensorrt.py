@@ -3,11 +3,12 @@
     python -m triton_speech.export.tensorrt --asr-export build/export/quartznet \
         --punctuator-export build/export/punctuator --output build/plans [--fp32] [builder settings...]
 
-Each engine gets one optimization profile whose shapes come from the repository's settings: batch 1 up to
-``max_batch_size``, audio from one STFT window up to ``max_audio_seconds``, features up to that many frames, token
-windows up to the punctuator's ``max_seq_length``; the optimum is a mid-size batch of 5 s utterances. It needs the
-``tensorrt`` package and a GPU: elsewhere it says so and exits with status 2. Engines are specific to the GPU model
-and TensorRT version they are built with: build them where they are served.
+Each engine gets one optimization profile: the shapes the served repository lets through, from the same settings
+(``triton_speech.runtime.profiles``): batch 1 up to ``max_batch_size``, audio from one hop (the shortest audio the
+request checks accept) to ``max_audio_seconds``, features up to the frames the front-end gives for that, token
+windows up to the punctuator's ``max_seq_length``. QuartzNet and the punctuator get FP16 kernels (``--fp32``: none);
+the front-end stays FP32. It needs the ``tensorrt`` package and a GPU: elsewhere it says so and exits with status 2.
+Engines are specific to the GPU model and TensorRT version they are built with: build them where they are served.
 """
 
 from __future__ import annotations
@@ -15,50 +16,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from triton_speech.defaults import MAX_AUDIO_SECONDS, MAX_BATCH_SIZE, PUNCTUATION_MAX_SEQ_LENGTH
 from triton_speech.runtime.asr.features import MelConfig
+from triton_speech.runtime.profiles import Profile, acoustic_profile, frontend_profile, punctuator_profile
 
-OPTIMUM_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Profile:
-    """min / opt / max shape of each input of one graph."""
-
-    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+# Which engines may use FP16 kernels (the graphs --precision fp16 converts; never the front-end's STFT)
+FP16_ENGINES = ("quartznet", "punctuator_network")
 
 
-def frontend_profile(config: MelConfig, max_batch_size: int = MAX_BATCH_SIZE,
-                     max_audio_seconds: float = MAX_AUDIO_SECONDS) -> Profile:
-    longest = int(max_audio_seconds * config.sample_rate)
-    optimum_batch = max(1, max_batch_size // 2)
-    return Profile({
-        "audio": ((1, config.n_fft), (optimum_batch, int(OPTIMUM_SECONDS * config.sample_rate)),
-                  (max_batch_size, longest)),
-        "audio_length": ((1,), (optimum_batch,), (max_batch_size,)),
-    })
-
-
-def acoustic_profile(config: MelConfig, max_batch_size: int = MAX_BATCH_SIZE,
-                     max_audio_seconds: float = MAX_AUDIO_SECONDS) -> Profile:
-    def frames(seconds: float) -> int:
-        return int(seconds * config.sample_rate) // config.hop_length
-
-    optimum_batch = max(1, max_batch_size // 2)
-    return Profile({
-        "features": ((1, config.n_mels, 1), (optimum_batch, config.n_mels, frames(OPTIMUM_SECONDS)),
-                     (max_batch_size, config.n_mels, frames(max_audio_seconds))),
-        "features_length": ((1,), (optimum_batch,), (max_batch_size,)),
-    })
-
-
-def punctuator_profile(max_seq_length: int = PUNCTUATION_MAX_SEQ_LENGTH,
-                       max_batch_size: int = MAX_BATCH_SIZE) -> Profile:
-    shapes = ((1, 1), (max(1, max_batch_size // 2), max_seq_length), (max_batch_size, max_seq_length))
-    return Profile({name: shapes for name in ("input_ids", "attention_mask", "token_type_ids")})
+def engine_profiles(config: MelConfig, max_batch_size: int = MAX_BATCH_SIZE,
+                    max_audio_seconds: float = MAX_AUDIO_SECONDS,
+                    max_seq_length: int | None = None) -> dict[str, Profile]:
+    """Engine name -> its profile (the punctuator's when ``max_seq_length`` is given)."""
+    profiles = {
+        "feature_extractor": frontend_profile(config.sample_rate, config.hop_length, max_batch_size, max_audio_seconds),
+        "quartznet": acoustic_profile(config.sample_rate, config.hop_length, config.n_mels, max_batch_size,
+                                      max_audio_seconds),
+    }
+    if max_seq_length is not None:
+        profiles["punctuator_network"] = punctuator_profile(max_seq_length, max_batch_size)
+    return profiles
 
 
 def build_engine(onnx_path: Path, plan_path: Path, profile: Profile, fp16: bool = True) -> None:
@@ -111,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("build/plans"))
     parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH_SIZE)
     parser.add_argument("--max-audio-seconds", type=float, default=MAX_AUDIO_SECONDS)
-    parser.add_argument("--fp32", action="store_true", help="no FP16 kernels")
+    parser.add_argument("--fp32", action="store_true", help="no FP16 kernels (the front-end never has them)")
     args = parser.parse_args(argv)
     why_not = gpu_available()
     if why_not is not None:
@@ -120,18 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     from triton_speech.runtime.asr.features import MelFrontend
 
     config = MelFrontend.load(args.asr_export / "frontend.npz").config
-    jobs = [(args.asr_export / "frontend.onnx", "feature_extractor",
-             frontend_profile(config, args.max_batch_size, args.max_audio_seconds)),
-            (args.asr_export / "model.onnx", "quartznet",
-             acoustic_profile(config, args.max_batch_size, args.max_audio_seconds))]
+    graphs = {"feature_extractor": args.asr_export / "frontend.onnx", "quartznet": args.asr_export / "model.onnx"}
+    max_seq_length = None
     if args.punctuator_export is not None:
         info = json.loads((args.punctuator_export / "export.json").read_text())
-        jobs.append((args.punctuator_export / "model.onnx", "punctuator_network",
-                     punctuator_profile(info.get("max_seq_length", PUNCTUATION_MAX_SEQ_LENGTH), args.max_batch_size)))
+        max_seq_length = int(info.get("max_seq_length", PUNCTUATION_MAX_SEQ_LENGTH))
+        graphs["punctuator_network"] = args.punctuator_export / "model.onnx"
+    profiles = engine_profiles(config, args.max_batch_size, args.max_audio_seconds, max_seq_length)
     from tqdm import tqdm
 
-    for graph, name, profile in tqdm(jobs, desc="tensorrt engines", unit="engine"):
-        build_engine(graph, args.output / f"{name}.plan", profile, fp16=not args.fp32)
+    for name in tqdm(graphs, desc="tensorrt engines", unit="engine"):
+        build_engine(graphs[name], args.output / f"{name}.plan", profiles[name],
+                     fp16=not args.fp32 and name in FP16_ENGINES)
     print(f"engines in {args.output}: serve them with python -m ensembles --target ngc --tensorrt-plans {args.output}")
     return 0
 

@@ -33,6 +33,8 @@ class ModelArgs:
         self.name = self.config["name"]
         self.directory = Path(args["model_repository"]) / args["model_version"]
         self.parameters = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
+        # The GPU Triton placed this instance on (instance groups on several GPUs get one instance per GPU)
+        self.device_id = int(args.get("model_instance_device_id") or 0)
 
     def parameter(self, key: str, default: str | None = None) -> str:
         if key in self.parameters:
@@ -40,6 +42,13 @@ class ModelArgs:
         if default is None:
             raise KeyError(f"model {self.name}: parameter {key} missing from config.pbtxt")
         return default
+
+    def placement(self):
+        """Where this instance's ONNX Runtime sessions run: the ``device`` parameter, the GPU Triton gave the
+        instance, the TensorRT engine cache and each graph's GPU options (``gpu_graphs``), as the builder wrote them."""
+        from triton_speech.runtime.onnx import Placement
+
+        return Placement.from_parameters(self.parameters, self.device_id)
 
     def path(self, key: str) -> Path:
         """A file named by a parameter, inside the version directory."""

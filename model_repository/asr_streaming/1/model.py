@@ -19,7 +19,7 @@ class TritonPythonModel:
         # decoder's word list or LM
         pipeline = ASRPipeline.from_export(
             model.directory, intra_op_threads=int(model.parameter("intra_op_threads", "0")),
-            device=model.parameter("device", "cpu"), **served_decoding(model))
+            device=model.placement(), **served_decoding(model))
         pipeline.warm_up()  # no model_warmup for a sequence model: warm before Triton reports it ready
         self.streams = StreamingRecognizer(pipeline, StreamSettings(**{
             name: float(model.parameter(name)) for name in StreamSettings.__dataclass_fields__}))

@@ -11,7 +11,7 @@ class TritonPythonModel:
     def initialize(self, args):
         self.model = ModelArgs(args)
         self.frontend = OnnxMelFrontend.load(self.model.directory, int(self.model.parameter("intra_op_threads", "0")),
-                                             self.model.parameter("device", "cpu"))
+                                             self.model.placement())
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.frontend, self.pack)

@@ -16,7 +16,7 @@ class TritonPythonModel:
         self.max_chars = int(model.parameter("max_text_chars"))
         network = model.parameter("network", "")
         self.punctuator = Punctuator.load(
-            model.directory, int(model.parameter("intra_op_threads", "0")), model.parameter("device", "cpu"),
+            model.directory, int(model.parameter("intra_op_threads", "0")), model.placement(),
             logits=served_model(pb_utils, network, INPUT_NAMES, OUTPUT_NAMES) if network else None,
             max_windows_per_run=int(model.parameter("max_windows_per_run", "0")) or None)
 

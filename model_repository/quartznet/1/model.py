@@ -10,7 +10,7 @@ class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
         self.model = AcousticModel.load(model.path("onnx_model"), int(model.parameter("intra_op_threads", "0")),
-                                        model.parameter("device", "cpu"))
+                                        model.placement())
         self.max_frames = int(model.parameter("max_frames"))
 
     def execute(self, requests):

@@ -20,7 +20,7 @@ class TritonPythonModel:
             max_decoder_steps=int(model.parameter("max_decoder_steps")),
         )
         self.engine = Tacotron2Engine.load(model.directory, settings, int(model.parameter("intra_op_threads", "0")),
-                                           model.parameter("device", "cpu"))
+                                           model.placement())
         self.max_symbols = int(model.parameter("max_symbols"))
         self.max_frames = int(model.parameter("max_mel_frames"))
 

@@ -21,7 +21,7 @@ from triton_speech.runtime.tts.waveglow import WaveGlowEngine, WaveGlowStream
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        threads, device = int(model.parameter("intra_op_threads", "0")), model.parameter("device", "cpu")
+        threads, device = int(model.parameter("intra_op_threads", "0")), model.placement()
         settings = DecoderSettings(gate_threshold=float(model.parameter("gate_threshold")),
                                    max_decoder_steps=int(model.parameter("max_decoder_steps")))
         # The decoder's runs alternate with numpy vocoding in this process: ONNX Runtime must not spin between them.

@@ -14,7 +14,7 @@ class TritonPythonModel:
             sigma=float(model.parameter("sigma")),
             denoiser_strength=float(model.parameter("denoiser_strength")),
             intra_op_threads=int(model.parameter("intra_op_threads", "0")),
-            device=model.parameter("device", "cpu"),
+            device=model.placement(),
         )
         self.max_frames = int(model.parameter("max_mel_frames"))
 
