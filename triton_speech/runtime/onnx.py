@@ -26,7 +26,7 @@ from triton_speech.runtime.profiles import Profile
 DEVICES = ("cpu", "gpu")
 CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
 # The shared libraries each GPU provider of the pinned onnxruntime-gpu (a CUDA 12 build) loads, in load order (a
-# library before those that need it). tests/test_gpu_platform.py checks them against what the wheel links.
+# library before those that need it). tests/test_gpu_stack.py checks them against what the wheel links.
 CUDA_LIBRARIES = ("libcudart.so.12", "libnvrtc.so.12", "libcublasLt.so.12", "libcublas.so.12", "libcurand.so.10",
                   "libcufft.so.11", "libcudnn_graph.so.9", "libcudnn_engines_runtime_compiled.so.9",
                   "libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",
