@@ -23,7 +23,7 @@ from pathlib import Path
 import uvicorn
 
 from triton_speech import defaults
-from triton_speech.gateway.app import install_log_record_factory
+from triton_speech.gateway.middleware import install_log_record_factory
 from triton_speech.gateway.serving import LOG_FORMAT, uvicorn_config
 from triton_speech.gateway.settings import GatewaySettings
 from triton_speech.server import ServerError, TritonServer

@@ -1,0 +1,49 @@
+"""What the routes are given (FastAPI ``Depends``): the settings, the database, the media store and the inference
+service the application opened at start. Tests swap any of them with ``app.dependency_overrides``, e.g. a fake
+inference service so the routes run without Triton."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from triton_speech.gateway.database import Database
+from triton_speech.gateway.inference import Inference
+from triton_speech.gateway.settings import GatewaySettings
+from triton_speech.gateway.storage import MediaStore
+
+
+@dataclass
+class Services:
+    settings: GatewaySettings
+    database: Database
+    media: MediaStore
+    inference: Inference
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def settings(request: Request) -> GatewaySettings:
+    return request.app.state.services.settings
+
+
+def database(request: Request) -> Database:
+    return request.app.state.services.database
+
+
+def media(request: Request) -> MediaStore:
+    return request.app.state.services.media
+
+
+def inference(request: Request) -> Inference:
+    return request.app.state.services.inference
+
+
+SettingsDep = Annotated[GatewaySettings, Depends(settings)]
+DatabaseDep = Annotated[Database, Depends(database)]
+MediaDep = Annotated[MediaStore, Depends(media)]
+InferenceDep = Annotated[Inference, Depends(inference)]
