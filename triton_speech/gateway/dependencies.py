@@ -1,9 +1,11 @@
 """What the routes are given (FastAPI ``Depends``): the settings, the database, the media store and the inference
-service the application opened at start. Tests swap any of them with ``app.dependency_overrides``, e.g. a fake
-inference service so the routes run without Triton."""
+service the application opened at start, and the caller (the API key a request came with, checked by
+``access.Authenticate``). Tests swap any of them with ``app.dependency_overrides``, e.g. a fake inference service so
+the routes run without Triton."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,6 +13,8 @@ from fastapi import Depends, Request
 
 from triton_speech.gateway.database import Database
 from triton_speech.gateway.inference import Inference
+from triton_speech.gateway.keys import Caller
+from triton_speech.gateway.limits import InferenceSlots
 from triton_speech.gateway.settings import GatewaySettings
 from triton_speech.gateway.storage import MediaStore
 
@@ -21,10 +25,7 @@ class Services:
     database: Database
     media: MediaStore
     inference: Inference
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
+    slots: InferenceSlots
 
 
 def settings(request: Request) -> GatewaySettings:
@@ -47,3 +48,19 @@ SettingsDep = Annotated[GatewaySettings, Depends(settings)]
 DatabaseDep = Annotated[Database, Depends(database)]
 MediaDep = Annotated[MediaStore, Depends(media)]
 InferenceDep = Annotated[Inference, Depends(inference)]
+
+
+def caller(request: Request) -> Caller:
+    return request.state.caller  # access.Authenticate put it there
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+async def inference_slot(request: Request, who: CallerDep) -> AsyncIterator[None]:
+    """One of the caller's inference requests in flight (429 beyond ``APP_MAX_CONCURRENT_INFERENCE``)."""
+    with request.app.state.services.slots.hold(who):
+        yield
+
+
+InferenceSlot = Depends(inference_slot)

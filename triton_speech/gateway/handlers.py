@@ -13,6 +13,7 @@ from triton_speech.gateway import audio
 from triton_speech.gateway.database import Database, Row
 from triton_speech.gateway.errors import APIError, triton_errors
 from triton_speech.gateway.inference import Inference, Recognition, Spoken
+from triton_speech.gateway.keys import Caller
 from triton_speech.gateway.middleware import request_id
 from triton_speech.gateway.settings import GatewaySettings
 from triton_speech.gateway.storage import MediaStore
@@ -45,27 +46,30 @@ async def speak(inference: Inference, text: str, seed: int) -> Spoken:
 
 
 async def store(database: Database, media: MediaStore, kind: str, row: Row, data: bytes, suffix: str) -> None:
-    """The file first, then its row: a row never points at a missing file. A row that cannot be written takes its
-    file with it; a crash in between leaves a file no row names, which the media sweep removes."""
-    row.audio_file = await run_in_threadpool(media.save, kind, data, suffix)
-    try:
-        await run_in_threadpool(database.add, row)
-    except BaseException:
-        await run_in_threadpool(media.delete, kind, row.audio_file)
-        raise
+    """The file first, then its row, the file locked until the row is in (see ``MediaStore.sweep``): a row never
+    points at a missing file, and a row that cannot be written takes its file with it."""
+
+    def write() -> None:
+        with media.saving(kind, data, suffix) as name:
+            row.audio_file = name
+            database.add(row)
+
+    await run_in_threadpool(write)
 
 
-async def found(database: Database, model: type[Row], kind: str, row_id: int) -> Row:
-    row = await run_in_threadpool(database.get, model, row_id)
+async def found(database: Database, model: type[Row], kind: str, row_id: int, caller: Caller) -> Row:
+    """The caller's row; 404 for rows that do not exist and for other callers' rows alike."""
+    row = await run_in_threadpool(database.get, model, row_id, caller.key_id)
     if row is None:
         raise APIError(404, f"no {kind} entry {row_id}")
     return row
 
 
-async def delete(database: Database, media: MediaStore, model: type[Row], kind: str, row_id: int) -> None:
-    """The row, then its file (a crash in between leaves a file no row names, for the media sweep)."""
-    row = await run_in_threadpool(database.delete, model, row_id)
-    if row is None:
+async def delete(database: Database, media: MediaStore, model: type[Row], kind: str, row_id: int,
+                 caller: Caller) -> None:
+    """The caller's row, then its file (a crash in between leaves a file no row names, for the media sweep)."""
+    audio_file = await run_in_threadpool(database.delete, model, row_id, caller.key_id)
+    if audio_file is None:
         raise APIError(404, f"no {kind} entry {row_id}")
-    await run_in_threadpool(media.delete, kind, row.audio_file)
+    await run_in_threadpool(media.delete, kind, audio_file)
     log.info("deleted %s %d", kind, row_id)

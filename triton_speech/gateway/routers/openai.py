@@ -9,12 +9,12 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from triton_speech.gateway import audio, handlers
-from triton_speech.gateway.dependencies import InferenceDep, SettingsDep
+from triton_speech.gateway.dependencies import InferenceDep, InferenceSlot, SettingsDep
 from triton_speech.gateway.errors import APIError
 from triton_speech.gateway.protocol import ErrorResponse, OpenAISpeechIn, TranscriptionFormat, verbose_json
 
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 413, 429, 503)}
-router = APIRouter(prefix="/v1/audio", tags=["OpenAI-compatible"], responses=ERRORS)
+router = APIRouter(prefix="/v1/audio", tags=["OpenAI-compatible"], responses=ERRORS, dependencies=[InferenceSlot])
 
 
 @router.post("/transcriptions", summary="Transcribe a recording (OpenAI's audio API); nothing is stored")
