@@ -37,7 +37,7 @@ PRECISION ?= fp32
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
-# make app: the gateway's port (it listens on 127.0.0.1 only)
+# make app: the gateway's port (it listens on 127.0.0.1 only, and prints the page's address with a local API key)
 APP_PORT ?= 8080
 CHROMIUM ?= /usr/lib/chromium/chromium
 
@@ -56,7 +56,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,postgres]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
@@ -70,6 +70,10 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	@test -x $(CHROMIUM) || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	    else echo "note: install chromium (apt-get) for the web app's browser test"; fi; }
+	@# Debian's PostgreSQL server: the gateway's tests run on it as well as on SQLite (each session starts its own)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	    else echo "note: install postgresql (apt-get) for the gateway's PostgreSQL tests"; fi; }
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"

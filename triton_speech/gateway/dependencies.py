@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 
 from triton_speech.gateway.database import Database
 from triton_speech.gateway.inference import Inference
@@ -50,7 +51,12 @@ MediaDep = Annotated[MediaStore, Depends(media)]
 InferenceDep = Annotated[Inference, Depends(inference)]
 
 
-def caller(request: Request) -> Caller:
+# Documents the key in the OpenAPI page (its Authorize button); access.Authenticate checks it before the route runs
+API_KEY = HTTPBearer(auto_error=False, scheme_name="API key",
+                     description="python -m triton_speech.gateway keys create NAME")
+
+
+def caller(request: Request, _key=Security(API_KEY)) -> Caller:
     return request.state.caller  # access.Authenticate put it there
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -63,7 +63,19 @@ class Word(BaseModel):
     confidence: float | None = None
 
 
-class TranscriptionOut(BaseModel):
+class StoredOut(BaseModel):
+    """A stored row as the API shows it: its fields, and where its audio is."""
+
+    KIND: ClassVar[str]
+
+    @classmethod
+    def of(cls, row: Transcription | Speech):
+        fields = {name: getattr(row, name) for name in cls.model_fields if name != "audio_url"}
+        return cls(**fields, audio_url=f"/api/{cls.KIND}/{row.id}/audio")
+
+
+class TranscriptionOut(StoredOut):
+    KIND: ClassVar[str] = "transcriptions"
     id: int
     name: str
     text: str
@@ -75,17 +87,14 @@ class TranscriptionOut(BaseModel):
     media_type: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, row: Transcription) -> TranscriptionOut:
-        return cls(**_fields(cls, row), audio_url=f"/api/transcriptions/{row.id}/audio")
-
 
 class SpeechIn(BaseModel):
     text: Text
     seed: Seed = 0
 
 
-class SpeechOut(BaseModel):
+class SpeechOut(StoredOut):
+    KIND: ClassVar[str] = "speech"
     id: int
     text: str
     seed: int
@@ -95,14 +104,6 @@ class SpeechOut(BaseModel):
     inference_time_s: float
     audio_url: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, row: Speech) -> SpeechOut:
-        return cls(**_fields(cls, row), audio_url=f"/api/speech/{row.id}/audio")
-
-
-def _fields(model: type[BaseModel], row) -> dict:
-    return {name: getattr(row, name) for name in model.model_fields if name != "audio_url"}
 
 
 T = TypeVar("T")

@@ -4,12 +4,10 @@ delete; each row its caller's own (other callers get 404 for it and never see it
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from triton_speech.gateway import audio, handlers
@@ -30,6 +28,7 @@ from triton_speech.gateway.protocol import (
     RowId,
     SpeechIn,
     SpeechOut,
+    StoredOut,
     TranscriptionOut,
     plain_name,
 )
@@ -72,8 +71,9 @@ async def create_speech(body: SpeechIn, database: DatabaseDep, media: MediaDep, 
     return SpeechOut.of(row)
 
 
-def resource(kind: str, model: type[Row], out: type[BaseModel], describe: Callable[[Row], BaseModel]) -> None:
+def resource(model: type[Row], out: type[StoredOut]) -> None:
     """List, read, delete and the audio file of one stored kind."""
+    kind, describe = out.KIND, out.of
 
     @router.get(f"/{kind}", response_model=Page[out], summary=f"Stored {kind}, newest first")
     async def listing(database: DatabaseDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -96,5 +96,5 @@ def resource(kind: str, model: type[Row], out: type[BaseModel], describe: Callab
         return Response(status_code=204)
 
 
-resource("transcriptions", Transcription, TranscriptionOut, TranscriptionOut.of)
-resource("speech", Speech, SpeechOut, SpeechOut.of)
+resource(Transcription, TranscriptionOut)
+resource(Speech, SpeechOut)
