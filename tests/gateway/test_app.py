@@ -20,7 +20,7 @@ import pytest
 import soundfile
 import soxr
 
-from tests.gateway.conftest import GATEWAY_LIMITS
+from tests.gateway.support import GATEWAY_LIMITS
 from tests.helpers import free_port, spoken_wav, words_of
 from triton_speech.client import ASRClient
 from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.gateway.conftest import DATABASES, bearer, gateway_settings, new_database, read_rows, wav
+from tests.gateway.support import DATABASES, bearer, gateway_settings, new_database, read_rows, wav
 from tests.helpers import free_port
 
 # Room over the decoding of one upload within the limits: 60 s at 16 kHz (3.8 MB of float32), decoder buffers,

@@ -15,19 +15,21 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.gateway.conftest import AWAY, BAD_INPUT, FAKE_RAW, FAKE_TEXT, FAKE_WORDS, TTS_RATE, running_api, wav
+from tests.gateway.support import (
+    AWAY,
+    BAD_INPUT,
+    FAKE_RAW,
+    FAKE_TEXT,
+    FAKE_WORDS,
+    TTS_RATE,
+    bearer,
+    error_of,
+    running_api,
+    wav,
+)
 
 # OpenAI's /v1/audio/transcriptions takes files up to 25 MB (its documentation); the gateway allows the same.
 OPENAI_UPLOAD_LIMIT = 25 * 1024 * 1024
-
-
-def error_of(response, status: int, kind: str = "invalid_request_error") -> str:
-    """The message of an answer in the documented error shape, after checking the shape and the status."""
-    body = response.json()
-    assert response.status_code == status, (response.status_code, body)
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
-    assert body["error"]["type"] == kind and body["error"]["code"] == status, body
-    return body["error"]["message"]
 
 
 def test_a_transcription_is_stored_read_listed_fetched_and_deleted(api):
@@ -180,8 +182,6 @@ def test_an_unexpected_error_is_a_logged_500_in_the_error_shape(api, caplog):
 # --- whose rows ---------------------------------------------------------------------------------------------------
 
 def test_another_keys_rows_do_not_exist_for_a_caller(api):
-    from tests.gateway.conftest import bearer
-
     mine = [api.upload().json(), api.client.post("/api/speech", json={"text": "mine"}).json()]
     bob = bearer(api.keys["bob"])
     for kind, item in zip(("transcriptions", "speech"), mine):
