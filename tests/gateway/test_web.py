@@ -110,7 +110,8 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     page.wait_for_selector(f"#transcriptions-list li[data-id='{new_row['id']}']")
     page.wait_for_selector("#speech-list li")
     assert SPOKEN in page.text_content("#speech-list li:first-child")
-    page.click("#speech-list li:first-child button.listen")
+    page.click("#speech-list li:first-child button.listen")  # fetched with the key, then played
+    page.wait_for_selector("#speech-list li:first-child audio", state="attached", timeout=60_000)
     wait_until(page, "#speech-list li:first-child audio", "a => a.readyState >= 2 && a.duration > 0", 60)
     assert abs(page.eval_on_selector("#speech-list li:first-child audio", "a => a.duration") - browser_seconds) < 0.01
     screenshot = tmp_path / "web_app.png"
