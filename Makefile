@@ -26,10 +26,7 @@ DATA_FLAGS ?= --clean-fraction 0.3 --base-voice-fraction 0.15
 TTS_DATA_DIR ?= build/tts_data
 # Minutes of training for each TTS model (they train side by side, one core each).
 TTS_MINUTES ?= 90
-# Debian packages of the general-English corpus (triton_speech/training): voices, text, human test clips
-APT_VOICES := flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base fortunes-min \
-	fortunes alsa-utils
-# Where and how the repository runs (Deploy on a GPU in the README): TARGET pip (the bundled Triton) or ngc (NVIDIA's
+# Where and how the repository runs (docs/deploy-gpu.md): TARGET pip (the bundled Triton) or ngc (NVIDIA's
 # container, native backends), DEVICE cpu or gpu (pip target), PRECISION fp32, fp16 (GPU) or int8 (CPU).
 TARGET ?= pip
 DEVICE ?= cpu
@@ -37,7 +34,7 @@ PRECISION ?= fp32
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 PYTEST_FLAGS ?=
-# make app: the gateway's port (it listens on 127.0.0.1 only)
+# make app: the gateway's port (it listens on 127.0.0.1 only, and prints the page's address with a local API key)
 APP_PORT ?= 8080
 CHROMIUM ?= /usr/lib/chromium/chromium
 
@@ -51,29 +48,15 @@ setup: $(VENV)/.installed
 # torch first, from the local CPU wheel, then everything else under constraints that keep it (and
 # numpy<2, which the bundled python backend needs). nvidia-pytriton is installed for its tritonserver
 # binary only, without its Python-API dependencies.
-$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt tools/system_packages.sh
 	@echo "== setting up $(VENV) (about 2-3 minutes on a fresh machine)"
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,postgres]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
-	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
-	    else echo "note: install espeak-ng and sox (apt-get) for spoken samples"; fi; }
-	@# The general-English corpus and its held-out voices: more synthesizers, text sources, alsa-utils' human clips
-	@command -v flite >/dev/null && command -v text2wave >/dev/null && [ -d /usr/share/festival/voices/english/ked_diphone ] \
-	  && [ -f /usr/share/wordnet/data.noun ] && [ -d /usr/share/games/fortunes ] && [ -d /usr/share/sounds/alsa ] || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(APT_VOICES) >/dev/null; \
-	    else echo "note: install $(APT_VOICES) (apt-get) for the general corpus and its tests"; fi; }
-	@# Debian's chromium for the web app's browser test (Playwright drives it; no browser download)
-	@test -x $(CHROMIUM) || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
-	    else echo "note: install chromium (apt-get) for the web app's browser test"; fi; }
-	@# Debian's Prometheus for the Helm chart's dashboard test (it scrapes a real Triton and answers the queries)
-	@command -v prometheus >/dev/null || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	    else echo "note: install prometheus (apt-get) for the Helm chart's dashboard test"; fi; }
+	@# Debian packages: speech tools, the general corpus's voices and text, Chromium, PostgreSQL, Prometheus
+	tools/system_packages.sh
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"

@@ -269,19 +269,3 @@ def default_speech_server(tmp_path_factory, default_quartznet_export, default_pu
           RepositorySettings(lexicon=str(DEFAULT_LEXICON), vocoder="griffin_lim"))
     with TritonServer(repository, ports=free_ports()) as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def gateway(default_speech_server, tmp_path_factory):
-    """The gateway before ``default_speech_server``, on a SQLite file and media directory of its own, with the
-    test limits (helpers.GATEWAY_LIMITS)."""
-    from tests.helpers import GATEWAY_LIMITS, RunningGateway, free_port
-    from triton_speech.gateway.serving import gateway_in_thread
-    from triton_speech.gateway.settings import GatewaySettings
-
-    folder = tmp_path_factory.mktemp("gateway")
-    settings = GatewaySettings(triton_url=default_speech_server.grpc_url,
-                               database_url=f"sqlite:///{folder / 'gateway.sqlite3'}", media_dir=folder / "media",
-                               **GATEWAY_LIMITS)
-    with gateway_in_thread(settings, free_port()) as url:
-        yield RunningGateway(url, settings, folder / "gateway.sqlite3")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import socket
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -459,34 +458,6 @@ def tone_clip(words: int, seed: int) -> tuple[np.ndarray, list]:
     """``words`` random tone words said with 0.15-0.5 s of silence around each: (audio, word times)."""
     rng = np.random.default_rng(seed)
     return tone_speech(tone_words(words, seed), list(rng.uniform(0.15, 0.5, words + 1)))
-# --- the gateway --------------------------------------------------------------------------------------------------
-
-# Small limits, so the too-large and too-long uploads stay cheap.
-GATEWAY_LIMITS = dict(max_upload_bytes=1_000_000, max_audio_seconds=20.0)
-
-
-@dataclass(frozen=True)
-class RunningGateway:
-    url: str
-    settings: object  # GatewaySettings
-    database: Path  # the SQLite file, read here with sqlite3 (not through the gateway's own models)
-
-    def rows(self, table: str) -> list[dict]:
-        import sqlite3
-
-        with sqlite3.connect(self.database) as connection:
-            connection.row_factory = sqlite3.Row
-            return [dict(row) for row in connection.execute(f"SELECT * FROM {table} ORDER BY id")]
-
-    def files(self, kind: str) -> list[str]:
-        folder = Path(self.settings.media_dir) / kind
-        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-
-    def stored(self) -> dict:
-        """Everything stored: rows and files of both kinds."""
-        return {kind: (self.rows(kind), self.files(kind)) for kind in ("transcriptions", "speech")}
-
-
 def spoken_wav(text: str, path: Path, voice: str = "en-us") -> bytes:
     """``text`` spoken by espeak-ng (as `make demo` speaks it, 16 kHz WAV); returns the file's bytes."""
     from triton_speech.demo import speak

@@ -63,11 +63,20 @@ GRIFFIN_LIM_ITERATIONS = 32
 STREAM_BLOCK_FRAMES = 32
 GRIFFIN_LIM_CONTEXT_FRAMES = 24
 # The gateway (python -m triton_speech.gateway, make app): REST API and web app in front of Triton.
-APP_HOST = "127.0.0.1"  # loopback unless asked: the gateway has no authentication of its own
+APP_HOST = "127.0.0.1"  # loopback unless asked
 APP_PORT = 8080
 DATABASE_URL = "sqlite:///build/app/gateway.sqlite3"
 MEDIA_DIR = "build/app/media"
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # what OpenAI's /v1/audio/transcriptions accepts
+# Host headers the gateway answers (others are a DNS-rebinding page or a misrouted request); the address it listens
+# on is added when it is not a wildcard.
+ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
+# Per API key: requests in a moving window (the `limits` notation), and inference requests in flight at once. A
+# person at the page sends about three requests per action; one TTS request of 1000 characters holds the server
+# for seconds.
+RATE_LIMIT = "120/minute"
+MAX_CONCURRENT_INFERENCE = 4
+LOCAL_KEY_FILE = "build/app/local-api-key"  # make app's key, readable by its owner only
 GATEWAY_TRITON_RETRIES = 2  # the gateway answers 503 soon rather than holding a person's request for ~10 s
 # Leading silence the gateway trims from recordings before the asr request (frames this far below the loudest
 # 10 ms frame are silence): the default QuartzNet was trained on clips that start with speech and end in about

@@ -1,8 +1,9 @@
-"""The gateway before a real Triton serving the trained defaults, with a real SQLite file: the stored resources,
-the OpenAI-compatible endpoints, bad uploads, concurrency, health, request ids and the OpenAPI page.
+"""The gateway before a real Triton serving the trained defaults, with a real SQLite file and a real PostgreSQL
+database: the stored resources, the OpenAI-compatible endpoints, bad uploads, concurrency, health, request ids and
+the OpenAPI page.
 
 Expectations come from outside the gateway: the sentence espeak-ng was told to say, the rows and files read with
-sqlite3 and the file system, WAVs read by soundfile, speech judged by the served ASR.
+the database's driver and the file system, WAVs read by soundfile, speech judged by the served ASR.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import pytest
 import soundfile
 import soxr
 
-from tests.helpers import GATEWAY_LIMITS, free_port, spoken_wav, words_of
+from tests.gateway.support import GATEWAY_LIMITS
+from tests.helpers import free_port, spoken_wav, words_of
 from triton_speech.client import ASRClient
 from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES
 
 pytestmark = pytest.mark.server
 # The default models hear espeak-ng's template sentences nearly perfectly (make demo); a margin of a word or two.
 MAX_WER = 0.15
+# What stores nothing runs on one database; what stores runs on both (the gateway fixture's parameters)
+ONE_DATABASE = pytest.mark.parametrize("gateway", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def demo_wav(tmp_path_factory) -> bytes:
 
 @pytest.fixture()
 def http(gateway):
-    with httpx.Client(base_url=gateway.url, timeout=120) as client:
+    with httpx.Client(base_url=gateway.url, headers=gateway.headers, timeout=120) as client:
         yield client
 
 
@@ -110,12 +114,13 @@ def test_speech_is_stored_as_a_playable_wav_that_says_the_text(gateway, http, de
 
 # --- OpenAI-compatible ------------------------------------------------------------------------------------------
 
+@ONE_DATABASE
 def test_openai_transcription_formats_from_a_plain_multipart_request(gateway, demo_wav):
     before = gateway.stored()
     answers = {}
     for response_format in ("json", "text", "verbose_json"):
         # What an OpenAI-style client sends: multipart with file, model and response_format.
-        response = httpx.post(f"{gateway.url}/v1/audio/transcriptions", timeout=60,
+        response = httpx.post(f"{gateway.url}/v1/audio/transcriptions", headers=gateway.headers, timeout=60,
                               files={"file": ("speech.wav", demo_wav, "audio/wav")},
                               data={"model": "whisper-1", "response_format": response_format})
         assert response.status_code == 200, response.text
@@ -133,6 +138,7 @@ def test_openai_transcription_formats_from_a_plain_multipart_request(gateway, de
     assert gateway.stored() == before  # the OpenAI endpoints store nothing
 
 
+@ONE_DATABASE
 def test_silence_around_speech_is_trimmed_before_recognition(gateway, demo_wav):
     """A microphone recording: a second of a quiet room before the speech, a second and a half after. The default
     model mis-hears most words next to long silence (README); the gateway sends Triton the speech."""
@@ -141,7 +147,7 @@ def test_silence_around_speech_is_trimmed_before_recognition(gateway, demo_wav):
     padded += 0.0005 * np.random.default_rng(0).standard_normal(padded.shape[0]).astype(np.float32)
     buffer = io.BytesIO()
     soundfile.write(buffer, padded, rate, format="WAV", subtype="PCM_16")
-    response = httpx.post(f"{gateway.url}/v1/audio/transcriptions", timeout=60,
+    response = httpx.post(f"{gateway.url}/v1/audio/transcriptions", headers=gateway.headers, timeout=60,
                           data={"response_format": "verbose_json"},
                           files={"file": ("room.wav", buffer.getvalue(), "audio/wav")})
     verbose = response.json()
@@ -151,11 +157,13 @@ def test_silence_around_speech_is_trimmed_before_recognition(gateway, demo_wav):
     check_words(verbose["words"], " ".join(words_of(verbose["text"])), verbose["duration"], after_s=0.9)
 
 
+@ONE_DATABASE
 def test_openai_speech_returns_wav_or_flac(gateway):
     before = gateway.stored()
     body = {"model": "tts-1", "input": "Good morning, how are you today?", "voice": "alloy", "seed": 1}
-    wav = httpx.post(f"{gateway.url}/v1/audio/speech", json=body, timeout=120)
-    flac = httpx.post(f"{gateway.url}/v1/audio/speech", json={**body, "response_format": "flac"}, timeout=120)
+    wav = httpx.post(f"{gateway.url}/v1/audio/speech", headers=gateway.headers, json=body, timeout=120)
+    flac = httpx.post(f"{gateway.url}/v1/audio/speech", headers=gateway.headers,
+                      json={**body, "response_format": "flac"}, timeout=120)
     assert wav.headers["content-type"] == "audio/wav" and flac.headers["content-type"] == "audio/flac"
     from_wav, rate = soundfile.read(io.BytesIO(wav.content), dtype="int16")
     from_flac, flac_rate = soundfile.read(io.BytesIO(flac.content), dtype="int16")
@@ -255,6 +263,7 @@ def test_bad_speech_requests_get_400_and_store_nothing(gateway, http, path, body
 @pytest.mark.parametrize("path", ["/api/transcriptions/0", "/api/speech/999999", "/api/transcriptions/abc",
                                   "/api/transcriptions/1/../../../etc/passwd", "/media/../gateway.sqlite3",
                                   "/static/../app.py", "/static/..%2fapp.py"])
+@ONE_DATABASE
 def test_unknown_ids_and_paths_outside_are_4xx(http, path):
     response = http.get(path)
     assert response.status_code in (400, 404), (path, response.status_code)
@@ -268,7 +277,7 @@ def test_concurrent_uploads_are_all_stored_and_none_mixed_up(gateway, tmp_path):
     recordings = [spoken_wav(text, tmp_path / f"{i}.wav") for i, text in enumerate(sentences)]
 
     def upload(index: int) -> dict:
-        response = httpx.post(f"{gateway.url}/api/transcriptions", timeout=120,
+        response = httpx.post(f"{gateway.url}/api/transcriptions", headers=gateway.headers, timeout=120,
                               files={"file": (f"phrase{index}.wav", recordings[index], "audio/wav")})
         assert response.status_code == 201, response.text
         return response.json()
@@ -290,6 +299,7 @@ def test_concurrent_uploads_are_all_stored_and_none_mixed_up(gateway, tmp_path):
 
 # --- health, request ids, docs ----------------------------------------------------------------------------------
 
+@ONE_DATABASE
 def test_health_follows_triton(gateway, http, tmp_path):
     from triton_speech.gateway.serving import gateway_in_thread
     from triton_speech.gateway.settings import GatewaySettings
@@ -297,7 +307,7 @@ def test_health_follows_triton(gateway, http, tmp_path):
     assert http.get("/health").json() == {"status": "ready"}
     # A gateway whose Triton is not there: live, not ready, and requests get 503 and store nothing.
     settings = GatewaySettings(triton_url=f"127.0.0.1:{free_port()}", database_url=f"sqlite:///{tmp_path / 'db'}",
-                               media_dir=tmp_path / "media", triton_retries=0)
+                               media_dir=tmp_path / "media", triton_retries=0, anonymous=True)
     with gateway_in_thread(settings, free_port()) as url:
         assert httpx.get(f"{url}/health/live").status_code == 200
         health = httpx.get(f"{url}/health")
@@ -308,6 +318,7 @@ def test_health_follows_triton(gateway, http, tmp_path):
     assert list((tmp_path / "media" / "speech").iterdir()) == []
 
 
+@ONE_DATABASE
 def test_request_ids_reach_the_answer_and_the_logs(http, caplog):
     caplog.set_level(logging.INFO, logger="triton_speech.gateway")
     given = http.get("/api/speech", headers={"X-Request-ID": "client-id.42"})
@@ -318,6 +329,7 @@ def test_request_ids_reach_the_answer_and_the_logs(http, caplog):
     assert {"client-id.42", made.headers["x-request-id"]} <= ids
 
 
+@ONE_DATABASE
 def test_openapi_page_is_served_without_a_cdn(http):
     page = http.get("/docs")
     assert page.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
@@ -328,6 +340,7 @@ def test_openapi_page_is_served_without_a_cdn(http):
     assert set(paths["/api/transcriptions/{row_id}"]) == {"get", "delete"}
 
 
+@ONE_DATABASE
 def test_the_page_loads_only_its_own_scripts(http):
     page = http.get("/")
     assert page.status_code == 200 and "<title>triton-speech</title>" in page.text

@@ -7,9 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from triton_speech.gateway.app import verbose_json
-from triton_speech.gateway.inference import Inference, Recognition, words_of
-from triton_speech.runtime.asr.words import Transcript
+from triton_speech.gateway.inference import Inference, words_of
 
 OUTPUTS = {"TRANSCRIPT": np.array([[b"Hello there."]], dtype=object),
            "WORDS": np.array([[b"hello", b"there"]], dtype=object),
@@ -25,14 +23,6 @@ def test_words_with_times_moved_by_the_trimmed_start():
     assert words_of(without_confidence) == [{"word": "hello", "start": 0.12, "end": 0.5},
                                             {"word": "there", "start": 0.61, "end": 1.04}]
     assert words_of({"TRANSCRIPT": OUTPUTS["TRANSCRIPT"]}) is None
-
-
-def test_verbose_json_has_words_only_when_the_model_gives_them():
-    with_words = verbose_json(Recognition(Transcript("Hello there.", "hello there"), words_of(OUTPUTS), 0.01), 1.5)
-    assert with_words["words"][1] == {"word": "there", "start": 0.61, "end": 1.04, "confidence": 0.7}
-    assert with_words["segments"] == [{"id": 0, "seek": 0, "start": 0.0, "end": 1.5, "text": "Hello there."}]
-    without = verbose_json(Recognition(Transcript("Hello there.", "hello there"), None, 0.01), 1.5)
-    assert "words" not in without and without["text"] == "Hello there." and without["duration"] == 1.5
 
 
 class FakeClient:

@@ -1,4 +1,5 @@
-"""``make app`` (python -m triton_speech.gateway): Triton and the gateway start together, SIGTERM stops both."""
+"""``make app`` (python -m triton_speech.gateway): Triton and the gateway start together, the page's address is
+printed with a local API key, SIGTERM stops both."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -17,10 +20,12 @@ from tests.helpers import free_port, free_ports
 pytestmark = pytest.mark.server
 
 
-def get(url: str) -> int:
+def get(url: str, headers: dict | None = None) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2) as response:
             return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
     except OSError:
         return 0
 
@@ -39,7 +44,8 @@ def outward_address() -> str | None:
 def launch(repository, tmp_path, ports, app_port) -> subprocess.Popen:
     env = {**os.environ, "TRITON_HTTP_PORT": str(ports.http), "TRITON_GRPC_PORT": str(ports.grpc),
            "TRITON_METRICS_PORT": str(ports.metrics), "APP_PORT": str(app_port),
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "APP_MEDIA_DIR": str(tmp_path / "media")}
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "APP_MEDIA_DIR": str(tmp_path / "media"),
+           "APP_LOCAL_KEY_FILE": str(tmp_path / "local-api-key")}
     return subprocess.Popen([sys.executable, "-m", "triton_speech.gateway", "--model-repository", str(repository)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -47,12 +53,23 @@ def launch(repository, tmp_path, ports, app_port) -> subprocess.Popen:
 def test_app_serves_both_and_sigterm_stops_both(repository, tmp_path):
     ports, app_port = free_ports(), free_port()
     process = launch(repository, tmp_path, ports, app_port)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 180
         while get(f"http://127.0.0.1:{app_port}/health") != 200:
-            assert process.poll() is None, process.stdout.read()
+            assert process.poll() is None, "".join(lines)
             assert time.monotonic() < deadline, "the app did not become ready"
             time.sleep(0.5)
+        # the page's address, with the local key after #key= (as Jupyter prints its token)
+        opened = next(line for line in lines if line.startswith("Open "))
+        key = opened.split("#key=")[1].split()[0]
+        assert opened.startswith(f"Open http://127.0.0.1:{app_port}/#key=tsk_")
+        assert (tmp_path / "local-api-key").read_text().strip() == key
+        api = f"http://127.0.0.1:{app_port}/api/speech"
+        assert get(api) == 401 and get(api, {"Authorization": f"Bearer {key}"}) == 200
+        assert get(api, {"Authorization": f"Bearer {key}", "Host": "evil.example"}) == 400
         assert get(f"http://127.0.0.1:{ports.http}/v2/health/ready") == 200  # Triton on the TRITON_* ports
         request = urllib.request.Request(f"http://127.0.0.1:{app_port}/", headers={"X-Request-ID": "launcher-test"})
         with urllib.request.urlopen(request, timeout=5) as page:
@@ -63,10 +80,12 @@ def test_app_serves_both_and_sigterm_stops_both(repository, tmp_path):
                 probe.settimeout(2)
                 assert probe.connect_ex((outside, app_port)) != 0
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=90)
+        process.wait(timeout=90)
+        reader.join(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
+    output = "".join(lines)
     assert process.returncode == 0, output
     assert "[launcher-test] triton_speech.gateway: GET / -> 200" in output  # request ids in the log
     assert output.rstrip().endswith("Stopped.")

@@ -1,7 +1,8 @@
-"""The web app in a real headless Chromium (Debian's, driven by Playwright): record from a fake microphone that
-plays a WAV of a known sentence and see its transcript; type text, press Speak and get playable audio; delete
-from the history. A phone-sized screenshot is saved in the test's tmp dir (and, with UPDATE_DOCS_SCREENSHOTS=1,
-as docs/web_app.png for the README).
+"""The web app in a real headless Chromium (Debian's, driven by Playwright): opened at the address with its API key
+after #key= (as make app prints it), record from a fake microphone that plays a WAV of a known sentence and see its
+transcript; type text, press Speak and get playable audio; play and delete from the history; without a key, the
+page asks for one. A phone-sized screenshot is saved in the test's tmp dir (and, with UPDATE_DOCS_SCREENSHOTS=1,
+as docs/web_app.png).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def wait_until(page, selector: str, predicate: str, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("gateway", ["sqlite"], indirect=True)
 def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, microphone, tmp_path):
     # A phone's screen: the page must work there (the seed's iOS app, for every phone).
     context = browser.new_context(viewport={"width": 412, "height": 915}, device_scale_factor=1, is_mobile=True,
@@ -73,7 +75,10 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     problems = []
     page.on("console", lambda message: message.type == "error" and problems.append(message.text))
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(gateway.url)
+    page.goto(f"{gateway.url}/#key={gateway.key}")
+    # the key is kept by the page and leaves the address bar
+    assert page.evaluate("location.hash") == "" and page.evaluate("location.href") == f"{gateway.url}/"
+    assert page.evaluate("localStorage.getItem('triton-speech-key')") == gateway.key
 
     # Record from the fake microphone, stop after the sentence: the transcript shows on the page.
     before = {row["id"] for row in gateway.rows("transcriptions")}
@@ -94,7 +99,9 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     wait_until(page, "#speech-audio", "a => a.error === null && a.readyState >= 2 && a.duration > 0", 120)
     source = page.eval_on_selector("#speech-audio", "a => a.currentSrc")
     browser_seconds = page.eval_on_selector("#speech-audio", "a => a.duration")
-    wav = httpx.get(source).content
+    assert source.startswith("blob:")  # fetched with the key: an audio element cannot send one
+    newest = max(row["id"] for row in gateway.rows("speech"))
+    wav = httpx.get(f"{gateway.url}/api/speech/{newest}/audio", headers=gateway.headers).content
     info = soundfile.info(io.BytesIO(wav))  # an independent decoder's view of the same file
     assert abs(browser_seconds - info.frames / info.samplerate) < 0.01
     assert page.text_content("#tts-status").startswith(f"{info.frames / info.samplerate:.1f} s of speech")
@@ -103,6 +110,10 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     page.wait_for_selector(f"#transcriptions-list li[data-id='{new_row['id']}']")
     page.wait_for_selector("#speech-list li")
     assert SPOKEN in page.text_content("#speech-list li:first-child")
+    page.click("#speech-list li:first-child button.listen")  # fetched with the key, then played
+    page.wait_for_selector("#speech-list li:first-child audio", state="attached", timeout=60_000)
+    wait_until(page, "#speech-list li:first-child audio", "a => a.readyState >= 2 && a.duration > 0", 60)
+    assert abs(page.eval_on_selector("#speech-list li:first-child audio", "a => a.duration") - browser_seconds) < 0.01
     screenshot = tmp_path / "web_app.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 20_000
@@ -113,4 +124,22 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     assert new_row["id"] not in [row["id"] for row in gateway.rows("transcriptions")]
     assert new_row["audio_file"] not in gateway.files("transcriptions")
     assert problems == []
+    context.close()
+
+
+@pytest.mark.parametrize("gateway", ["sqlite"], indirect=True)
+def test_without_a_key_the_page_asks_for_one(gateway, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    refused = []
+    page.on("response", lambda response: response.status == 401 and refused.append(response.url))
+    page.goto(gateway.url)
+    page.wait_for_selector("#key-form:not([hidden])")
+    assert page.text_content("#key-status").startswith("an API key is required")
+    assert refused and all("/api/" in url for url in refused)
+    page.fill("#key-input", gateway.key)
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#key-form[hidden]", state="attached")
+    wait_until(page, "#speech-list", "list => !list.textContent.startsWith('Could not load')", 30)
+    assert page.evaluate("localStorage.getItem('triton-speech-key')") == gateway.key
     context.close()

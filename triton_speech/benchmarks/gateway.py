@@ -21,6 +21,8 @@ from triton_speech.benchmarks import audio
 from triton_speech.client.asr import ASRClient
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.gateway.audio import decode, for_asr
+from triton_speech.gateway.database import Database
+from triton_speech.gateway.keys import KeyStore
 from triton_speech.gateway.serving import gateway_in_thread
 from triton_speech.gateway.settings import GatewaySettings
 
@@ -36,6 +38,15 @@ def wav_files(seconds: float, clips: int) -> list[bytes]:
     return files
 
 
+def bench_key(database_url: str) -> str:
+    database = Database(database_url)
+    try:
+        database.migrate()
+        return KeyStore(database).create("bench")[1]
+    finally:
+        database.close()
+
+
 def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -> list[dict]:
     import httpx
 
@@ -44,9 +55,13 @@ def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -
     samples = [for_asr(decode(data, ASR_SAMPLE_RATE, max_seconds=seconds + 1), trim=True)[0] for data in files]
     client = ASRClient(grpc_url)
     with tempfile.TemporaryDirectory(prefix="gateway_bench_") as folder:
+        # one key (checked at every request, as in production) without a rate limit in the way
         settings = GatewaySettings(triton_url=grpc_url, database_url=f"sqlite:///{Path(folder) / 'bench.sqlite3'}",
-                                   media_dir=Path(folder) / "media", max_audio_seconds=seconds + 1)
-        with gateway_in_thread(settings, port) as url, httpx.Client(base_url=url, timeout=120) as http:
+                                   media_dir=Path(folder) / "media", max_audio_seconds=seconds + 1,
+                                   rate_limit="1000000/minute")
+        headers = {"Authorization": f"Bearer {bench_key(settings.database_url)}"}
+        with gateway_in_thread(settings, port) as url, httpx.Client(base_url=url, headers=headers,
+                                                                    timeout=120) as http:
             def upload(path: str, data: bytes) -> None:
                 response = http.post(path, files={"file": ("clip.wav", data, "audio/wav")})
                 response.raise_for_status()

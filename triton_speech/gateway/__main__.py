@@ -2,10 +2,13 @@
 
     python -m triton_speech.gateway --model-repository model_repository [--port 8080]
     python -m triton_speech.gateway --triton-url HOST:PORT       # the gateway alone, before a running Triton
+    python -m triton_speech.gateway keys create NAME | list | revoke NAME|ID    # API keys
 
 Triton listens where ``make serve`` puts it (TRITON_HTTP_PORT, TRITON_GRPC_PORT, TRITON_METRICS_PORT); the gateway
 on 127.0.0.1 (APP_HOST) at APP_PORT (8080). Stored results: DATABASE_URL (a SQLite file under build/app/ by
-default) and APP_MEDIA_DIR; limits: APP_MAX_UPLOAD_BYTES, APP_MAX_AUDIO_SECONDS.
+default) and APP_MEDIA_DIR; limits: APP_MAX_UPLOAD_BYTES, APP_MAX_AUDIO_SECONDS, APP_RATE_LIMIT,
+APP_MAX_CONCURRENT_INFERENCE; access: APP_ANONYMOUS, APP_ALLOWED_HOSTS, APP_ALLOWED_ORIGINS. On loopback it prints
+the page's address with a local API key (kept in APP_LOCAL_KEY_FILE), as Jupyter prints its token.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pathlib import Path
 import uvicorn
 
 from triton_speech import defaults
-from triton_speech.gateway.app import install_log_record_factory
+from triton_speech.gateway.cli import keys_main, page_address, serving_settings
+from triton_speech.gateway.middleware import install_log_record_factory
 from triton_speech.gateway.serving import LOG_FORMAT, uvicorn_config
 from triton_speech.gateway.settings import GatewaySettings
 from triton_speech.server import ServerError, TritonServer
@@ -37,6 +41,9 @@ class _Server(uvicorn.Server):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        return keys_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m triton_speech.gateway", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
@@ -72,16 +79,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         print(f"Triton is ready: HTTP {triton.http_url}, gRPC {triton.grpc_url} (log: {triton.log_path})", flush=True)
-    settings = GatewaySettings(triton_url=args.triton_url or triton.grpc_url)
+    settings = serving_settings(GatewaySettings(triton_url=args.triton_url or triton.grpc_url), args.host)
     crashed = threading.Event()
     try:
         if stopping.is_set():
             return 0
+        address = page_address(settings, args.host, args.port)
         server = _Server(uvicorn_config(settings, args.host, args.port))
         if triton is not None:
             threading.Thread(target=_stop_when_gone, args=(triton, server, stopping, crashed), daemon=True).start()
-        print(f"Open http://{args.host}:{args.port}/ (API: /docs). Results are stored in {settings.database_url} "
-              f"and {settings.media_dir}/. Ctrl-C stops {'both' if triton else 'it'}.", flush=True)
+        print(f"Open {address} (API: /docs). Results are stored in {settings.database_url} and {settings.media_dir}/. "
+              f"Ctrl-C stops {'both' if triton else 'it'}.", flush=True)
         server.run()
     finally:
         if triton is not None:

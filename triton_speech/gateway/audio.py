@@ -51,10 +51,11 @@ class DecodedAudio:
 
 
 def decode(data: bytes, sample_rate: int, max_seconds: float) -> DecodedAudio:
-    """Decode a whole upload, mix it to mono and resample it to ``sample_rate``.
+    """Decode an upload, mix it to mono and resample it to ``sample_rate``, one frame at a time.
 
-    Decoding stops as soon as the audio is longer than ``max_seconds``, so a small file that expands to
-    hours of audio costs no more than ``max_seconds`` of it."""
+    Each decoded frame is mixed and resampled before the next is decoded, and decoding stops as soon as the audio
+    is longer than ``max_seconds``: memory is bounded by ``max_seconds`` at ``sample_rate`` (plus one frame), never
+    by what the file claims (a small file of hours of silence, or of 384 kHz and 8 channels, costs no more)."""
     import av
 
     if not data:
@@ -72,28 +73,53 @@ def decode(data: bytes, sample_rate: int, max_seconds: float) -> DecodedAudio:
         stream = next((s for s in container.streams if s.type == "audio"), None)
         if suffix is None or stream is None:
             raise AudioError(f"the file holds no audio stream (supported: {_supported()})")
-        # Interleaved float32 at the stream's own rate and channels; mixing and resampling follow load_audio.
-        converter = av.AudioResampler(format="flt")
-        chunks, samples, rate = [], 0, None
         try:
-            for frame in [*container.decode(stream), None]:  # None flushes the converter
-                rate = rate or (frame.sample_rate if frame is not None else None)
-                for converted in converter.resample(frame):
-                    chunk = converted.to_ndarray().reshape(-1, len(converted.layout.channels)).mean(axis=1)
-                    chunks.append(chunk)
-                    samples += chunk.shape[0]
-                if rate and samples > max_seconds * rate:
-                    raise AudioError(f"the recording is longer than {max_seconds:g} s, the limit: send a shorter one")
+            mono = _decode_mono(container, stream, sample_rate, max_seconds)
         except av.FFmpegError as error:
             raise AudioError(f"the audio could not be decoded: {_reason(error)}") from None
-    if samples == 0:
+    return DecodedAudio(mono, sample_rate, suffix, media_type)
+
+
+class _Mixer:
+    """Decoded frames in, float32 mono at the target rate out, chunk by chunk, counting the source samples."""
+
+    def __init__(self, rate: int, sample_rate: int, max_seconds: float):
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise AudioError(f"sample rate {rate} Hz is not supported ({MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
+        self.limit, self.max_seconds, self.samples, self.chunks = max_seconds * rate, max_seconds, 0, []
+        self.stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ") \
+            if rate != sample_rate else None
+
+    def add(self, converted, last: bool = False) -> None:
+        # Interleaved float32 at the stream's own rate and channels, mixed as load_audio mixes
+        chunk = converted.to_ndarray().reshape(-1, len(converted.layout.channels)).mean(axis=1, dtype=np.float32) \
+            if converted is not None else np.zeros(0, np.float32)
+        self.samples += chunk.shape[0]
+        if self.samples > self.limit:
+            raise AudioError(f"the recording is longer than {self.max_seconds:g} s, the limit: send a shorter one")
+        self.chunks.append(self.stream.resample_chunk(chunk, last=last) if self.stream is not None else chunk)
+
+    def mono(self) -> np.ndarray:
+        if self.samples == 0:
+            raise AudioError("the file holds no audio samples")
+        self.add(None, last=True)  # the resampler's tail
+        return np.ascontiguousarray(np.concatenate(self.chunks), dtype=np.float32)
+
+
+def _decode_mono(container, stream, sample_rate: int, max_seconds: float) -> np.ndarray:
+    import av
+
+    converter = av.AudioResampler(format="flt")
+    mixer = None
+    for frame in container.decode(stream):
+        mixer = mixer or _Mixer(frame.sample_rate, sample_rate, max_seconds)
+        for converted in converter.resample(frame):
+            mixer.add(converted)
+    if mixer is None:
         raise AudioError("the file holds no audio samples")
-    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise AudioError(f"sample rate {rate} Hz is not supported ({MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz)")
-    mono = np.concatenate(chunks).astype(np.float32)
-    if rate != sample_rate:
-        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
-    return DecodedAudio(np.ascontiguousarray(mono, dtype=np.float32), sample_rate, suffix, media_type)
+    for converted in converter.resample(None):  # what the converter still holds
+        mixer.add(converted)
+    return mixer.mono()
 
 
 def trim_silence(samples: np.ndarray, sample_rate: int, threshold_db: float, lead_s: float,

@@ -17,9 +17,10 @@ from triton_speech.gateway.settings import GatewaySettings
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 
-def uvicorn_config(settings: GatewaySettings, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+def uvicorn_config(settings: GatewaySettings, host: str, port: int, log_level: str = "info",
+                   app=None) -> uvicorn.Config:
     # uvicorn's access log is off: the gateway logs each request itself, with its request id.
-    return uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
+    return uvicorn.Config(app or create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
                           log_config=None, server_header=False)
 
 
@@ -38,9 +39,10 @@ def wait_live(url: str, timeout_s: float = 30.0, thread: threading.Thread | None
 
 
 @contextmanager
-def gateway_in_thread(settings: GatewaySettings, port: int, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve the gateway from a thread of this process; yields its base URL, stops it on exit."""
-    server = uvicorn.Server(uvicorn_config(settings, host, port, log_level="warning"))
+def gateway_in_thread(settings: GatewaySettings, port: int, host: str = "127.0.0.1", app=None) -> Iterator[str]:
+    """Serve the gateway (or ``app``, one ``create_app`` made) from a thread of this process; yields its base URL,
+    stops it on exit."""
+    server = uvicorn.Server(uvicorn_config(settings, host, port, log_level="warning", app=app))
     thread = threading.Thread(target=server.run, name="gateway", daemon=True)
     thread.start()
     url = f"http://{host}:{port}"

@@ -15,6 +15,10 @@ def _env(name: str, default, kind=str):
     return default if value in (None, "") else kind(value)
 
 
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     # Triton's gRPC endpoint (TRITON_GRPC_PORT on loopback, as make serve starts it)
@@ -29,3 +33,15 @@ class GatewaySettings:
     trim_silence: bool = field(default_factory=lambda: _env("APP_TRIM_SILENCE", "1") != "0")
     max_text_chars: int = defaults.MAX_TEXT_CHARS
     triton_retries: int = defaults.GATEWAY_TRITON_RETRIES
+    # Requests without an API key are served, as one anonymous caller (APP_ANONYMOUS=1: a single person's local run)
+    anonymous: bool = field(default_factory=lambda: _env("APP_ANONYMOUS", "0") == "1")
+    # Host header names served (APP_ALLOWED_HOSTS, comma-separated; "*.example.com" and "*" match many)
+    allowed_hosts: tuple[str, ...] = field(
+        default_factory=lambda: _env("APP_ALLOWED_HOSTS", defaults.ALLOWED_HOSTS, _names))
+    # Browser origins other than the gateway's own that may call the API (APP_ALLOWED_ORIGINS, comma-separated,
+    # e.g. "https://speech.example.com"); they get CORS answers
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env("APP_ALLOWED_ORIGINS", (), _names))
+    rate_limit: str = field(default_factory=lambda: _env("APP_RATE_LIMIT", defaults.RATE_LIMIT))
+    max_concurrent_inference: int = field(
+        default_factory=lambda: _env("APP_MAX_CONCURRENT_INFERENCE", defaults.MAX_CONCURRENT_INFERENCE, int))
+    local_key_file: Path = field(default_factory=lambda: Path(_env("APP_LOCAL_KEY_FILE", defaults.LOCAL_KEY_FILE)))

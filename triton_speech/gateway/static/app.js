@@ -1,19 +1,59 @@
 // The web app: records or picks a file and posts it to /api/transcriptions, posts text to /api/speech and plays
-// the WAV, and lists the stored results with delete. Talks only to the gateway it came from.
+// the WAV, and lists the stored results with delete. Talks only to the gateway it came from, with the API key the
+// address carried after #key= (make app prints it) or the one pasted into the key form, kept in this browser.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
 // Containers the browser may record into, best first: Chrome and Firefox do WebM/Opus, Safari MP4/AAC.
 const RECORDING_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4", "audio/webm"];
+const KEY_ITEM = "triton-speech-key";
 
-async function api(path, options = {}) {
-  const response = await fetch(path, options);
+// --- the API key ----------------------------------------------------------------------------------------------
+
+function keepKeyFromAddress() {
+  // The part after # never reaches a server; once kept, it leaves the address bar (and the history) too.
+  const key = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (key) {
+    localStorage.setItem(KEY_ITEM, key);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+}
+
+function withKey(options = {}) {
+  const key = localStorage.getItem(KEY_ITEM);
+  if (!key) return options;
+  return { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${key}` } };
+}
+
+function askForKey(message) {
+  $("#key-form").hidden = false;
+  say($("#key-status"), message, true);
+}
+
+async function fetchOrExplain(path, options = {}) {
+  const response = await fetch(path, withKey(options));
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     try { message = (await response.json()).error.message; } catch (_) { /* not JSON: keep the status */ }
+    if (response.status === 401) askForKey(message);
     throw new Error(message);
   }
+  return response;
+}
+
+async function api(path, options = {}) {
+  const response = await fetchOrExplain(path, options);
   return response.status === 204 ? null : response.json();
+}
+
+// Audio elements cannot send the key: the audio is fetched with it and played from a blob: URL.
+async function audioUrl(path) {
+  return URL.createObjectURL(await (await fetchOrExplain(path)).blob());
+}
+
+async function play(player, path) {
+  if (player.src.startsWith("blob:")) URL.revokeObjectURL(player.src);
+  player.src = await audioUrl(path);
 }
 
 function say(element, text, isError = false) {
@@ -103,7 +143,7 @@ async function speak(event) {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }),
     });
     const player = $("#speech-audio");
-    player.src = result.audio_url;
+    await play(player, result.audio_url);
     say($("#tts-status"), `${result.duration_s.toFixed(1)} s of speech, made in ${result.inference_time_s.toFixed(1)} s.`);
     player.play().catch(() => { /* autoplay refused: the controls are there */ });
     loadHistory();
@@ -124,10 +164,22 @@ function entry(kind, item, text) {
   const meta = document.createElement("p");
   meta.className = "meta";
   meta.textContent = `${new Date(item.created_at).toLocaleString()} · ${item.duration_s.toFixed(1)} s`;
-  const player = document.createElement("audio");
-  player.controls = true;
-  player.preload = "none";
-  player.src = item.audio_url;
+  const listen = document.createElement("button");
+  listen.type = "button";
+  listen.className = "listen";
+  listen.textContent = "Play";
+  listen.setAttribute("aria-label", `Play ${kind} ${item.id}`);
+  listen.addEventListener("click", async () => {
+    try {
+      const player = document.createElement("audio");
+      player.controls = true;
+      await play(player, item.audio_url);
+      listen.replaceWith(player);
+      player.play().catch(() => { /* autoplay refused: the controls are there */ });
+    } catch (error) {
+      meta.textContent = `Could not load the audio: ${error.message}`;
+    }
+  });
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "delete";
@@ -141,7 +193,7 @@ function entry(kind, item, text) {
       meta.textContent = `Could not delete: ${error.message}`;
     }
   });
-  li.append(line, meta, player, remove);
+  li.append(line, meta, listen, remove);
   return li;
 }
 
@@ -162,6 +214,14 @@ async function loadHistory() {
 // --- start ----------------------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
+  keepKeyFromAddress();
+  $("#key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem(KEY_ITEM, $("#key-input").value.trim());
+    $("#key-input").value = "";
+    $("#key-form").hidden = true;
+    loadHistory();
+  });
   const record = $("#record");
   if (!navigator.mediaDevices || !window.MediaRecorder) {
     // getUserMedia exists only in secure contexts (https, or localhost).
