@@ -4,9 +4,13 @@ key (over HTTP and gRPC); inference does not. A client without the key cannot lo
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,7 +108,62 @@ def test_every_server_gets_its_own_random_key(repository):
 
     first, second = TritonServer(repository), TritonServer(repository)
     assert first.admin_key != second.admin_key and len(first.admin_key) >= 40
-    assert f"admin-key={first.admin_key}" in " ".join(first.command())
+    assert first.admin_key not in " ".join(first.command())  # the launch hands it over, never as an argument
+
+
+# Run as another local user: every process's command line and environment that user can read, searched for the key
+# (read from stdin: an argument would put it in this process's own command line), and the restricted API tried.
+OTHER_USER_PROBE = r"""
+import glob, json, sys, urllib.error, urllib.request
+key, server_pid, url = sys.stdin.read().split()
+found, readable = [], {"cmdline": 0, "environ": 0}
+placeholder_seen = False
+for path in glob.glob("/proc/[0-9]*/cmdline") + glob.glob("/proc/[0-9]*/environ"):
+    try:
+        data = open(path, "rb").read()
+    except OSError:
+        continue
+    readable[path.rsplit("/", 1)[1]] += 1
+    if key.encode() in data:
+        found.append(path)
+    if path == f"/proc/{server_pid}/cmdline" and b"admin-key=" in data:
+        placeholder_seen = True
+request = urllib.request.Request(url + "/v2/repository/index", data=b"{}", method="POST")
+try:
+    status = urllib.request.urlopen(request, timeout=10).status
+except urllib.error.HTTPError as error:
+    status = error.code
+print(json.dumps({"found": found, "readable": readable, "placeholder_seen": placeholder_seen, "status": status}))
+"""
+
+
+def as_other_user(user: str, script: str, stdin: str) -> dict:
+    result = subprocess.run(["runuser", "-u", user, "--", "/usr/bin/python3", "-c", script], input=stdin,
+                            capture_output=True, text=True, timeout=120, cwd="/")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="switching users needs root and runuser")
+def test_another_local_user_cannot_read_the_admin_key(triton):
+    probe = as_other_user("nobody", OTHER_USER_PROBE, f"{triton.admin_key} {triton.process.pid} http://{triton.http_url}")
+    assert probe["found"] == []
+    assert probe["placeholder_seen"]  # it did read the server's command line, where the key would have been
+    assert probe["readable"]["cmdline"] > 10 and probe["readable"]["environ"] >= 1  # its own, at least
+    assert probe["status"] == 403  # and the restricted API refuses it
+
+
+def test_the_key_is_in_no_argument_environment_or_log_of_the_server(triton):
+    """Not even for the key's owner: the server and its stubs (which run the models' code) never hold it in their
+    arguments or environment, and the server's log does not show it."""
+    key = triton.admin_key.encode()
+    pids = [triton.process.pid, *python_stubs(triton.process.pid)]
+    assert len(pids) > 5
+    for pid in pids:
+        for part in ("cmdline", "environ"):
+            assert key not in Path(f"/proc/{pid}/{part}").read_bytes(), (pid, part)
+    assert key not in triton.log_path.read_bytes()
+    assert http(triton, "POST", "/v2/repository/index", {}, headers=triton.admin_headers("http"))[0] == 200
 
 
 def test_an_admin_reload_is_not_taken_for_a_dead_stub(triton):

@@ -171,7 +171,7 @@ class ASRClient:
             raise ValueError("streaming needs gRPC (Triton's sequence streams): use protocol='grpc'")
         answers: queue.Queue = queue.Queue()
         sent: dict[int, float] = {}
-        client = grpcclient.InferenceServerClient(self.connection.url)
+        client = self.connection.new_client()  # a stream of its own
         client.start_stream(callback=lambda result, error: answers.put((result, error, time.perf_counter())))
         names = ["TRANSCRIPT"] + (list(WORD_OUTPUTS) if timestamps else [])
         outputs = [grpcclient.InferRequestedOutput(name) for name in names]
