@@ -89,9 +89,9 @@ def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
         assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before, "python backend made no shm regions"
         # The generated key is readable by its owner only, and it is the one that unlocks the restricted APIs.
         assert key_file.stat().st_mode & 0o777 == 0o600
-        stats = urllib.request.Request(f"http://127.0.0.1:{ports.http}/v2/models/stats",
+        index = urllib.request.Request(f"http://127.0.0.1:{ports.http}/v2/repository/index", data=b"{}",
                                        headers={"admin-key": key_file.read_text().strip()})
-        assert urllib.request.urlopen(stats, timeout=5).status == 200
+        assert urllib.request.urlopen(index, timeout=5).status == 200
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
     finally:

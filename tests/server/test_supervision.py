@@ -9,53 +9,16 @@ import glob
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import TONE_SETTINGS, free_ports
+from tests.helpers import free_ports
+from tests.server.launcher import serve, server_of, stop
 from triton_speech.server import TritonServer, procfs, python_stubs
 
 pytestmark = pytest.mark.server
 GONE_WITHIN_S = 10.0
-
-
-@pytest.fixture(scope="module")
-def tone_repository(tone_export, tmp_path_factory) -> Path:
-    from triton_speech.ensembles.builder import Exports, build
-    from triton_speech.ensembles.settings import RepositorySettings
-
-    repository = tmp_path_factory.mktemp("supervised_repository")
-    build(repository, Exports(asr=tone_export), RepositorySettings(**TONE_SETTINGS))
-    return repository
-
-
-def serve(repository: Path, ports) -> subprocess.Popen:
-    """``python -m triton_speech.server`` as a user starts it, once it says it is ready."""
-    env = dict(os.environ, TRITON_HTTP_PORT=str(ports.http), TRITON_GRPC_PORT=str(ports.grpc),
-               TRITON_METRICS_PORT=str(ports.metrics))
-    env.pop("TRITON_ADMIN_KEY", None)
-    launcher = subprocess.Popen([sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository)],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in launcher.stdout:
-        if line.startswith("Triton is ready"):
-            return launcher
-    launcher.wait()
-    pytest.fail(f"the launcher exited with {launcher.returncode}:\n{launcher.stderr.read()}")
-
-
-def server_of(launcher: subprocess.Popen) -> tuple[int, str]:
-    """(tritonserver's pid, its shm prefix): the launcher's child."""
-    for pid in procfs.with_argument(b"shm-region-prefix-name="):
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if argv[0].endswith(b"tritonserver") and procfs._stat_fields(pid)[1] == str(launcher.pid):
-            prefix = next(a for a in argv if b"shm-region-prefix-name=" in a).split(b"shm-region-prefix-name=")[1]
-            assert prefix.startswith(b"triton_speech_")
-            return pid, prefix.decode()
-    raise AssertionError("the launcher has no tritonserver")
 
 
 def wait_gone(pids: list[int], timeout_s: float = GONE_WITHIN_S) -> float:
@@ -65,11 +28,6 @@ def wait_gone(pids: list[int], timeout_s: float = GONE_WITHIN_S) -> float:
         assert time.monotonic() - started < timeout_s, [pid for pid in pids if procfs.alive(pid)]
         time.sleep(0.01)
     return time.monotonic() - started
-
-
-def stop(launcher: subprocess.Popen) -> None:
-    launcher.send_signal(signal.SIGTERM)
-    assert launcher.wait(timeout=60) == 0, launcher.stderr.read()
 
 
 def test_a_killed_launcher_takes_tritonserver_and_its_stubs_with_it(tone_repository):

@@ -2,15 +2,18 @@
 
 Locked down by default: the served repository is the one built (explicit model control, only models with a
 config.pbtxt), and the APIs that change the server or reach its memory and files (model repository control,
-shared memory, statistics, trace and log settings) need an admin key: ``TRITON_ADMIN_KEY`` or a generated one,
-written to a file only its owner can read. A watchdog reloads a model whose python stub died, and SIGTERM
-lets accepted requests finish (Triton drains them) within ``TRITON_GRACE_SECONDS``.
+shared memory, trace and log settings) need an admin key: ``TRITON_ADMIN_KEY`` or a generated one, written to a file
+only its owner can read, and handed to tritonserver without appearing in its command line. A watchdog reloads a model
+whose python stub died; tritonserver and its stubs never outlive the launcher; SIGTERM lets accepted requests finish
+(Triton drains them) within ``TRITON_GRACE_SECONDS``.
 
 ``python -m triton_speech.server --model-repository model_repository`` runs until Ctrl-C or SIGTERM.
 
 Modules: ``ports`` (where it listens), ``bundled`` (which tritonserver, and its environment), ``admin`` (the admin
-key), ``process`` (the server process), ``watchdog`` (reloading a model whose stub died), ``procfs`` (what /proc
-says about the server's processes), ``__main__`` (the command).
+key), ``launch`` (starting tritonserver: the key's handover, its life tied to the launcher's), ``process`` (the server
+process), ``drain`` (idle connections at a stop), ``watchdog`` (reloading a model whose stub died), ``state`` (records
+for cleaning up after a launcher that died), ``procfs`` (what /proc says about the processes), ``__main__`` (the
+command).
 """
 
 from triton_speech.server.admin import (

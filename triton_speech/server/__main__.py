@@ -20,7 +20,9 @@ from triton_speech.server.process import TritonServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m triton_speech.server", description=package_doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--model-repository", default="model_repository",
+                        help="the built repository: a folder, or s3://[host:port/]bucket/path (credentials from the "
+                             "AWS_* environment variables)")
     parser.add_argument("--log", type=Path, default=None, help="server log file (default: a temporary file)")
     parser.add_argument("--admin-key-file", type=Path, default=None,
                         help="where to write a generated admin key (default: a new private temporary directory); "
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Triton is ready: HTTP {server.http_url}, gRPC {server.grpc_url}, metrics {server.metrics_url}"
         f" (log: {server.log_path}). Ctrl-C stops it.\n"
-        f"Model control, shared memory, statistics, trace and log settings need the admin key "
+        f"Model control, shared memory, trace and log settings need the admin key "
         f"(HTTP header '{ADMIN_HEADER}', gRPC metadata '{GRPC_ADMIN_HEADER}'): {key_source}",
         flush=True,
     )

@@ -7,9 +7,10 @@ import secrets
 from pathlib import Path
 
 # API categories a client needs the admin key for: everything that changes what is served (load, unload,
-# config overrides), maps memory (shared-memory registration) or changes files and logs (trace, logging), and
-# the statistics. Health, metadata, model config and inference stay open.
-RESTRICTED_APIS = ("model-repository", "shared-memory", "statistics", "trace", "logging")
+# config overrides), maps memory (shared-memory registration) or changes files and logs (trace, logging). Health,
+# metadata, model config, statistics and inference stay open: load testers such as perf_analyzer read the statistics
+# (which the metrics port serves to anyone as well).
+RESTRICTED_APIS = ("model-repository", "shared-memory", "trace", "logging")
 # The header HTTP clients send; gRPC clients send it with Triton's prefix (as metadata).
 ADMIN_HEADER = "admin-key"
 GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"
