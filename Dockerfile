@@ -14,6 +14,12 @@ COPY triton_speech/ triton_speech/
 RUN pip install --no-cache-dir -c requirements/constraints.txt "numpy<2" onnxruntime-gpu==1.31.1 \
         pyctcdecode==0.5.0 librosa==0.11.0 tokenizers==0.23.3 soundfile soxr tqdm "tritonclient[grpc,http]" \
     && pip install --no-cache-dir --no-deps --ignore-requires-python .
+# The launcher: its shim (which keeps the admin key off tritonserver's command line) is built with the C compiler;
+# boto3 lists a model repository in object storage (--model-repository s3://...); tenacity: the clients' retries.
+RUN pip install --no-cache-dir -c requirements/constraints.txt boto3==1.44.18 tenacity==9.2.1 \
+    && (command -v cc || (apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+        && rm -rf /var/lib/apt/lists/*)) \
+    && python3 -c "from triton_speech.server.launch import shim_library; shim_library()"
 
 # The launcher finds tritonserver on PATH, keeps the restricted APIs behind TRITON_ADMIN_KEY and watches the stubs;
 # in a container it must listen on all interfaces.

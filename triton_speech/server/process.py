@@ -25,6 +25,7 @@ from triton_speech.server.bundled import find_server, server_environment
 from triton_speech.server.errors import ServerError
 from triton_speech.server.launch import SECRET_PLACEHOLDER, launch
 from triton_speech.server.ports import Ports
+from triton_speech.server.repository import built_models, is_remote
 from triton_speech.server.watchdog import StubWatchdog
 
 log = logging.getLogger("triton_speech.server")
@@ -34,7 +35,7 @@ log = logging.getLogger("triton_speech.server")
 class TritonServer:
     """A ``tritonserver`` process. Use as a context manager or call start()/stop()."""
 
-    model_repository: Path
+    model_repository: Path | str  # a folder, or an S3 URL (s3://...: server.repository)
     ports: Ports = field(default_factory=Ports.from_env)
     log_path: Path | None = None
     ready_timeout_s: float = 120.0
@@ -79,7 +80,12 @@ class TritonServer:
     def models(self) -> list[str]:
         """The repository's models: its directories with a config.pbtxt. A directory with only a model.py is
         the source of a model this build left out (model_repository/ holds every model.py, built or not)."""
-        return sorted(d.name for d in Path(self.model_repository).iterdir() if (d / "config.pbtxt").is_file())
+        return built_models(self.model_repository)
+
+    @property
+    def _repository_argument(self) -> str:
+        location = self.model_repository
+        return str(location) if is_remote(location) else str(Path(location).resolve())
 
     def command(self) -> list[str]:
         binary, backend_dir = find_server()
@@ -90,7 +96,7 @@ class TritonServer:
         restricted = ",".join(RESTRICTED_APIS) + f":{ADMIN_HEADER}={SECRET_PLACEHOLDER}"
         args = [
             str(binary),
-            f"--model-repository={Path(self.model_repository).resolve()}",
+            f"--model-repository={self._repository_argument}",
             # Explicit control loads exactly the built models; loading and unloading later need the admin key.
             "--model-control-mode=explicit",
             *(f"--load-model={name}" for name in models),
@@ -115,8 +121,7 @@ class TritonServer:
     def start(self) -> "TritonServer":
         if self.process is not None:
             raise ServerError("server already started")
-        if not Path(self.model_repository).is_dir():
-            raise ServerError(f"model repository {self.model_repository} does not exist: run `make repository`")
+        self.models()  # the repository exists, and its bucket answers
         state.clean_up_after_dead_launchers(self.address, tuple(self.ports))
         taken = self.ports.taken(self.address)
         if taken:
