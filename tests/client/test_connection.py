@@ -20,10 +20,12 @@ from triton_speech.client.connection import (
     GRPC_RETRY_ATTEMPTS,
     InferenceError,
     ServerUnavailable,
+    StreamLost,
     TritonConnection,
     classify,
     grpc_channel_args,
     retry_policy,
+    stream_lost,
 )
 
 TENSORS = {"X": np.array([[1.0, 2.0]], dtype=np.float32)}
@@ -183,3 +185,19 @@ def test_http_bad_input_is_not_retried(http_server):
     with pytest.raises(InferenceError, match="upstream went away") as raised:
         TritonConnection(url, "http", retries=3).infer("m", TENSORS, ["Y"])
     assert not isinstance(raised.value, ServerUnavailable) and state["calls"] == 1
+
+
+@pytest.mark.parametrize("error, lost", [
+    (ServerUnavailable("Stream removed (Socket closed)", "StatusCode.UNAVAILABLE"), True),
+    (InferenceError("Locally cancelled", "StatusCode.CANCELLED"), True),
+    (InferenceError("inference request for sequence 7 to model 'asr_streaming' must specify the START flag on the "
+                    "first request of the sequence", "StatusCode.INVALID_ARGUMENT"), True),  # the server forgot it
+    (InferenceError("AUDIO of sequence 7 contains 3 NaN or Inf samples", "StatusCode.INVALID_ARGUMENT"), False),
+])
+def test_what_ends_a_stream_as_lost(error, lost):
+    result = stream_lost(error, "the stream to asr_streaming at h:1", 3)
+    assert isinstance(result, StreamLost) is lost
+    if lost:
+        assert str(result).startswith("the stream to asr_streaming at h:1 was cut after 3 answer(s)")
+    else:
+        assert result is error

@@ -41,6 +41,22 @@ class ServerUnavailable(InferenceError):
     """The server could not take the request for now (stopping, or a model reloading): retrying may succeed."""
 
 
+class StreamLost(InferenceError):
+    """A stream ended before its last answer: its server went away, or no longer knows the stream (restarted, or
+    another replica took over). What arrived is incomplete; send the whole stream again, to any server."""
+
+
+def stream_lost(error: InferenceError, what: str, answered: int) -> InferenceError:
+    """``error`` of a stream after ``answered`` answers: StreamLost when the server went away or lost the stream's
+    state (retrying the next chunk could only go wrong), else the error itself (bad input, a model's fault)."""
+    gone = isinstance(error, ServerUnavailable) or error.status in ("StatusCode.CANCELLED",
+                                                                    "StatusCode.DEADLINE_EXCEEDED")
+    if not gone and "must specify the START flag" not in str(error):
+        return error
+    return StreamLost(f"{what} was cut after {answered} answer(s) ({error.status}: {error}): what arrived is "
+                      "incomplete; send the stream again", error.status)
+
+
 # What the server says while it cannot serve for a moment, and the client retries: Triton's own UNAVAILABLE
 # (stopping, restricted), and the answers of Triton 2.51 while a model whose python stub died is reloaded
 # (the launcher's watchdog does that within seconds): INTERNAL "Stub process ... is not healthy" until the
@@ -234,9 +250,16 @@ class TritonConnection:
             with attempt:
                 responses = opened(model, tensors, outputs)
                 first = next(responses, None)
-        if first is not None:
-            yield first
-            yield from responses
+        if first is None:
+            return
+        yield first
+        answered = 1
+        try:
+            for response in responses:
+                yield response
+                answered += 1
+        except InferenceError as error:
+            raise stream_lost(error, f"the stream of {model} from {self.url}", answered) from None
 
     def _grpc_stream(self, model: str, tensors: Mapping[str, np.ndarray], outputs: Sequence[str]):
         module = _module("grpc", asynchronous=False)
