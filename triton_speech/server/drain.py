@@ -65,9 +65,10 @@ class Quietness:
 
     def sample(self) -> bool:
         """Take one sample; whether the server has been quiet long enough."""
+        # The threads first: the metrics request below keeps one of the server's own threads busy for a moment.
+        idle = procfs.busy_threads(procfs.group_members(self.pgid)) == 0
         totals = _metric_totals(self.metrics_url)
-        quiet = (totals is not None and self._last is not None and totals[0] == 0 and totals[1] == self._last[1]
-                 and procfs.busy_threads(procfs.group_members(self.pgid)) == 0)
+        quiet = idle and totals is not None and self._last is not None and totals == (0.0, self._last[1])
         self._quiet = self._quiet + 1 if quiet else 0
         self._last = totals
         return self._quiet >= QUIET_SAMPLES
