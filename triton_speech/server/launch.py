@@ -66,13 +66,16 @@ class Launched:
 def launch(command: list[str], env: dict[str, str], secret: str, output) -> Launched:
     """Start ``command`` (whose arguments carry SECRET_PLACEHOLDER where ``secret`` goes) with its output to
     ``output``, as the leader of a new process group."""
+    preload = os.pathsep.join(p for p in (str(shim_library()), env.get("LD_PRELOAD")) if p)
     secret_read, secret_write = os.pipe()
-    lifeline_read, lifeline_write = os.pipe()
     try:
         os.write(secret_write, secret.encode())  # far below a pipe's buffer: never blocks
+    finally:
         os.close(secret_write)
-        env = dict(env, LD_PRELOAD=os.pathsep.join(p for p in (str(shim_library()), env.get("LD_PRELOAD")) if p),
-                   TRITON_SPEECH_SECRET_FD=str(secret_read), TRITON_SPEECH_LIFELINE_FD=str(lifeline_read))
+    lifeline_read, lifeline_write = os.pipe()
+    try:
+        env = dict(env, LD_PRELOAD=preload, TRITON_SPEECH_SECRET_FD=str(secret_read),
+                   TRITON_SPEECH_LIFELINE_FD=str(lifeline_read))
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env,
                                    pass_fds=(secret_read, lifeline_read), start_new_session=True)
     except BaseException:

@@ -131,7 +131,11 @@ class TritonServer:
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="triton_speech_")) / "tritonserver.log"
         self._log_file = open(self.log_path, "wb")
-        launched = launch(self.command(), server_environment(), self.admin_key, self._log_file)
+        try:
+            launched = launch(self.command(), server_environment(), self.admin_key, self._log_file)
+        except BaseException:
+            self._log_file.close()
+            raise
         self.process, self._lifeline = launched.process, launched.lifeline
         self._record = state.Record(os.getpid(), procfs.start_time(os.getpid()), self.process.pid, self.address,
                                     tuple(self.ports), self.shm_prefix).write()
