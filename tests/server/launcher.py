@@ -13,14 +13,23 @@ import pytest
 from triton_speech.server import procfs
 
 
+def environment(ports) -> dict[str, str]:
+    """This environment with the launcher's ports set, and no TRITON_ADMIN_KEY."""
+    env = dict(os.environ, TRITON_HTTP_PORT=str(ports.http), TRITON_GRPC_PORT=str(ports.grpc),
+               TRITON_METRICS_PORT=str(ports.metrics))
+    env.pop("TRITON_ADMIN_KEY", None)
+    return env
+
+
+def command(repository: Path | str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository), *args]
+
+
 def serve(repository: Path | str, ports, **env: str) -> subprocess.Popen:
     """``python -m triton_speech.server`` on ``ports`` (no TRITON_ADMIN_KEY unless given), once it says it is
     ready."""
-    environment = dict(os.environ, TRITON_HTTP_PORT=str(ports.http), TRITON_GRPC_PORT=str(ports.grpc),
-                       TRITON_METRICS_PORT=str(ports.metrics))
-    environment.pop("TRITON_ADMIN_KEY", None)
-    launcher = subprocess.Popen([sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository)],
-                                env={**environment, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(command(repository), env={**environment(ports), **env}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     for line in launcher.stdout:
         if line.startswith("Triton is ready"):
             return launcher
