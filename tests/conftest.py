@@ -26,7 +26,7 @@ EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "punctuator_export"
                       "tacotron2_checkpoint", "tacotron2_export", "waveglow_export", "repository", "triton",
                       "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export",
                       "custom_punctuator", "custom_punctuator_nemo", "custom_export", "tone_export", "tone_pipeline",
-                      "tone_triton", "default_asr_server", "default_speech_server", "gateway"}
+                      "tone_triton", "tone_repository", "default_asr_server", "default_speech_server", "gateway"}
 
 
 def pytest_collection_modifyitems(items):
@@ -215,17 +215,25 @@ def tone_pipeline(tone_export):
 
 
 @pytest.fixture(scope="session")
-def tone_triton(tone_export, tmp_path_factory):
-    """A real server of asr, asr_long and asr_streaming over the tone model (TONE_SETTINGS: short windows, buffer
-    and idle time, so that the tests reach every edge quickly)."""
+def tone_repository(tone_export, tmp_path_factory) -> Path:
+    """asr, asr_long and asr_streaming over the tone model (TONE_SETTINGS: short windows, buffer and idle time, so
+    that the tests reach every edge quickly); small and quick to start, also for tests that kill servers."""
     from tests.helpers import TONE_SETTINGS
     from triton_speech.ensembles.builder import Exports, build
     from triton_speech.ensembles.settings import RepositorySettings
-    from triton_speech.server import TritonServer
 
     repository = tmp_path_factory.mktemp("tone_repository")
     build(repository, Exports(asr=tone_export), RepositorySettings(**TONE_SETTINGS))
-    server = TritonServer(repository, ports=free_ports(), log_path=tmp_path_factory.mktemp("triton") / "tone.log")
+    return repository
+
+
+@pytest.fixture(scope="session")
+def tone_triton(tone_repository, tmp_path_factory):
+    """A real server of the tone repository."""
+    from triton_speech.server import TritonServer
+
+    server = TritonServer(tone_repository, ports=free_ports(),
+                          log_path=tmp_path_factory.mktemp("triton") / "tone.log")
     with server:
         yield server
     assert server.remove_shm_regions() == [], "server left /dev/shm regions behind"

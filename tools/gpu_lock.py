@@ -2,7 +2,7 @@
 
     python tools/gpu_lock.py [--cache build/gpu_lock]
 
-- ``requirements/ngc.txt``: the serving dependencies of pyproject.toml with onnxruntime-gpu (the gpu extra's pin)
+- ``requirements/ngc.txt``: the serving dependencies of pyproject.toml (and its s3 extra) with onnxruntime-gpu (the gpu extra's pin)
   in place of onnxruntime, resolved by pip for the container's Python and glibc (triton_speech.gpu_stack.NGC), wheels
   only, with their hashes (the Dockerfile installs it with --require-hashes);
 - ``requirements/gpu.txt``: the gpu extra's wheels (onnxruntime-gpu and the CUDA 12 / cuDNN 9 wheels) for the host's
@@ -52,7 +52,9 @@ def package_sets() -> dict[str, tuple[tuple[int, int], list[str]]]:
     meta = project()
     gpu = [r for r in meta["optional-dependencies"]["gpu"] if not requirement_name(r).startswith(SOURCE_ONLY)]
     ort_gpu = [r for r in gpu if requirement_name(r) == "onnxruntime-gpu"]
-    serving = [r.split(";")[0].strip() for r in meta["dependencies"] if requirement_name(r) != "onnxruntime"]
+    # the container serves repositories from object storage too (the s3 extra: the launcher lists the bucket)
+    serving = [r.split(";")[0].strip() for r in [*meta["dependencies"], *meta["optional-dependencies"]["s3"]]
+               if requirement_name(r) != "onnxruntime"]
     pins = [r for r in meta["dependencies"] if requirement_name(r) in ("numpy", "protobuf")]
     return {"ngc": (NGC.python, sorted(set(serving + ort_gpu))), "gpu": (HOST_PYTHON, sorted(set(pins + gpu)))}
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian packages that make setup installs (as root) when they are missing, in one apt-get call per kind:
-# speech tools and corpora with their recommended packages, servers and the browser without. Not root: it names
+# speech tools and corpora with their recommended packages, the compiler, servers and the browser without. Not root: it names
 # what to install. Each entry: the package, then a command or a path (glob) that is there once it is installed.
 set -euo pipefail
 
@@ -18,6 +18,8 @@ with_recommends=(
   "alsa-utils /usr/share/sounds/alsa"                        # human test clips
 )
 without_recommends=(
+  "gcc cc"                                                   # builds the launcher's shim
+  "libc6-dev /usr/include/stdio.h"
   "chromium /usr/lib/chromium/chromium"                      # the web app's browser tests (Playwright drives it)
   "postgresql /usr/lib/postgresql/*/bin/initdb"              # the gateway's tests run on PostgreSQL too
   "prometheus prometheus"                                    # the Helm chart's dashboard test scrapes a real Triton

@@ -4,6 +4,19 @@ Each is a setting somewhere else (a builder flag, a config parameter, a client o
 what it is when nobody sets it.
 """
 
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+def from_env(name: str, cast: Callable[[str], _T] = str) -> _T:
+    """The setting ``name`` where it is an environment variable of the same name (TRITON_HTTP_PORT, ...): the
+    variable's value, or this module's default when it is unset or empty (an empty variable is no setting)."""
+    value = os.environ.get(name)
+    return cast(value) if value else globals()[name]
+
 # Audio rates: QuartzNet's front end (NeMo's 16 kHz models) and Tacotron2 / WaveGlow (DLE's LJSpeech 22050 Hz).
 ASR_SAMPLE_RATE = 16000
 TTS_SAMPLE_RATE = 22050
@@ -62,6 +75,14 @@ GRIFFIN_LIM_ITERATIONS = 32
 # or 40 frames: the rest is float rounding of the postnet on windows (1e-5) that Griffin-Lim amplifies.
 STREAM_BLOCK_FRAMES = 32
 GRIFFIN_LIM_CONTEXT_FRAMES = 24
+# The Triton launcher (python -m triton_speech.server, make serve) and the clients' default address: each is also an
+# environment variable of the same name (TRITON_HTTP_PORT, ...).
+TRITON_ADDRESS = "127.0.0.1"  # loopback unless asked: anyone who reaches the ports can send inference requests
+TRITON_HTTP_PORT = 8000
+TRITON_GRPC_PORT = 8001
+TRITON_METRICS_PORT = 8002
+TRITON_GRACE_SECONDS = 30.0  # how long a stop lets accepted requests finish before the server is killed
+CLIENT_RETRIES = 6  # the Python clients: tries after the first of a request the server cannot take for now (~10 s)
 # The gateway (python -m triton_speech.gateway, make app): REST API and web app in front of Triton.
 APP_HOST = "127.0.0.1"  # loopback unless asked
 APP_PORT = 8080

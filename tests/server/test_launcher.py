@@ -4,17 +4,16 @@ file, refusing ports in use."""
 from __future__ import annotations
 
 import glob
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from tests.helpers import free_ports
+from tests.server.launcher import command, environment
 from triton_speech.server import Ports, ServerError, TritonServer
 
 pytestmark = pytest.mark.server
@@ -59,22 +58,12 @@ def test_broken_repository_reports_the_server_log(tmp_path):
         TritonServer(tmp_path, ports=free_ports(), ready_timeout_s=60).start()
 
 
-def serve_environment(ports) -> dict[str, str]:
-    env = dict(os.environ, TRITON_HTTP_PORT=str(ports.http), TRITON_GRPC_PORT=str(ports.grpc),
-               TRITON_METRICS_PORT=str(ports.metrics))
-    env.pop("TRITON_ADMIN_KEY", None)
-    return env
-
-
 def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
     ports = free_ports()
     regions_before = set(glob.glob("/dev/shm/triton_speech_*"))
     key_file = tmp_path / "keys" / "admin-key"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository),
-         "--admin-key-file", str(key_file)],
-        env=serve_environment(ports), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    process = subprocess.Popen(command(repository, "--admin-key-file", str(key_file)), env=environment(ports),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -89,9 +78,9 @@ def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
         assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before, "python backend made no shm regions"
         # The generated key is readable by its owner only, and it is the one that unlocks the restricted APIs.
         assert key_file.stat().st_mode & 0o777 == 0o600
-        stats = urllib.request.Request(f"http://127.0.0.1:{ports.http}/v2/models/stats",
+        index = urllib.request.Request(f"http://127.0.0.1:{ports.http}/v2/repository/index", data=b"{}",
                                        headers={"admin-key": key_file.read_text().strip()})
-        assert urllib.request.urlopen(stats, timeout=5).status == 200
+        assert urllib.request.urlopen(index, timeout=5).status == 200
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
     finally:
@@ -109,8 +98,8 @@ def test_serve_command_refuses_ports_in_use_before_starting(repository):
     with socket.socket() as other_server:
         other_server.bind(("127.0.0.1", ports.grpc))
         other_server.listen()
-        result = subprocess.run([sys.executable, "-m", "triton_speech.server", "--model-repository", str(repository)],
-                                env=serve_environment(ports), capture_output=True, text=True, timeout=60)
+        result = subprocess.run(command(repository), env=environment(ports), capture_output=True, text=True,
+                                timeout=60)
     assert result.returncode == 1
     assert "Triton is ready" not in result.stdout
     assert f"port {ports.grpc} on 127.0.0.1 already in use" in result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -151,6 +152,29 @@ def test_sigterm_lets_accepted_requests_finish_and_refuses_new_ones(own_server, 
         for future in accepted:
             np.testing.assert_allclose(future.result().audio, expected, atol=1e-4, rtol=0)
     own_server.process.wait(timeout=own_server.grace_s + 5)
+
+
+def test_sigterm_finishes_http_requests_in_flight_and_idle_connections_do_not_hold_it(own_server, tts_pipeline):
+    """Over HTTP keep-alive connections: the accepted requests finish, and then the connections left idle (theirs
+    and one that only asked for readiness) are closed, so that Triton stops cleanly, unloading every model, instead
+    of waiting for them until its exit timeout."""
+    text = "Hello there, how are you? " * 3
+    expected = tts_pipeline(text, seed=5).audio
+    clients = [TTSClient(own_server.http_url, "http") for _ in range(2)]  # one each: an HTTP client is not shared
+    idle = socket.create_connection(("127.0.0.1", own_server.ports.http))
+    idle.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: triton\r\n\r\n")
+    assert idle.recv(1024).startswith(b"HTTP/1.1 200")
+    process = own_server.process
+    with ThreadPoolExecutor(2) as pool:
+        accepted = [pool.submit(client.synthesize, text, 5) for client in clients]
+        time.sleep(0.5)
+        own_server.stop()
+        for future in accepted:
+            np.testing.assert_allclose(future.result().audio, expected, atol=1e-4, rtol=0)
+    log = own_server.log_path.read_text()
+    assert "HTTP service connections" in log  # Triton waited for the connections
+    assert process.returncode == 0 and "failed to stop server" not in log
+    assert idle.recv(1024) == b""
 
 
 def test_a_second_server_on_taken_ports_refuses_to_start(triton):

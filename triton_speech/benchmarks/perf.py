@@ -89,7 +89,8 @@ def requests_for_audio(window_audio_seconds: float, clip_seconds: float, least: 
 def command(url: str, point: Point, settings: PerfSettings, csv_path: Path,
             request_count: int | None = None, admin_key: str | None = None) -> list[str]:
     """The perf_analyzer command line of one point; ``request_count`` measures once, without stabilizing.
-    ``admin_key``: perf_analyzer reads the server's statistics, a restricted API."""
+    ``admin_key``: for a server that restricts its statistics (the launcher's leave them open), which
+    perf_analyzer reads."""
     args = [str(executable()), "-m", point.model, "-u", url, "-i", point.protocol,
             "--input-data", str(point.input_data), "--concurrency-range", f"{point.concurrency}:{point.concurrency}",
             "-f", str(csv_path)]
@@ -131,8 +132,8 @@ def run_perf_analyzer(url: str, point: Point, settings: PerfSettings = PerfSetti
 
 
 class ServerStatistics:
-    """Per-model request counts and cumulative queue/compute times from Triton's statistics API (restricted:
-    ``admin_key`` unlocks it, and perf_analyzer runs with it)."""
+    """Per-model request counts and cumulative queue/compute times from Triton's statistics API (open on the
+    launcher's servers; ``admin_key`` for one that restricts it, and perf_analyzer runs with it)."""
 
     def __init__(self, url: str, protocol: str = "grpc", admin_key: str | None = None):
         self.connection = TritonConnection(url, protocol)
@@ -207,7 +208,7 @@ def measure(url: str, point: Point, statistics: ServerStatistics,
 def sweep(grpc_url: str, http_url: str, points: Sequence[Point], settings: PerfSettings = PerfSettings(),
           desc: str = "perf_analyzer", admin_key: str | None = None) -> tuple[list[dict], list[dict]]:
     """All points against one server (progress bar per point); returns (rows, per-step split rows).
-    ``admin_key`` unlocks the statistics API."""
+    ``admin_key``: for a server that restricts its statistics API."""
     urls = {"grpc": grpc_url, "http": http_url}
     statistics = ServerStatistics(grpc_url, admin_key=admin_key)
     rows, splits = [], []

@@ -16,7 +16,14 @@ import numpy as np
 from tqdm import tqdm
 
 from triton_speech.client.audio import load_audio
-from triton_speech.client.connection import InferenceError, TritonConnection, _inputs, classify
+from triton_speech.client.connection import (
+    InferenceError,
+    StreamLost,
+    TritonConnection,
+    _inputs,
+    classify,
+    stream_lost,
+)
 from triton_speech.defaults import ASR_SAMPLE_RATE, LONG_OVERLAP_SECONDS, LONG_WINDOW_SECONDS
 from triton_speech.runtime.asr.ctc import Word
 from triton_speech.runtime.asr.longform import plan_windows, recognize_in_windows, window_settings
@@ -162,7 +169,9 @@ class ASRClient:
     def stream(self, chunks: Iterable[np.ndarray], realtime: bool = False,
                timestamps: bool = False) -> Iterator[StreamResult]:
         """Send ``chunks`` (16 kHz float32 pieces of one stream) to ``asr_streaming`` over one gRPC stream and
-        yield the answer to each: the partial transcript after every chunk, the final one after the last.
+        yield the answer to each: the partial transcript after every chunk, the final one after the last. A stream
+        whose server goes away (or forgets it) raises StreamLost: never retried chunk by chunk, never a transcript
+        cut short in silence.
         ``realtime``: send each chunk only once as much time has passed as there is audio before its end, as a
         microphone would."""
         import tritonclient.grpc as grpcclient
@@ -171,7 +180,7 @@ class ASRClient:
             raise ValueError("streaming needs gRPC (Triton's sequence streams): use protocol='grpc'")
         answers: queue.Queue = queue.Queue()
         sent: dict[int, float] = {}
-        client = grpcclient.InferenceServerClient(self.connection.url)
+        client = self.connection.new_client()  # a stream of its own
         client.start_stream(callback=lambda result, error: answers.put((result, error, time.perf_counter())))
         names = ["TRANSCRIPT"] + (list(WORD_OUTPUTS) if timestamps else [])
         outputs = [grpcclient.InferRequestedOutput(name) for name in names]
@@ -202,15 +211,20 @@ class ASRClient:
         sender.start()
         try:
             count, received = None, 0
+            what = f"the stream to {self.streaming_model} at {self.connection.url}"
             while count is None or received < count:
-                result, error, arrived = answers.get()
+                try:
+                    result, error, arrived = answers.get(timeout=self.connection.timeout_s)
+                except queue.Empty:
+                    raise StreamLost(f"{what} had no answer in {self.connection.timeout_s:.0f} s after {received} "
+                                     "answer(s): what arrived is incomplete; send the stream again") from None
                 if result is None and arrived is None:  # the sender is done
                     if failure:
                         raise failure[0]
                     count = error
                     continue
                 if error is not None:
-                    raise classify(error)
+                    raise stream_lost(classify(error), what, received)
                 index = int(result.get_response().id)
                 tensors = {name: result.as_numpy(name) for name in names}
                 received += 1
