@@ -56,7 +56,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,riva]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null; \
