@@ -25,6 +25,15 @@ def get(url: str) -> int:
         return 0
 
 
+def riva_punctuates(address: str) -> str:
+    import grpc
+    from riva.client.proto import riva_nlp_pb2, riva_nlp_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        stub = riva_nlp_pb2_grpc.RivaLanguageUnderstandingStub(channel)
+        return stub.PunctuateText(riva_nlp_pb2.TextTransformRequest(text=["hello there"]), timeout=60).text[0]
+
+
 def outward_address() -> str | None:
     """This machine's address towards other hosts (a UDP socket's choice; nothing is sent), if not loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
@@ -36,17 +45,18 @@ def outward_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def launch(repository, tmp_path, ports, app_port) -> subprocess.Popen:
+def launch(repository, tmp_path, ports, app_port, riva_port=None) -> subprocess.Popen:
     env = {**os.environ, "TRITON_HTTP_PORT": str(ports.http), "TRITON_GRPC_PORT": str(ports.grpc),
            "TRITON_METRICS_PORT": str(ports.metrics), "APP_PORT": str(app_port),
+           "RIVA_PORT": str(riva_port or free_port()),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", "APP_MEDIA_DIR": str(tmp_path / "media")}
     return subprocess.Popen([sys.executable, "-m", "triton_speech.gateway", "--model-repository", str(repository)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def test_app_serves_both_and_sigterm_stops_both(repository, tmp_path):
-    ports, app_port = free_ports(), free_port()
-    process = launch(repository, tmp_path, ports, app_port)
+    ports, app_port, riva_port = free_ports(), free_port(), free_port()
+    process = launch(repository, tmp_path, ports, app_port, riva_port)
     try:
         deadline = time.monotonic() + 180
         while get(f"http://127.0.0.1:{app_port}/health") != 200:
@@ -57,11 +67,13 @@ def test_app_serves_both_and_sigterm_stops_both(repository, tmp_path):
         request = urllib.request.Request(f"http://127.0.0.1:{app_port}/", headers={"X-Request-ID": "launcher-test"})
         with urllib.request.urlopen(request, timeout=5) as page:
             assert b"Speech to text" in page.read()
+        assert riva_punctuates(f"127.0.0.1:{riva_port}")  # the Riva gRPC API on RIVA_PORT, in the same process
         outside = outward_address()
         if outside is not None:  # the gateway listens on loopback only: this machine's other address is refused
-            with socket.socket() as probe:
-                probe.settimeout(2)
-                assert probe.connect_ex((outside, app_port)) != 0
+            for port in (app_port, riva_port):
+                with socket.socket() as probe:
+                    probe.settimeout(2)
+                    assert probe.connect_ex((outside, port)) != 0
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=90)
     finally:
@@ -71,6 +83,9 @@ def test_app_serves_both_and_sigterm_stops_both(repository, tmp_path):
     assert "[launcher-test] triton_speech.gateway: GET / -> 200" in output  # request ids in the log
     assert output.rstrip().endswith("Stopped.")
     assert ports.taken() == [] and get(f"http://127.0.0.1:{app_port}/health/live") == 0  # both are gone
+    assert f"Riva API: 127.0.0.1:{riva_port}" in output
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", riva_port)) != 0
     assert (tmp_path / "app.sqlite3").exists()
 
 
@@ -85,3 +100,16 @@ def test_a_taken_app_port_is_a_clear_error_before_triton_starts(repository, tmp_
     assert process.returncode == 1
     assert f"port {taken} on 127.0.0.1 is already in use: set APP_PORT" in output
     assert "Triton is ready" not in output
+
+
+def test_a_taken_riva_port_is_a_clear_error_and_stops_triton(repository, tmp_path):
+    ports = free_ports()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        process = launch(repository, tmp_path, ports, free_port(), riva_port=taken)
+        output, _ = process.communicate(timeout=180)
+    assert process.returncode == 1
+    assert f"port {taken} on 127.0.0.1 is already in use (or cannot be bound): set RIVA_PORT" in output
+    assert ports.taken() == []  # Triton, started first, is stopped

@@ -26,6 +26,7 @@ from triton_speech import defaults
 from triton_speech.gateway.app import install_log_record_factory
 from triton_speech.gateway.serving import LOG_FORMAT, uvicorn_config
 from triton_speech.gateway.settings import GatewaySettings
+from triton_speech.riva import serve_riva
 from triton_speech.server import ServerError, TritonServer
 
 
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             threading.Thread(target=_stop_when_gone, args=(triton, server, stopping, crashed), daemon=True).start()
         print(f"Open http://{args.host}:{args.port}/ (API: /docs). Results are stored in {settings.database_url} "
               f"and {settings.media_dir}/. Ctrl-C stops {'both' if triton else 'it'}.", flush=True)
-        server.run()
+        with serve_riva(settings.triton_url, args.host):  # the Riva gRPC API on RIVA_PORT, beside the REST API
+            server.run()
     finally:
         if triton is not None:
             triton.stop()

@@ -34,6 +34,7 @@ CONTAINERS = {b"RIFF": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg"}
 # The containers each encoding may come in (None: raw samples)
 ACCEPTED = {UNSPECIFIED: {"WAV", "FLAC", "Ogg"}, LINEAR_PCM: {"WAV", None}, FLAC: {"FLAC"}, OGGOPUS: {"Ogg"},
             MULAW: {"WAV", None}, ALAW: {"WAV", None}}
+KINDS = {"WAV": "a WAV file", "FLAC": "a FLAC file", "Ogg": "an Ogg file", None: "raw samples"}
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
@@ -100,8 +101,8 @@ def decode(data: bytes, encoding: int, sample_rate_hz: int, channel_count: int, 
         raise InputError("the audio is empty: send the recording's bytes in RecognizeRequest.audio")
     container = container_of(data)
     if container not in ACCEPTED[encoding]:
-        found = f"a {container} file" if container else "not a WAV, FLAC or Ogg file (no header)"
-        expected = " or ".join(sorted(f"a {c} file" if c else "raw samples" for c in ACCEPTED[encoding]))
+        found = KINDS[container] if container else "not a WAV, FLAC or Ogg file (no header)"
+        expected = " or ".join(KINDS[c] for c in sorted(ACCEPTED[encoding], key=lambda c: (c is None, str(c))))
         raise InputError(f"encoding {encoding_name(encoding)} needs {expected}, but the audio is {found}: "
                          "set the encoding the bytes have")
     if container is None:
