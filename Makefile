@@ -164,7 +164,8 @@ repository: export
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
 
-# Triton (ports as make serve) and the gateway: REST API and web app on 127.0.0.1:$(APP_PORT); Ctrl-C stops both.
+# Triton (ports as make serve) and the gateway: REST API and web app on 127.0.0.1:$(APP_PORT), the Riva gRPC API
+# on RIVA_PORT (50051; docs/riva-api.md); Ctrl-C stops all.
 # Stored results: DATABASE_URL (default a SQLite file in build/app/), APP_MEDIA_DIR.
 app: repository
 	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.gateway --model-repository $(REPOSITORY)

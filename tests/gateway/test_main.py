@@ -89,27 +89,28 @@ def test_app_serves_both_and_sigterm_stops_both(repository, tmp_path):
     assert (tmp_path / "app.sqlite3").exists()
 
 
-def test_a_taken_app_port_is_a_clear_error_before_triton_starts(repository, tmp_path):
-    ports = free_ports()
+def launch_beside_a_squatter(repository, tmp_path, ports, which: str, timeout_s: float) -> tuple[int, int, str]:
+    """(the taken port, exit code, output) of a launch whose APP_PORT (``which`` "app") or RIVA_PORT is taken."""
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        process = launch(repository, tmp_path, ports, taken)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 1
+        app_port, riva_port = (taken, None) if which == "app" else (free_port(), taken)
+        process = launch(repository, tmp_path, ports, app_port, riva_port)
+        output, _ = process.communicate(timeout=timeout_s)
+    return taken, process.returncode, output
+
+
+def test_a_taken_app_port_is_a_clear_error_before_triton_starts(repository, tmp_path):
+    taken, code, output = launch_beside_a_squatter(repository, tmp_path, free_ports(), "app", timeout_s=60)
+    assert code == 1
     assert f"port {taken} on 127.0.0.1 is already in use: set APP_PORT" in output
     assert "Triton is ready" not in output
 
 
 def test_a_taken_riva_port_is_a_clear_error_and_stops_triton(repository, tmp_path):
     ports = free_ports()
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        taken = squatter.getsockname()[1]
-        process = launch(repository, tmp_path, ports, free_port(), riva_port=taken)
-        output, _ = process.communicate(timeout=180)
-    assert process.returncode == 1
+    taken, code, output = launch_beside_a_squatter(repository, tmp_path, ports, "riva", timeout_s=180)
+    assert code == 1
     assert f"port {taken} on 127.0.0.1 is already in use (or cannot be bound): set RIVA_PORT" in output
     assert ports.taken() == []  # Triton, started first, is stopped

@@ -210,9 +210,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if "riva" in args.only:
         with TritonServer(args.model_repository) as server:
-            rows = riva.measure(server.grpc_url, args.riva_seconds, args.riva_clips, args.riva_rounds, free_port())
-        write(args.output, "riva", rows, f"Riva endpoint: overhead and streaming latency\n\nMachine: {machine}. "
-              f"{riva.__doc__.strip()}")
+            recognize, streamed = riva.measure(server.grpc_url, args.riva_seconds, args.riva_clips,
+                                               args.riva_rounds, free_port())
+        heading = f"Riva endpoint: overhead and streaming latency\n\nMachine: {machine}. {riva.__doc__.strip()}"
+        write(args.output, "riva", recognize, heading)
+        write(args.output, "riva_streaming", streamed, heading)
 
     if not {"baseline", "perf", "tuning"} & set(args.only):
         return 0

@@ -27,15 +27,6 @@ from triton_speech.defaults import ASR_SAMPLE_RATE, STREAM_CHUNK_MS
 CHUNK_BYTES = 3200  # the official transcribe_file.py: 1600 frames of 16-bit mono
 
 
-def wav_files(seconds: float, clips: int) -> list[bytes]:
-    files = []
-    for clip in audio.buckets((seconds,), clips, ASR_SAMPLE_RATE)[seconds]:
-        buffer = io.BytesIO()
-        soundfile.write(buffer, clip, ASR_SAMPLE_RATE, format="WAV", subtype="PCM_16")
-        files.append(buffer.getvalue())
-    return files
-
-
 def ms(times: list[float], q: float) -> float:
     return round(float(np.percentile(times, q)), 1)
 
@@ -46,36 +37,29 @@ def streaming_row(name: str, seconds: float, first: list[float], final: list[flo
     return {**row, "final_after_end_p50_ms": ms(final, 50)} if final else row
 
 
-def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -> list[dict]:
+def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -> tuple[list[dict], list[dict]]:
+    """(Recognize rows, streaming rows)."""
     import riva.client
 
     from triton_speech.riva.server import RivaServer
     from triton_speech.riva.settings import RivaSettings
 
-    files = wav_files(seconds, clips)
+    files = audio.wav_files(seconds, clips, ASR_SAMPLE_RATE)
     samples = [soundfile.read(io.BytesIO(data), dtype="float32")[0] for data in files]
     direct = ASRClient(grpc_url)
     with RivaServer(RivaSettings(triton_url=grpc_url, host="127.0.0.1", port=port)) as server:
         auth = riva.client.Auth(uri=server.address)
         asr = riva.client.ASRService(auth)
         config = riva.client.RecognitionConfig(enable_automatic_punctuation=True)
-        calls = [lambda i: direct.recognize(samples[i], timestamps=False),
-                 lambda i: asr.offline_recognize(files[i], config)]
-        for call in calls:  # warm-up: connections, the models' first requests
-            call(0)
-        latencies: list[list[float]] = [[] for _ in calls]
-        for _ in range(rounds):
-            for index in range(len(files)):
-                for call, times in zip(calls, latencies):
-                    started = time.perf_counter()
-                    call(index)
-                    times.append((time.perf_counter() - started) * 1000)
-        rows = [{"path": name, "clip_s": seconds, "requests": len(times), "p50_ms": ms(times, 50),
+        latencies = audio.interleaved([lambda i: direct.recognize(samples[i], timestamps=False),
+                                       lambda i: asr.offline_recognize(files[i], config)], len(files), rounds)
+        recognize = [{"path": name, "clip_s": seconds, "requests": len(times), "p50_ms": ms(times, 50),
                  "p90_ms": ms(times, 90), "overhead_p50_ms": round(ms(times, 50) - ms(latencies[0], 50), 1)}
                 for name, times in zip(("triton grpc asr (direct)", "riva Recognize"), latencies)]
+        streaming = []
         for realtime in (True, False):
             timings = [stream(asr, data, realtime) for _ in range(rounds) for data in files]
-            rows.append(streaming_row(f"riva StreamingRecognize, 3200-byte chunks{' in real time' * realtime}",
+            streaming.append(streaming_row(f"riva StreamingRecognize, 3200-byte chunks{' in real time' * realtime}",
                                       seconds, [t[0] for t in timings], [t[1] for t in timings]))
     first = []
     for _ in range(rounds):
@@ -85,8 +69,9 @@ def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -
                 if answer.text or answer.final:
                     first.append((time.perf_counter() - started) * 1000)
                     break
-    rows.append(streaming_row(f"asr_streaming direct, {STREAM_CHUNK_MS} ms chunks in real time", seconds, first))
-    return rows
+    streaming.append(streaming_row(f"asr_streaming direct, {STREAM_CHUNK_MS} ms chunks in real time", seconds,
+                                   first))
+    return recognize, streaming
 
 
 def stream(asr, data: bytes, realtime: bool) -> tuple[float, float]:
