@@ -79,18 +79,6 @@ def test_with_keys_on_calls_need_a_valid_bearer_key(default_speech_server):
     assert set(checked) == {"nope", "k-alice"}  # the key as sent, without the scheme
 
 
-def test_async_key_checks_are_awaited():
-    import asyncio
-
-    async def check_key(key: str):
-        await asyncio.sleep(0)
-        return KEYS.get(key)
-
-    authenticate = bearer(check_key)
-    assert asyncio.run(authenticate([("authorization", "Bearer k-alice")])) == "alice"
-    assert asyncio.run(authenticate([("authorization", b"bearer  k-alice ")])) == "alice"
-
-
 def test_calls_while_triton_is_away_are_unavailable():
     away = f"127.0.0.1:{free_port()}"  # nothing listens there
     with RivaServer(settings(away, triton_retries=1)) as server:

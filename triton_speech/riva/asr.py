@@ -23,9 +23,8 @@ from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.riva import audio
 from triton_speech.riva.calls import Service, check_language, invalid, request_id, rpc
 from triton_speech.riva.triton import stream_request
-from triton_speech.runtime.asr.words import WORD_OUTPUTS, WORDS, Transcript, transcript_from, unpack_words
-
-TEXT_OUTPUTS = ("TRANSCRIPT", "RAW_TRANSCRIPT")
+from triton_speech.runtime.asr.ctc import Word
+from triton_speech.runtime.asr.words import WORD_OUTPUTS, WORDS, transcript_from, unpack_words
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,10 @@ class Options:
     words: bool
 
 
-def word_infos(transcript: Transcript) -> list:
+def word_infos(words: list[Word]) -> list[rasr.WordInfo]:
+    """Riva's words: times in milliseconds from the start of the audio."""
     return [rasr.WordInfo(word=word.text, start_time=round(word.start_s * 1000), end_time=round(word.end_s * 1000),
-                          confidence=word.confidence) for word in transcript.words or ()]
+                          confidence=word.confidence) for word in words]
 
 
 class RecognitionServicer(Service, RivaSpeechRecognitionServicer):
@@ -90,9 +90,9 @@ class RecognitionServicer(Service, RivaSpeechRecognitionServicer):
             else self.settings.long_model
         outputs = await self.outputs(model, options)
         answer = await self.triton.infer(model, {"AUDIO": samples.reshape(1, -1)}, outputs)
-        transcript = Transcript(answer[outputs[0]].reshape(-1)[0].decode("utf-8"), "",
-                                unpack_words(answer)[0] if WORDS in answer else None)
-        alternative = rasr.SpeechRecognitionAlternative(transcript=transcript.text, words=word_infos(transcript))
+        alternative = rasr.SpeechRecognitionAlternative(
+            transcript=answer[outputs[0]].reshape(-1)[0].decode("utf-8"),
+            words=word_infos(unpack_words(answer)[0] if WORDS in answer else []))
         result = rasr.SpeechRecognitionResult(alternatives=[alternative], channel_tag=1, audio_processed=seconds)
         return rasr.RecognizeResponse(results=[result], id=request_id(request))
 
@@ -129,7 +129,7 @@ class RecognitionServicer(Service, RivaSpeechRecognitionServicer):
                 text = transcript.raw
                 if options.punctuate and text:
                     text = await self.triton.punctuate(self.settings.punctuator_model, text)
-                yield _response(text, word_infos(transcript), True, heard_s, request_id(first))
+                yield _response(text, word_infos(transcript.words or []), True, heard_s, request_id(first))
                 return
 
     @rpc
