@@ -56,7 +56,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt tools/system_pac
 	test -x $(PYTHON) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,postgres,s3]"
+	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,postgres,s3,riva]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
 	@# Debian packages: speech tools, the general corpus's voices and text, Chromium, PostgreSQL, Prometheus
 	tools/system_packages.sh
@@ -157,7 +157,8 @@ repository: export
 serve: repository
 	$(PYTHON) -m triton_speech.server --model-repository $(REPOSITORY)
 
-# Triton (ports as make serve) and the gateway: REST API and web app on 127.0.0.1:$(APP_PORT); Ctrl-C stops both.
+# Triton (ports as make serve) and the gateway: REST API and web app on 127.0.0.1:$(APP_PORT), the Riva gRPC API
+# on RIVA_PORT (50051; docs/riva-api.md); Ctrl-C stops all.
 # Stored results: DATABASE_URL (default a SQLite file in build/app/), APP_MEDIA_DIR.
 app: repository
 	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.gateway --model-repository $(REPOSITORY)

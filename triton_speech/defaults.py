@@ -106,3 +106,17 @@ GATEWAY_TRITON_RETRIES = 2  # the gateway answers 503 soon rather than holding a
 TRIM_SILENCE_DB = -40.0
 TRIM_LEAD_S = 0.02  # kept before the first sound
 TRIM_TAIL_S = 0.5  # kept after the last sound
+# The Riva-compatible gRPC API (triton_speech.riva), served by the gateway process beside the REST API on APP_HOST.
+RIVA_PORT = 50051  # Riva's own: the Riva clients' --server default is localhost:50051
+RIVA_LANGUAGE_CODE = "en-US"  # the one language the served models speak; an empty language_code means it
+# The voice as Riva clients name it: "<voice_name>.<subvoice>" (what talk.py --list-voices prints)
+RIVA_VOICE_NAME = "English-US"
+RIVA_SUBVOICE = "Default"
+# The largest gRPC message the endpoint reads (Recognize's whole audio: 64 MiB is 35 minutes of 16 kHz 16-bit PCM;
+# asr_long's hour fits as FLAC or Opus). gRPC refuses larger ones with RESOURCE_EXHAUSTED before they are read.
+RIVA_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Text in one request (Synthesize, PunctuateText): longer is refused at once, never forwarded; the models' own
+# limits (MAX_TEXT_CHARS, MAX_PUNCTUATION_CHARS) apply below it and Triton names them.
+RIVA_MAX_TEXT_CHARS = 100_000
+RIVA_MAX_TEXTS = 64  # texts in one PunctuateText request
+RIVA_MAX_WAV_HEADER_BYTES = 65536  # a streamed WAV's header (RIFF chunks before "data") must end within this

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.helpers import free_ports, speechlike
-from triton_speech.benchmarks import asr, baseline, gateway, inputs, perf, punctuation, report, tts, tuning
+from triton_speech.benchmarks import asr, baseline, gateway, inputs, perf, punctuation, report, riva, tts, tuning
 from triton_speech.benchmarks.__main__ import summary, write
 from triton_speech.client.audio import load_audio
 from triton_speech.ensembles.builder import Exports
@@ -252,3 +252,18 @@ def test_gateway_overhead_section(triton):
     direct = rows[0]["p50_ms"]
     assert rows[0]["overhead_p50_ms"] == 0.0
     assert all(abs(r["overhead_p50_ms"] - (r["p50_ms"] - direct)) <= 0.11 for r in rows)  # both rounded to 0.1
+
+
+def test_riva_section(default_speech_server):
+    recognize, streamed = riva.measure(default_speech_server.grpc_url, seconds=2.0, clips=2, rounds=1,
+                                       port=free_ports().http)
+    assert [r["path"] for r in recognize] == ["triton grpc asr (direct)", "riva Recognize"]
+    assert all(r["requests"] == 2 and 0 < r["p50_ms"] <= r["p90_ms"] for r in recognize)
+    assert recognize[1]["overhead_p50_ms"] == pytest.approx(recognize[1]["p50_ms"] - recognize[0]["p50_ms"], abs=0.11)
+    assert [r["path"] for r in streamed] == ["riva StreamingRecognize, 3200-byte chunks in real time",
+                                             "riva StreamingRecognize, 3200-byte chunks",
+                                             "asr_streaming direct, 320 ms chunks in real time"]
+    for row in streamed:
+        assert row["streams"] == 2 and 0 < row["first_interim_p50_ms"] <= row["first_interim_p90_ms"]
+    # in real time, the first interim result needs at least the endpoint's first 320 ms chunk of audio
+    assert streamed[0]["first_interim_p50_ms"] >= 320 and streamed[0]["final_after_end_p50_ms"] > 0

@@ -8,7 +8,8 @@ benchmark's audio files); ``perf`` (perf_analyzer sweeps of ``asr``, ``punctuato
 ``baseline``, served / baseline ratios); ``tuning`` (serving-settings sweep of ``asr`` and the pick); ``streaming``
 (asr_streaming's latency at several concurrent real-time streams and the most it keeps up with; a long recording
 through asr_long and the client's windows vs its utterances one by one); ``gateway`` (the REST gateway's overhead
-over Triton for the same audio). Every section has knobs to shrink it.
+over Triton for the same audio); ``riva`` (the Riva endpoint's Recognize vs a direct asr call, and the time to the
+first interim result when streaming). Every section has knobs to shrink it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from triton_speech.benchmarks import (
     precision,
     punctuation,
     report,
+    riva,
     streaming,
     tts,
     tts_streaming,
@@ -48,7 +50,7 @@ from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.server import TritonServer
 
 SECTIONS = ("asr", "punctuation", "tts", "precision", "warmup", "tts_streaming", "baseline", "perf", "tuning",
-            "streaming", "gateway")
+            "streaming", "gateway", "riva")
 
 
 def _preferred(value: str) -> tuple[int, ...]:
@@ -139,6 +141,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gateway_group.add_argument("--gateway-clips", type=int, default=4, help="different clips")
     gateway_group.add_argument("--gateway-rounds", type=int, default=5, help="passes over the clips per path")
     gateway_group.add_argument("--gateway-port", type=int, default=0, help="the gateway's port (0: a free one)")
+    riva_group = parser.add_argument_group("riva")
+    riva_group.add_argument("--riva-seconds", type=float, default=5.0, help="clip length (s)")
+    riva_group.add_argument("--riva-clips", type=int, default=4, help="different clips")
+    riva_group.add_argument("--riva-rounds", type=int, default=5, help="passes over the clips per path")
     return parser.parse_args(argv)
 
 
@@ -201,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
             rows = gateway.measure(server.grpc_url, args.gateway_seconds, args.gateway_clips, args.gateway_rounds,
                                    args.gateway_port or free_port())
         write(args.output, "gateway", rows, f"Gateway overhead\n\nMachine: {machine}. {gateway.__doc__.strip()}")
+
+    if "riva" in args.only:
+        with TritonServer(args.model_repository) as server:
+            recognize, streamed = riva.measure(server.grpc_url, args.riva_seconds, args.riva_clips,
+                                               args.riva_rounds, free_port())
+        heading = f"Riva endpoint: overhead and streaming latency\n\nMachine: {machine}. {riva.__doc__.strip()}"
+        write(args.output, "riva", recognize, heading)
+        write(args.output, "riva_streaming", streamed, heading)
 
     if not {"baseline", "perf", "tuning"} & set(args.only):
         return 0

@@ -46,3 +46,34 @@ def buckets(seconds: tuple[float, ...], per_bucket: int, sample_rate: int = 1600
         starts = np.linspace(0, max(0, corpus.shape[0] - n), per_bucket).astype(int)
         result[length] = [np.ascontiguousarray(corpus[s : s + n]) for s in starts]
     return result
+
+
+def wav_files(seconds: float, clips: int, sample_rate: int = 16000) -> list[bytes]:
+    """``clips`` different clips of ``seconds`` as 16-bit WAV files."""
+    import io
+
+    import soundfile
+
+    files = []
+    for clip in buckets((seconds,), clips, sample_rate)[seconds]:
+        buffer = io.BytesIO()
+        soundfile.write(buffer, clip, sample_rate, format="WAV", subtype="PCM_16")
+        files.append(buffer.getvalue())
+    return files
+
+
+def interleaved(calls, items: int, rounds: int) -> list[list[float]]:
+    """Milliseconds of each ``call(index)`` for every item, the calls interleaved so that a noisy neighbour slows
+    all alike (after one warm-up call each: connections, the models' first requests)."""
+    import time
+
+    for call in calls:
+        call(0)
+    latencies: list[list[float]] = [[] for _ in calls]
+    for _ in range(rounds):
+        for index in range(items):
+            for call, times in zip(calls, latencies):
+                started = time.perf_counter()
+                call(index)
+                times.append((time.perf_counter() - started) * 1000)
+    return latencies

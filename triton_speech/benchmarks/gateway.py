@@ -9,13 +9,10 @@ is the path's p50 minus the direct p50.
 
 from __future__ import annotations
 
-import io
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
 from triton_speech.benchmarks import audio
 from triton_speech.client.asr import ASRClient
@@ -27,15 +24,6 @@ from triton_speech.gateway.serving import gateway_in_thread
 from triton_speech.gateway.settings import GatewaySettings
 
 PATHS = ("triton grpc (direct)", "gateway /v1/audio/transcriptions", "gateway /api/transcriptions (stored)")
-
-
-def wav_files(seconds: float, clips: int) -> list[bytes]:
-    files = []
-    for clip in audio.buckets((seconds,), clips, ASR_SAMPLE_RATE)[seconds]:
-        buffer = io.BytesIO()
-        soundfile.write(buffer, clip, ASR_SAMPLE_RATE, format="WAV", subtype="PCM_16")
-        files.append(buffer.getvalue())
-    return files
 
 
 def bench_key(database_url: str) -> str:
@@ -50,7 +38,7 @@ def bench_key(database_url: str) -> str:
 def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -> list[dict]:
     import httpx
 
-    files = wav_files(seconds, clips)
+    files = audio.wav_files(seconds, clips, ASR_SAMPLE_RATE)
     # Direct requests carry what the gateway sends Triton for the same file (decoded, silence trimmed).
     samples = [for_asr(decode(data, ASR_SAMPLE_RATE, max_seconds=seconds + 1), trim=True)[0] for data in files]
     client = ASRClient(grpc_url)
@@ -66,18 +54,9 @@ def measure(grpc_url: str, seconds: float, clips: int, rounds: int, port: int) -
                 response = http.post(path, files={"file": ("clip.wav", data, "audio/wav")})
                 response.raise_for_status()
 
-            calls = [lambda i: client.recognize(samples[i]),
-                     lambda i: upload("/v1/audio/transcriptions", files[i]),
-                     lambda i: upload("/api/transcriptions", files[i])]
-            for call in calls:  # warm-up: connections, the models' first requests
-                call(0)
-            latencies: list[list[float]] = [[] for _ in calls]
-            for _ in range(rounds):
-                for index in range(len(files)):
-                    for call, times in zip(calls, latencies):
-                        started = time.perf_counter()
-                        call(index)
-                        times.append((time.perf_counter() - started) * 1000)
+            latencies = audio.interleaved([lambda i: client.recognize(samples[i]),
+                                           lambda i: upload("/v1/audio/transcriptions", files[i]),
+                                           lambda i: upload("/api/transcriptions", files[i])], len(files), rounds)
     direct = float(np.percentile(latencies[0], 50))
     rows = []
     for path, times in zip(PATHS, latencies):

@@ -26,7 +26,7 @@ from pathlib import Path
 import uvicorn
 
 from triton_speech import defaults
-from triton_speech.gateway.cli import keys_main, page_address, serving_settings
+from triton_speech.gateway.cli import keys_main, page_address, riva_endpoint, serving_settings
 from triton_speech.gateway.middleware import install_log_record_factory
 from triton_speech.gateway.serving import LOG_FORMAT, uvicorn_config
 from triton_speech.gateway.settings import GatewaySettings
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             threading.Thread(target=_stop_when_gone, args=(triton, server, stopping, crashed), daemon=True).start()
         print(f"Open {address} (API: /docs). Results are stored in {settings.database_url} and {settings.media_dir}/. "
               f"Ctrl-C stops {'both' if triton else 'it'}.", flush=True)
-        server.run()
+        with riva_endpoint(settings, args.host):  # the Riva gRPC API on RIVA_PORT, beside the REST API
+            server.run()
     finally:
         if triton is not None:
             triton.stop()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import argparse
 import dataclasses
 import ipaddress
@@ -72,5 +74,24 @@ def page_address(settings: GatewaySettings, host: str, port: int) -> str:
     try:
         database.migrate()
         return f"{address}#key={KeyStore(database).local_key(settings.local_key_file)}"
+    finally:
+        database.close()
+
+
+@contextlib.contextmanager
+def riva_endpoint(settings: GatewaySettings, host: str):
+    """The Riva gRPC API beside the REST API, for as long as the block runs, checking the same API keys (none with
+    anonymous access)."""
+    from triton_speech.riva import serve_riva
+    from triton_speech.riva.auth import bearer
+
+    if settings.anonymous:
+        with serve_riva(settings.triton_url, host) as server:
+            yield server
+        return
+    database = Database(settings.database_url)
+    try:
+        with serve_riva(settings.triton_url, host, authenticate=bearer(KeyStore(database).verify)) as server:
+            yield server
     finally:
         database.close()
