@@ -2,9 +2,9 @@
 
     python tools/gpu_lock.py [--cache build/gpu_lock]
 
-- ``requirements/ngc.txt``: the serving dependencies of pyproject.toml (and its s3 extra) with onnxruntime-gpu (the gpu extra's pin)
-  in place of onnxruntime, resolved by pip for the container's Python and glibc (triton_speech.gpu_stack.NGC), wheels
-  only, with their hashes (the Dockerfile installs it with --require-hashes);
+- ``requirements/ngc.txt``: the serving dependencies of pyproject.toml (and its s3 extra) with onnxruntime-gpu (the
+  gpu extra's pin) in place of onnxruntime, resolved by pip for the container's Python and glibc
+  (triton_speech.gpu_stack.NGC), wheels only, with their hashes (the Dockerfile installs it with --require-hashes);
 - ``requirements/gpu.txt``: the gpu extra's wheels (onnxruntime-gpu and the CUDA 12 / cuDNN 9 wheels) for the host's
   Python, likewise;
 - ``requirements/gpu_lock.json``: for each file, what pip resolved it from (name, version, file name, sha256,

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import argparse
+import contextlib
 import dataclasses
 import ipaddress
 import sys
