@@ -15,6 +15,7 @@ from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Ste
 from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
 from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
+from triton_speech.runtime.tts.text import export_normalization
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
 # Optional per request: the seed of the prenet dropout and WaveGlow noise (same seed, same audio),
@@ -53,6 +54,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
     tacotron2_export = Path(tacotron2_export)
     tacotron2_info = read_export(tacotron2_export, "tacotron2")
     mel = Tensor("MEL", "FP32", (int(tacotron2_info["n_mel_channels"]), -1))
+    # The text front-end the checkpoint was trained with, unless the settings ask for another.
+    normalization = settings.text_normalization or export_normalization(tacotron2_info)
 
     decoder_parameters = {
         "gate_threshold": settings.gate_threshold,
@@ -62,7 +65,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
     }
     tacotron2_files = {name: tacotron2_export / name
                        for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")}
-    warmup_ids, warmup_lengths = pack_sentences([sentence_sequences(warmup.WARMUP_TEXT, settings.max_sentence_chars)])
+    warmup_ids, warmup_lengths = pack_sentences([sentence_sequences(warmup.WARMUP_TEXT, settings.max_sentence_chars,
+                                                                    normalization=normalization)])
     mel_warmup = warmup.samples(settings, MEL=warmup.log_mel(mel.dims[0]), MEL_LENGTH=warmup.length(
         warmup.WARMUP_MEL_FRAMES))
     text_normalizer = PythonModel(
@@ -70,7 +74,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         inputs=(TEXT,),
         outputs=(SYMBOL_IDS, SENTENCE_LENGTHS),
         batching=settings.batching("text_normalizer"),
-        parameters={"max_text_chars": settings.max_text_chars, "max_sentence_chars": settings.max_sentence_chars},
+        parameters={"max_text_chars": settings.max_text_chars, "max_sentence_chars": settings.max_sentence_chars,
+                    "text_normalization": normalization},
         warmup=warmup.samples(settings, TEXT=warmup.text()),
     )
     tacotron2 = PythonModel(
@@ -110,6 +115,7 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
             "vocoder": settings.vocoder,
             "max_text_chars": settings.max_text_chars,
             "max_sentence_chars": settings.max_sentence_chars,
+            "text_normalization": normalization,
             "stream_block_frames": settings.stream_block_frames,
         },
         artifacts={**tacotron2_files, **{name: path for name, path in vocoder.artifacts.items()
