@@ -12,7 +12,7 @@ COPY triton_speech/ triton_speech/
 # numpy<2: the python backend of Triton 24.10 returns empty tensors under numpy 2. onnxruntime-gpu for the python
 # models that host their own graphs (the Tacotron2 loop, WaveGlow); the package itself without its pip-Triton extras.
 RUN pip install --no-cache-dir -c requirements/constraints.txt "numpy<2" onnxruntime-gpu==1.31.1 \
-        pyctcdecode==0.5.0 librosa==0.11.0 tokenizers==0.23.3 soundfile soxr tqdm "tritonclient[grpc,http]" \
+        pyctcdecode==0.5.0 librosa==0.11.0 tokenizers==0.23.3 inflect==7.6.0 soundfile soxr tqdm "tritonclient[grpc,http]" \
     && pip install --no-cache-dir --no-deps --ignore-requires-python .
 
 # The launcher finds tritonserver on PATH, keeps the restricted APIs behind TRITON_ADMIN_KEY and watches the stubs;
