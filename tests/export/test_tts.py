@@ -47,6 +47,22 @@ def test_tacotron2_export_writes_three_graphs_within_tolerance(tacotron2_export)
     assert info["n_symbols"] == 148 and not info["random_weights"]
 
 
+def test_the_export_records_the_text_normalization_of_the_checkpoint(tacotron2_export, tacotron2_checkpoint,
+                                                                    tmp_path):
+    """A checkpoint naming none (as NVIDIA's) is DLE's; one that names its own keeps it; the flag overrides both."""
+    from triton_speech.export.__main__ import main
+
+    assert tacotron2_export[1]["text_normalization"] == "dle"
+    stored = torch.load(tacotron2_checkpoint, weights_only=True)
+    stored["config"]["text_normalization"] = "extended"
+    torch.save(stored, tmp_path / "extended.pt")
+    assert tts.export_tacotron2(tmp_path / "extended.pt", tmp_path / "a", check=False)["text_normalization"] == \
+        "extended"
+    assert main(["tacotron2", "--checkpoint", str(tmp_path / "extended.pt"), "--text-normalization", "dle",
+                 "--no-check", "--output", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "export.json").read_text())["text_normalization"] == "dle"
+
+
 def test_waveglow_export_within_tolerance(waveglow_export):
     output, info = waveglow_export
     parity = info["parity"]
