@@ -172,14 +172,14 @@ def check_frontend_onnx(model, path: Path, audio: list[np.ndarray]) -> float:
 
 @dataclass(frozen=True)
 class LogprobParity:
-    """The acoustic graph against NeMo: log-probs against the float64 run (the judged rule, ``parity``), against
-    the float32 run (for the record), and the greedy (argmax) paths against float64's."""
+    """The acoustic graph against NeMo: log-probs against the float64 run (the float64 rule, ``parity``), and the
+    greedy (argmax) paths and transcripts against float64's."""
 
     parity: Parity
     frames: int
     frames_differing: int  # frames whose ONNX argmax is not float64's
     frames_beyond_ties: int  # ... where float64's best class leads ONNX's choice by more than the bound allows
-    transcripts_equal: int  # clips whose greedy transcript (repeats merged, blanks dropped) equals float64's
+    transcripts_equal: int  # clips whose greedy transcript equals float64's
     clips: int
 
     @property
@@ -195,15 +195,10 @@ class LogprobParity:
             )
 
     def record(self) -> dict:
-        return {**self.parity.record(), "greedy": {"frames": self.frames, "frames_differing": self.frames_differing,
-                           "frames_beyond_ties": self.frames_beyond_ties,
-                           "transcripts_equal": f"{self.transcripts_equal}/{self.clips}"}}
-
-
-def greedy_transcript(logprobs: np.ndarray) -> list[int]:
-    """Best path, repeats merged and blanks (the last class) dropped."""
-    path = logprobs.argmax(axis=1)
-    return [int(c) for i, c in enumerate(path) if (i == 0 or c != path[i - 1]) and c != logprobs.shape[1] - 1]
+        greedy = {"frames": self.frames, "frames_differing": self.frames_differing,
+                  "frames_beyond_ties": self.frames_beyond_ties,
+                  "transcripts_equal": f"{self.transcripts_equal}/{self.clips}"}
+        return {**self.parity.record(), "greedy": greedy}
 
 
 def check_onnx(model, onnx_path: Path, features: list[np.ndarray]) -> LogprobParity:
@@ -214,8 +209,10 @@ def check_onnx(model, onnx_path: Path, features: list[np.ndarray]) -> LogprobPar
     A frame's argmax may differ only where float64's two candidates are within twice the bound (a near tie).
     """
     from triton_speech.runtime.asr.acoustic import AcousticModel
+    from triton_speech.runtime.asr.ctc import GreedyCTCDecoder
 
     served = AcousticModel.load(onnx_path)(features)
+    greedy = GreedyCTCDecoder(list(model.decoder.vocabulary))
     references = [nemo_alone(model, item) for item in features]
     with float64(model):
         exact = [nemo_alone(model, item, torch.float64) for item in features]
@@ -236,7 +233,7 @@ def check_onnx(model, onnx_path: Path, features: list[np.ndarray]) -> LogprobPar
         ties = 2 * parity.bound * np.maximum(1.0, np.abs(expected[frames, best]))
         differing += int((best != chosen).sum())
         beyond_ties += int((lead > ties).sum())
-        equal += greedy_transcript(ours) == greedy_transcript(expected)
+        equal += greedy(ours) == greedy(expected)
     return LogprobParity(parity, sum(len(e) for e in exact), differing, beyond_ties, equal, len(features))
 
 
