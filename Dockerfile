@@ -11,10 +11,11 @@ WORKDIR /opt/triton-speech
 COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY triton_speech/ triton_speech/
-# requirements/ngc.txt: the serving dependencies (and boto3, for repositories in object storage) for this Python, locked with their hashes (tools/gpu_lock.py), with
-# onnxruntime-gpu 1.20 (CUDA 12, cuDNN 9; its TensorRT provider is built for TensorRT 10) for the python models that
-# host their own graphs (the Tacotron2 loop, WaveGlow); numpy<2, which the python backend of Triton 24.10 needs.
-# The container's own CUDA, cuDNN and TensorRT libraries serve it; then the package itself, without dependencies.
+# requirements/ngc.txt: the serving dependencies (and boto3, for repositories in object storage) for this Python,
+# locked with their hashes (tools/gpu_lock.py), with onnxruntime-gpu 1.20 (CUDA 12, cuDNN 9; its TensorRT provider is
+# built for TensorRT 10) for the python models that host their own graphs (the Tacotron2 loop, WaveGlow); numpy<2,
+# which the python backend of Triton 24.10 needs. The container's own CUDA, cuDNN and TensorRT libraries serve it;
+# then the package itself, without dependencies.
 RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements/ngc.txt \
     && pip install --no-cache-dir --no-deps . \
     && mkdir -p /engine_cache

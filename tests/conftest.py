@@ -22,7 +22,8 @@ from tests.helpers import DEFAULT_LEXICON, DEFAULTS, TEST_SETTINGS, free_ports  
 
 # Fixtures that export models (seconds to a minute each): tests using them are marked `export`, so that quick
 # runs (make mutation) can leave them out with -m "not export".
-EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "punctuator_export", "default_punctuator_export",
+EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "calibrated_quartznet", "calibrated_quartznet_export",
+                      "punctuator_export", "default_punctuator_export",
                       "tacotron2_checkpoint", "tacotron2_export", "waveglow_export", "repository", "triton",
                       "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export",
                       "custom_punctuator", "custom_punctuator_nemo", "custom_export", "tone_export", "tone_pipeline",
@@ -51,6 +52,48 @@ def quartznet_export(tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("export") / "quartznet"
     quartznet.export(None, output)
     return output
+
+
+# What the calibrated QuartzNet hears while its BatchNorm statistics are re-estimated (espeak-ng, four voices).
+CALIBRATION_SPEECH = [
+    ("en-us", "the quick brown fox jumps over the lazy dog"),
+    ("en-gb", "she sells sea shells by the sea shore"),
+    ("en-us+f3", "we will meet at seven thirty on monday morning"),
+    ("en-gb-scotland", "how much wood would a woodchuck chuck"),
+    ("en-gb+m3", "please call stella and ask her to bring these things"),
+    ("en-us+m2", "the rain in spain stays mainly in the plain"),
+    ("en-029", "a large fawn jumped quickly over white zinc boxes"),
+    ("en-us+f2", "my flight to toronto leaves at noon"),
+]
+
+
+@pytest.fixture(scope="session")
+def calibrated_quartznet(tmp_path_factory):
+    """(model, .nemo path) of a stand-in for a trained QuartzNet 15x5: NeMo's EncDecCTCModel of the real 15x5
+    config, random weights at full scale, BatchNorm statistics re-estimated on espeak-ng speech (as training leaves
+    them), then eval. Its float32 run is about 1e-2 in log-prob from its float64 run, like a real checkpoint's."""
+    from tests.helpers import spoken_wav
+    from triton_speech.client.audio import load_audio
+    from triton_speech.export import quartznet
+
+    logging.getLogger("nemo_logger").setLevel(logging.ERROR)
+    folder = tmp_path_factory.mktemp("calibrated_quartznet")
+    speech = []
+    for index, (voice, text) in enumerate(CALIBRATION_SPEECH):
+        spoken_wav(text, folder / f"{index}.wav", voice)
+        speech.append(load_audio(folder / f"{index}.wav", 16000))
+    model = quartznet.random_model(quartznet.quartznet_config(), residual_branch_scale=1.0, calibration_audio=speech)
+    model.save_to(str(folder / "calibrated.nemo"))
+    return model, folder / "calibrated.nemo"
+
+
+@pytest.fixture(scope="session")
+def calibrated_quartznet_export(calibrated_quartznet, tmp_path_factory) -> tuple[Path, dict]:
+    """``python -m export quartznet --nemo`` of the calibrated 15x5 (raises if its parity check refuses it)."""
+    from triton_speech.export import quartznet
+
+    output = tmp_path_factory.mktemp("export") / "calibrated_quartznet"
+    return output, quartznet.export(calibrated_quartznet[1], output)
 
 
 @pytest.fixture(scope="session")

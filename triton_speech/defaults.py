@@ -60,6 +60,11 @@ PUNCTUATION_MAX_SEQ_LENGTH = 64
 PUNCTUATION_STEP = 8
 PUNCTUATION_MARGIN = 16
 
+# The text front-end of a Tacotron2 checkpoint that records none (NVIDIA's published ones): DeepLearningExamples' own
+# english_cleaners and symbol ids ("dle"); "extended" is this project's readings (runtime/tts/text.py). A checkpoint
+# trained here records the one it was trained with, and its export serves that one.
+TEXT_NORMALIZATION = "dle"
+
 # Tacotron2's decoder loop (DLE's inference defaults) and the vocoders.
 GATE_THRESHOLD = 0.5
 MAX_DECODER_STEPS = 2000

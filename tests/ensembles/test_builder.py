@@ -225,6 +225,37 @@ def test_boolean_settings_are_flags(tmp_path, tacotron2_export):
     assert parse(tmp_path / "tacotron2" / "config.pbtxt").model_warmup
 
 
+def _normalization(repository, model: str) -> str:
+    return parse(repository / model / "config.pbtxt").parameters["text_normalization"].string_value
+
+
+def test_tts_normalizes_text_as_the_export_records_unless_told(tmp_path, tacotron2_export):
+    """The test checkpoint records none (as NVIDIA's): DLE's front-end; an export recording another gets that one;
+    --text-normalization overrides both."""
+    import json
+    import shutil
+
+    from triton_speech.ensembles.builder import main
+
+    assert tacotron2_export[1]["text_normalization"] == "dle"
+    griffin_lim = RepositorySettings(vocoder="griffin_lim", warmup=False)
+    build(tmp_path / "dle", Exports(tacotron2=tacotron2_export[0]), griffin_lim)
+    assert _normalization(tmp_path / "dle", "text_normalizer") == _normalization(tmp_path / "dle", "tts_streaming") \
+        == "dle"
+    extended = tmp_path / "extended_export"
+    shutil.copytree(tacotron2_export[0], extended)
+    info = json.loads((extended / "export.json").read_text())
+    (extended / "export.json").write_text(json.dumps({**info, "text_normalization": "extended"}))
+    build(tmp_path / "extended", Exports(tacotron2=extended), griffin_lim)
+    assert _normalization(tmp_path / "extended", "text_normalizer") == "extended"
+    assert main(["--output", str(tmp_path / "told"), "--without", "asr", "punctuation", "--tacotron2-export",
+                 str(extended), "--vocoder", "griffin_lim", "--no-warmup", "--text-normalization", "dle"]) == 0
+    assert _normalization(tmp_path / "told", "text_normalizer") == _normalization(tmp_path / "told", "tts_streaming") \
+        == "dle"
+    with pytest.raises(ConfigError, match="text-normalization must be one of"):
+        RepositorySettings(text_normalization="fancy")
+
+
 def test_shapes_come_from_the_export(quartznet_export):
     configs = {m.name: m.config() for m in asr.models(quartznet_export, RepositorySettings())}
     assert list(configs["quartznet"].output[0].dims) == [-1, 29]

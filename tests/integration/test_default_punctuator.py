@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import DEFAULTS, free_ports
 from triton_speech.client import PunctuatorClient
-from triton_speech.export.punctuator import PARITY_TOLERANCE
+from triton_speech.export.punctuator import OUTPUT_NAMES
 from triton_speech.models.punctuator import NEMO_CAPIT_LABELS, NEMO_PUNCT_LABELS, read_nemo
 from triton_speech.runtime.punctuation import Punctuator
 from triton_speech.training.punctuation_data import (
@@ -59,7 +59,7 @@ def test_shipped_checkpoint_exports(default_punctuator_export):
     info = json.loads((default_punctuator_export / "export.json").read_text())
     assert Path(info["source"]).resolve() == SMALL_PUNCTUATOR_NEMO.resolve() and not info["random_weights"]
     assert info["max_seq_length"] <= info["max_position_embeddings"]
-    assert max(info["parity"][f"{name}_max_abs"] for name in ("punct_logits", "capit_logits")) <= PARITY_TOLERANCE
+    assert all(info["parity"][name]["onnx_vs_float64"] <= info["parity"][name]["bound"] for name in OUTPUT_NAMES)
 
 
 def test_heldout_set_is_asr_text_the_training_never_saw():

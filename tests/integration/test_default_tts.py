@@ -42,6 +42,23 @@ def default_tts_server(tmp_path_factory, default_quartznet_export, default_tacot
         yield server
 
 
+def test_the_default_tts_hears_the_readings_it_was_trained_on(default_tts_server):
+    """The shipped Tacotron2 learned from the extended readings (its checkpoint records them): served, numbers lose
+    DLE's hyphens and "%" is said, as in its training."""
+    import json
+
+    from tests.helpers import DATA
+    from triton_speech.client import TritonConnection
+
+    symbols = json.loads((DATA / "tacotron2_text.json").read_text())["symbols"]
+    connection = TritonConnection(default_tts_server.grpc_url)
+    for text, heard in (("In 1984, he was 42.", "in nineteen eighty four, he was forty two."),
+                        ("It is 50% off.", "it is fifty percent off.")):
+        served = connection.infer("text_normalizer", {"TEXT": np.array([[text.encode()]], dtype=object)},
+                                  ["SYMBOL_IDS"])
+        assert served["SYMBOL_IDS"][0].tolist() == [symbols.index(c) for c in heard]
+
+
 def synthesized(server, texts: list[str]) -> list[np.ndarray]:
     speaker = TTSClient(server.grpc_url)
     audio = []

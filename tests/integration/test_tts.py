@@ -63,6 +63,32 @@ def test_sentences_are_decoded_with_seeds_seed_plus_j_and_joined_in_order(triton
     np.testing.assert_allclose(together, np.concatenate(alone, axis=1), atol=1e-4, rtol=0)
 
 
+def test_the_served_text_normalizer_gives_a_dle_checkpoint_dles_ids(triton):
+    """The test checkpoint records no normalization, as NVIDIA's published ones: the served text_normalizer gives the
+    ids DeepLearningExamples' own code gives (tests/data/tacotron2_dle_ids.json), for every text of the table that
+    the server takes as one sentence as it is (no whitespace to collapse, no sentence to split)."""
+    import json
+
+    from tests.helpers import DATA, TEST_SETTINGS
+    from triton_speech.runtime.tts.text import split_sentences
+
+    table = json.loads((DATA / "tacotron2_dle_ids.json").read_text(encoding="utf-8"))
+    symbols = json.loads((DATA / "tacotron2_text.json").read_text())["symbols"]
+    entries = [entry for entry in table["entries"][: table["texts"]]
+               if " ".join(entry["text"].split()) == entry["text"] and entry["text"]
+               and split_sentences(entry["text"], TEST_SETTINGS["max_sentence_chars"]) == [entry["text"]]
+               and any(symbols[i].isalpha() or symbols[i].startswith("@") for i in entry["ids"])]
+    assert len(entries) > 150
+    texts = np.array([[entry["text"].encode()] for entry in entries], dtype=object)
+    connection = TritonConnection(triton.grpc_url)
+    for start in range(0, len(entries), 8):  # the repository's max_batch_size
+        served = connection.infer("text_normalizer", {"TEXT": texts[start : start + 8]},
+                                  ["SYMBOL_IDS", "SENTENCE_LENGTHS"])
+        for row, entry in enumerate(entries[start : start + 8]):
+            (length,) = served["SENTENCE_LENGTHS"][row][served["SENTENCE_LENGTHS"][row] > 0]
+            assert served["SYMBOL_IDS"][row][:length].tolist() == entry["ids"], entry["text"]
+
+
 def test_long_text_is_split_into_sentences_and_joined(triton, tts_pipeline):
     speech = tts_pipeline(MULTI_SENTENCE, seed=5)
     single = tts_pipeline(TEXTS[0], seed=5)

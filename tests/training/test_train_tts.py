@@ -21,7 +21,9 @@ from triton_speech.export import waveglow as waveglow_exporter
 from triton_speech.models.dle import MelSpectrogram
 from triton_speech.models.waveglow import WAVEGLOW_HOP
 from triton_speech.runtime.tts.stft import SAMPLE_RATE
+from triton_speech.runtime.tts.text import text_to_sequence
 from triton_speech.training import train_tts
+from triton_speech.training.manifest import read_manifest
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is installed by make setup")
 
@@ -119,17 +121,24 @@ def test_waveglow_loss_is_the_flow_negative_log_likelihood():
 def test_trained_checkpoints_load_through_the_export_path(tmp_path, monkeypatch):
     """A few real training steps on a spoken corpus; the files load with strict=True and export."""
     train_tts.build_corpus(tmp_path / "data", count=4, seed=0, workers=1, exclude=[])
-    corpus = train_tts.Corpus(tmp_path / "data")
+    corpus = train_tts.Corpus(tmp_path / "data", "dle")
     assert len(corpus) == 4 and (tmp_path / "data" / "features.pt").exists()
     assert all(m.shape[1] == 1 + a.numel() // WAVEGLOW_HOP for m, a in zip(corpus.mels, corpus.audio))
 
     tacotron2_record = train_tts.train_tacotron2(tmp_path / "data", tmp_path / "t.pt", minutes=5, max_steps=2,
-                                                 batch_size=2)
+                                                 batch_size=2, text_normalization="extended")
     waveglow_record = train_tts.train_waveglow(tmp_path / "data", tmp_path / "w.pt", minutes=5, max_steps=2,
                                                batch_size=2)
     assert tacotron2_record["steps"] == 2 and waveglow_record["steps"] == 2
     _, config = tts.build_tacotron2(tmp_path / "t.pt")
     assert config["encoder_embedding_dim"] == train_tts.SMALL_TACOTRON2["encoder_embedding_dim"]
+    # The ids it learned from are recorded, and its export serves them
+    assert config["text_normalization"] == tacotron2_record["text_normalization"] == "extended"
+    items = read_manifest(tmp_path / "data" / "train.json")
+    assert [ids.tolist() for ids in train_tts.Corpus(tmp_path / "data", "extended").ids] == [
+        text_to_sequence(item["text"], "extended") for item in items]
+    assert tts.export_tacotron2(tmp_path / "t.pt", tmp_path / "t_export", check=False)["text_normalization"] == \
+        "extended"
     waveglow = waveglow_exporter.build_waveglow(tmp_path / "w.pt")
     assert waveglow.n_flows == train_tts.SMALL_WAVEGLOW["n_flows"]
     info = waveglow_exporter.export_waveglow(tmp_path / "w.pt", tmp_path / "export")

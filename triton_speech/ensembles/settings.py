@@ -48,6 +48,9 @@ class RepositorySettings:
     # TTS: request text limit, sentence length the text is split to, decoder loop and vocoder settings
     max_text_chars: int = defaults.MAX_TEXT_CHARS
     max_sentence_chars: int = defaults.MAX_SENTENCE_CHARS
+    # TTS text front-end: "dle" (DeepLearningExamples' english_cleaners and ids) or "extended" (this project's
+    # readings); "" is the one the Tacotron2 export records for its checkpoint
+    text_normalization: str = ""
     # Tacotron2 cuts a request's mel at this much audio (reported as the step limit); the vocoders refuse longer
     max_speech_seconds: float = defaults.MAX_SPEECH_SECONDS
     gate_threshold: float = defaults.GATE_THRESHOLD
@@ -82,11 +85,14 @@ class RepositorySettings:
     def __post_init__(self):
         from triton_speech.ensembles.spec import ConfigError
         from triton_speech.export.precision import PRECISIONS
+        from triton_speech.runtime.tts.text import NORMALIZATIONS
 
         for name, value, allowed in (("target", self.target, TARGETS), ("device", self.device, ("cpu", "gpu")),
-                                     ("precision", self.precision, PRECISIONS)):
+                                     ("precision", self.precision, PRECISIONS),
+                                     ("text-normalization", self.text_normalization, ("", *NORMALIZATIONS))):
             if value not in allowed:
-                raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+                shown = ", ".join(value or "'' (the export's)" for value in allowed)
+                raise ConfigError(f"--{name} must be one of {shown}, got {value!r}")
         if self.network_device == "gpu" and self.precision == "int8":
             # precision.to_int8 quantizes activations to uint8 with per-tensor zero points (asymmetric ranges):
             # TensorRT takes only symmetric INT8 (zero point 0) and its ONNX parser rejects the graph.

@@ -16,6 +16,7 @@ from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
 from triton_speech.runtime.profiles import OPTIMUM_SECONDS, waveglow_profile
 from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
+from triton_speech.runtime.tts.text import export_normalization
 
 TEXT = Tensor("TEXT", "BYTES", (1,))
 # Optional per request: the seed of the prenet dropout and WaveGlow noise (same seed, same audio),
@@ -54,6 +55,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
     tacotron2_export = Path(tacotron2_export)
     tacotron2_info = read_export(tacotron2_export, "tacotron2")
     mel = Tensor("MEL", "FP32", (int(tacotron2_info["n_mel_channels"]), -1))
+    # The text front-end the checkpoint was trained with, unless the settings ask for another.
+    normalization = settings.text_normalization or export_normalization(tacotron2_info)
 
     decoder_parameters = {
         "gate_threshold": settings.gate_threshold,
@@ -65,7 +68,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
                        for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")}
     # CUDA alone, FP32 (ensembles.gpu says why)
     tacotron2_graphs = {name: gpu.cuda_only(path) for name, path in tacotron2_files.items() if name.endswith(".onnx")}
-    warmup_ids, warmup_lengths = pack_sentences([sentence_sequences(warmup.WARMUP_TEXT, settings.max_sentence_chars)])
+    warmup_ids, warmup_lengths = pack_sentences([sentence_sequences(warmup.WARMUP_TEXT, settings.max_sentence_chars,
+                                                                    normalization=normalization)])
     mel_warmup = warmup.samples(settings, MEL=warmup.log_mel(mel.dims[0]), MEL_LENGTH=warmup.length(
         warmup.WARMUP_MEL_FRAMES))
     text_normalizer = PythonModel(
@@ -73,7 +77,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         inputs=(TEXT,),
         outputs=(SYMBOL_IDS, SENTENCE_LENGTHS),
         batching=settings.batching("text_normalizer"),
-        parameters={"max_text_chars": settings.max_text_chars, "max_sentence_chars": settings.max_sentence_chars},
+        parameters={"max_text_chars": settings.max_text_chars, "max_sentence_chars": settings.max_sentence_chars,
+                    "text_normalization": normalization},
         warmup=warmup.samples(settings, TEXT=warmup.text()),
     )
     tacotron2 = PythonModel(
@@ -116,6 +121,7 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
             "vocoder": settings.vocoder,
             "max_text_chars": settings.max_text_chars,
             "max_sentence_chars": settings.max_sentence_chars,
+            "text_normalization": normalization,
             "stream_block_frames": settings.stream_block_frames,
             **gpu.python_parameters(settings, "tts_streaming", {**tacotron2_graphs, **vocoder_graphs}),
         },

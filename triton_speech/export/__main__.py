@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from triton_speech.defaults import SIGMA
+from triton_speech.runtime.tts.text import NORMALIZATIONS
 
 
 def main(argv=None) -> int:
@@ -29,6 +30,9 @@ def main(argv=None) -> int:
     punctuator.add_argument("--vocab", type=Path, help="WordPiece vocab.txt, if the .nemo archive lacks one")
     tacotron2 = commands.add_parser("tacotron2", help="DeepLearningExamples Tacotron2 checkpoint -> 3 ONNX graphs")
     tacotron2.add_argument("--checkpoint", type=Path, help="nvidia_tacotron2pyt_fp16/fp32 .pt (default: random)")
+    tacotron2.add_argument("--text-normalization", choices=NORMALIZATIONS,
+                           help="the text front-end the checkpoint was trained with, recorded for serving (default: "
+                                "what its config records, else dle: DeepLearningExamples' english_cleaners)")
     waveglow = commands.add_parser("waveglow", help="DeepLearningExamples WaveGlow checkpoint -> ONNX")
     waveglow.add_argument("--checkpoint", type=Path, help="nvidia_waveglow256pyt_fp16 .pt (default: random)")
     waveglow.add_argument("--sigma", type=float, default=SIGMA, help="default noise scale recorded with the export")
@@ -54,7 +58,7 @@ def main(argv=None) -> int:
     elif args.model == "tacotron2":
         from triton_speech.export.tacotron2 import export_tacotron2
 
-        info = export_tacotron2(args.checkpoint, output, check=check)
+        info = export_tacotron2(args.checkpoint, output, check=check, text_normalization=args.text_normalization)
     else:
         from triton_speech.export.waveglow import export_waveglow
 

@@ -73,11 +73,14 @@ def load_nemo(path: Path):
     return model.eval()
 
 
-def random_model(config: dict, seed: int = 0, calibration_batches: int = 4):
-    """Deterministic random weights, BatchNorm statistics calibrated on random speech-like audio.
+def random_model(config: dict, seed: int = 0, calibration_batches: int = 4,
+                 residual_branch_scale: float = RESIDUAL_BRANCH_SCALE, calibration_audio: list | None = None):
+    """Deterministic random weights, BatchNorm statistics calibrated on audio, as a trained model's are.
 
     With the initial statistics (mean 0, var 1) the deep stack saturates and every frame gets the same
-    label; re-estimating them on real activations gives varied, meaningful-to-compare outputs.
+    label; re-estimating them on real activations gives varied, meaningful-to-compare outputs. The audio is
+    ``calibration_audio`` (1-d float32 arrays, forwarded 4 at a time) or ``calibration_batches`` batches of random
+    speech-like audio.
     """
     from nemo.collections.asr.models import EncDecCTCModel
     from omegaconf import OmegaConf
@@ -85,24 +88,34 @@ def random_model(config: dict, seed: int = 0, calibration_batches: int = 4):
     torch.manual_seed(seed)
     model = EncDecCTCModel(cfg=OmegaConf.create(config), trainer=None)
     model.eval()
-    # Scale each residual block's branch down (its last BatchNorm gamma), as training leaves deep
-    # residual nets: at full scale the random 15x5 stack amplifies float32 rounding ~1e4-fold, so no
-    # float32 runtime could agree with PyTorch to 1e-4; at 0.1 float32 is within 3e-5 of float64.
+    # Scale each residual block's branch down (its last BatchNorm gamma), as training leaves deep residual nets: at
+    # full scale (1.0) the random 15x5 stack amplifies float32 rounding ~1e4-fold (float32 is 1e-2 from float64 in
+    # log-prob); at 0.1, within 3e-5, so the default random export also agrees with NeMo's float32 run closely.
     for block in model.encoder.encoder:
-        if block.res is not None:
+        if block.res is not None and residual_branch_scale != 1.0:
             branch_norms = [m for m in block.mconv if isinstance(m, torch.nn.BatchNorm1d)]
             with torch.no_grad():
-                branch_norms[-1].weight.mul_(RESIDUAL_BRANCH_SCALE)
+                branch_norms[-1].weight.mul_(residual_branch_scale)
     batch_norms = [m for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     for bn in batch_norms:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over the calibration batches
         bn.train()
     generator = torch.Generator().manual_seed(seed)
+    if calibration_audio is None:
+        batches = [synthetic_audio(generator, batch=4, seconds=3.0, sample_rate=config["sample_rate"])
+                   for _ in range(calibration_batches)]
+        lengths = [torch.full((4,), batch.shape[1]) for batch in batches]
+    else:
+        groups = [calibration_audio[i : i + 4] for i in range(0, len(calibration_audio), 4)]
+        lengths = [torch.tensor([len(a) for a in group]) for group in groups]
+        batches = [torch.zeros(len(group), int(n.max())) for group, n in zip(groups, lengths)]
+        for batch, group in zip(batches, groups):
+            for row, audio in enumerate(group):
+                batch[row, : len(audio)] = torch.as_tensor(audio)
     with torch.no_grad():
-        for _ in range(calibration_batches):
-            audio = synthetic_audio(generator, batch=4, seconds=3.0, sample_rate=config["sample_rate"])
-            model.forward(input_signal=audio, input_signal_length=torch.full((4,), audio.shape[1]))
+        for audio, length in zip(batches, lengths):
+            model.forward(input_signal=audio, input_signal_length=length)
     model.eval()
     return model
 

@@ -195,7 +195,8 @@ class Tacotron2(nn.Module):
 
     # Training-only or loop settings found in a checkpoint's 'config'; they do not change the network.
     _RUNTIME_CONFIG_KEYS = {"mask_padding", "max_decoder_steps", "gate_threshold", "p_attention_dropout",
-                            "p_decoder_dropout", "decoder_no_early_stopping", "n_frames_per_step"}
+                            "p_decoder_dropout", "decoder_no_early_stopping", "n_frames_per_step",
+                            "text_normalization"}
 
     @classmethod
     def from_config(cls, config: dict) -> "Tacotron2":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import sys
 import tempfile
@@ -33,12 +34,17 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from triton_speech.defaults import GATE_THRESHOLD, MAX_DECODER_STEPS
+from triton_speech.defaults import GATE_THRESHOLD, MAX_DECODER_STEPS, TEXT_NORMALIZATION
 from triton_speech.models.dle import MelSpectrogram, read_checkpoint
 from triton_speech.models.tacotron2 import Tacotron2
 from triton_speech.models.waveglow import WaveGlow
 from triton_speech.runtime.tts.stft import SAMPLE_RATE
-from triton_speech.runtime.tts.text import text_to_sequence
+from triton_speech.runtime.tts.text import (
+    NORMALIZATIONS,
+    UNRECORDED_EXPORT_NORMALIZATION,
+    check_normalization,
+    text_to_sequence,
+)
 from triton_speech.training.manifest import read_manifest
 from triton_speech.training.templates import sentences
 from triton_speech.training.voices import Voice, speak_to_file
@@ -107,27 +113,43 @@ def build_corpus(output: Path, count: int, seed: int, workers: int, exclude: lis
 
 
 class Corpus:
-    """Audio, DLE mels and symbol ids of a manifest, computed once and cached next to it."""
+    """Audio, DLE mels and symbol ids (by the text ``normalization``; None: no ids, for WaveGlow) of a manifest,
+    computed once and cached next to it (the ids again when the cache holds another normalization's)."""
 
-    def __init__(self, data: Path):
+    def __init__(self, data: Path, normalization: str | None):
         cache = data / "features.pt"
+        items = read_manifest(data / "train.json")
         if cache.exists():
             stored = torch.load(cache, weights_only=True)
         else:
             mel_of = MelSpectrogram()
             stored = {"ids": [], "mels": [], "audio": []}
-            for item in tqdm(read_manifest(data / "train.json"), desc="mels", file=sys.stderr):
+            for item in tqdm(items, desc="mels", file=sys.stderr):
                 audio, _ = soundfile.read(item["audio_filepath"], dtype="float32")
                 audio = torch.from_numpy(audio)
                 with torch.no_grad():
                     stored["mels"].append(mel_of(audio.unsqueeze(0))[0])
                 stored["audio"].append(audio)
-                stored["ids"].append(torch.tensor(text_to_sequence(item["text"]), dtype=torch.int64))
-            torch.save(stored, cache)
+        # Caches written before the normalization was stored hold the only one there was.
+        recorded = stored.get("text_normalization", UNRECORDED_EXPORT_NORMALIZATION)
+        if normalization is not None and (recorded != normalization or not stored["ids"]):
+            stored["ids"] = [torch.tensor(text_to_sequence(item["text"], normalization), dtype=torch.int64)
+                             for item in items]
+            stored["text_normalization"] = normalization
+            _save_atomically(stored, cache)
+        elif not cache.exists():
+            _save_atomically(stored, cache)
         self.ids, self.mels, self.audio = stored["ids"], stored["mels"], stored["audio"]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.mels)
+
+
+def _save_atomically(stored: dict, path: Path) -> None:
+    """The Tacotron2 and WaveGlow runs start side by side on one corpus: neither may read the other's half file."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    torch.save(stored, partial)
+    partial.replace(path)
 
 
 # --- losses -------------------------------------------------------------------------------------------
@@ -277,10 +299,14 @@ def initial_model(kind: str, init: Path | None):
 
 def train_tacotron2(data: Path, output: Path, minutes: float, max_steps: int, batch_size: int = 16,
                     lr: float = 1e-3, attention_weight: float = 5.0, init: Path | None = None, seed: int = 0,
-                    fp16: bool = False) -> dict:
+                    fp16: bool = False, text_normalization: str | None = None) -> dict:
+    """``text_normalization`` (text.py): the ids the model learns from, recorded in the checkpoint's config so that
+    its export serves the same; by default the ``init`` checkpoint's, else DLE's."""
     torch.manual_seed(seed)
-    corpus = Corpus(data)
     model, config = initial_model("tacotron2", init)
+    normalization = check_normalization(text_normalization or config.get("text_normalization", TEXT_NORMALIZATION))
+    config = {**config, "text_normalization": normalization}
+    corpus = Corpus(data, normalization)
     batches = tacotron2_batches(corpus, batch_size, random.Random(seed))
 
     def step_loss():
@@ -290,7 +316,8 @@ def train_tacotron2(data: Path, output: Path, minutes: float, max_steps: int, ba
 
     record = {"model": "Tacotron2 (DLE layout, narrow)", "parameters": sum(p.numel() for p in model.parameters()),
               "data": str(data), "utterances": len(corpus), "batch_size": batch_size, "lr": lr,
-              "attention_weight": attention_weight, "init": str(init) if init else None}
+              "attention_weight": attention_weight, "init": str(init) if init else None,
+              "text_normalization": normalization}
     return train_loop("tacotron2", model, config, step_loss, output, minutes, max_steps, lr, 100, record, fp16)
 
 
@@ -298,7 +325,7 @@ def train_waveglow(data: Path, output: Path, minutes: float, max_steps: int, bat
                    segment: int = 4096, lr: float = 5e-4, init: Path | None = None, seed: int = 0,
                    fp16: bool = False) -> dict:
     torch.manual_seed(seed)
-    corpus = Corpus(data)
+    corpus = Corpus(data, normalization=None)
     model, config = initial_model("waveglow", init)
     batches = waveglow_batches(corpus, batch_size, segment, random.Random(seed))
 
@@ -378,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--init", type=Path, help="continue from this checkpoint")
         command.add_argument("--threads", type=int, default=torch.get_num_threads())
         command.add_argument("--fp16", action="store_true", help="store FP16 weights (half the file; the export casts)")
+        if name == "tacotron2":
+            command.add_argument("--text-normalization", choices=NORMALIZATIONS,
+                                 help="the text front-end to train on, recorded in the checkpoint (default: the "
+                                      "--init checkpoint's, else dle)")
     evaluate = commands.add_parser("evaluate", help="round trip: text -> TTS -> ASR, character error rate")
     evaluate.add_argument("--tacotron2", type=Path, default=Path("defaults/tacotron2_small.pt"))
     evaluate.add_argument("--waveglow", type=Path, default=Path("defaults/waveglow_small.pt"))
@@ -402,9 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.output.is_dir() or args.output.suffix != ".pt":
         parser.error(f"--output names the checkpoint file to write (a .pt), got {args.output}")
+    options = {"text_normalization": args.text_normalization} if args.command == "tacotron2" else {}
     train = train_tacotron2 if args.command == "tacotron2" else train_waveglow
     record = train(args.data, args.output, args.minutes, args.steps, batch_size=args.batch_size, lr=args.lr,
-                   init=args.init, fp16=args.fp16)
+                   init=args.init, fp16=args.fp16, **options)
     print(json.dumps(record, indent=1))
     return 0
 

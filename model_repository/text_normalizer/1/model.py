@@ -1,9 +1,11 @@
-"""TEXT [B, 1] -> SYMBOL_IDS [B, N], SENTENCE_LENGTHS [B, S] (english_cleaners, sentence split, symbol ids)."""
+"""TEXT [B, 1] -> SYMBOL_IDS [B, N], SENTENCE_LENGTHS [B, S] (the checkpoint's text normalization, sentence split,
+symbol ids)."""
 
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, serve, text_inputs
 from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
+from triton_speech.runtime.tts.text import check_normalization
 
 
 class TritonPythonModel:
@@ -11,6 +13,7 @@ class TritonPythonModel:
         model = ModelArgs(args)
         self.max_text_chars = int(model.parameter("max_text_chars"))
         self.max_sentence_chars = int(model.parameter("max_sentence_chars"))
+        self.normalization = check_normalization(model.parameter("text_normalization"))
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, lambda rows: rows, self.pack)
@@ -18,7 +21,8 @@ class TritonPythonModel:
     def parse(self, request):
         # Normalizing here, per request, lets unspeakable text fail alone.
         texts = text_inputs(pb_utils, request, "TEXT", self.max_text_chars)
-        return [sentence_sequences(text, self.max_sentence_chars, f"TEXT row {row}") for row, text in enumerate(texts)]
+        return [sentence_sequences(text, self.max_sentence_chars, f"TEXT row {row}", self.normalization)
+                for row, text in enumerate(texts)]
 
     def pack(self, rows):
         ids, lengths = pack_sentences(rows)

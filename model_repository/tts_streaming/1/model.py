@@ -15,6 +15,7 @@ from triton_speech.runtime.tts.griffin_lim import GriffinLimStream
 from triton_speech.runtime.tts.sentences import sentence_sequences
 from triton_speech.runtime.tts.streaming import StreamingSynthesizer, StreamJob, StreamScheduler
 from triton_speech.runtime.tts.tacotron2 import DecoderSettings, Tacotron2Engine
+from triton_speech.runtime.tts.text import check_normalization
 from triton_speech.runtime.tts.waveglow import WaveGlowEngine, WaveGlowStream
 
 
@@ -36,6 +37,7 @@ class TritonPythonModel:
             self.context_frames = int(model.parameter("griffin_lim_context_frames"))
         self.max_text_chars = int(model.parameter("max_text_chars"))
         self.max_sentence_chars = int(model.parameter("max_sentence_chars"))
+        self.normalization = check_normalization(model.parameter("text_normalization"))
         block_frames, max_frames = int(model.parameter("stream_block_frames")), int(model.parameter("max_mel_frames"))
         self.scheduler = StreamScheduler(lambda: StreamingSynthesizer(tacotron2, block_frames, max_frames))
         self.scheduler.start()
@@ -48,7 +50,7 @@ class TritonPythonModel:
         texts = text_inputs(pb_utils, request, "TEXT", self.max_text_chars)
         if len(texts) != 1:
             raise InputError(f"TEXT has {len(texts)} rows: tts_streaming streams one text per request")
-        sentences = sentence_sequences(texts[0], self.max_sentence_chars, "TEXT row 0")
+        sentences = sentence_sequences(texts[0], self.max_sentence_chars, "TEXT row 0", self.normalization)
         (seed,) = seed_inputs(pb_utils, request, 1)
         if self.waveglow is None:
             vocoder = lambda: GriffinLimStream(seed, self.iterations, self.context_frames)  # noqa: E731

@@ -53,12 +53,12 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=400, deadline=None)
-@given(text=st.text(max_size=300), max_chars=st.integers(20, 250))
-def test_the_text_normalizer_either_speaks_or_says_why_on_any_text(text, max_chars):
+@given(text=st.text(max_size=300), max_chars=st.integers(20, 250), normalization=st.sampled_from(["dle", "extended"]))
+def test_the_text_normalizer_either_speaks_or_says_why_on_any_text(text, max_chars, normalization):
     from triton_speech.runtime.tts.sentences import sentence_sequences
 
     try:
-        sentences = sentence_sequences(text, max_chars, "TEXT row 0")
+        sentences = sentence_sequences(text, max_chars, "TEXT row 0", normalization)
     except InputError as error:
         assert str(error).startswith("TEXT row 0")
         return

@@ -1,4 +1,5 @@
-"""Tacotron2 text front-end: DLE's symbol table, english_cleaners, text_to_sequence and sentence splitting."""
+"""Tacotron2 text front-ends: DLE's symbol table, the extended readings' english_cleaners, the choice between them
+(dle and extended), text_to_sequence and sentence splitting. DLE's own readings: test_dle_text.py."""
 
 import json
 import re
@@ -9,8 +10,11 @@ from tests.helpers import DATA
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.tts.text import (
     ABBREVIATIONS,
+    NORMALIZATIONS,
     SYMBOLS,
+    cleaners,
     english_cleaners,
+    export_normalization,
     number_to_words,
     ordinal_to_words,
     split_sentences,
@@ -113,28 +117,78 @@ def test_cleaning_order_expands_numbers_before_abbreviations():
     assert english_cleaners("on the 1st. of May") == "on the first. of may"
 
 
-def test_text_to_sequence_uses_published_ids():
-    assert text_to_sequence("Hi, Bob!") == published_ids(list("hi, bob!"))
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_text_to_sequence_uses_published_ids(normalization):
+    assert text_to_sequence("Hi, Bob!", normalization) == published_ids(list("hi, bob!"))
 
 
 def test_text_to_sequence_reads_numbers_and_drops_unknown_characters():
-    assert text_to_sequence("  2 \u2713 cats # ") == published_ids(list("two cats"))
+    assert text_to_sequence("  2 \u2713 cats # ", "extended") == published_ids(list("two cats"))
+    # DLE keeps the spaces either side: whitespace is collapsed (not trimmed) before "#" is dropped
+    assert text_to_sequence("  2 \u2713 cats # ", "dle") == published_ids(list(" two cats  "))
 
 
-def test_curly_braces_are_arpabet():
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_curly_braces_are_arpabet(normalization):
     expected = published_ids(list("say ") + ["@HH", "@AH0", "@L", "@OW1"] + list(" now."))
-    assert text_to_sequence("Say {HH AH0 L OW1} now.") == expected
+    assert text_to_sequence("Say {HH AH0 L OW1} now.", normalization) == expected
 
 
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
 @pytest.mark.parametrize("text", ["", "   \n", "\u2713\u2713", "...?!", "\u4f60\u597d"])
-def test_text_with_nothing_to_say_is_an_input_error(text):
+def test_text_with_nothing_to_say_is_an_input_error(text, normalization):
     with pytest.raises(InputError, match="empty|no characters"):
-        text_to_sequence(text)
+        text_to_sequence(text, normalization)
 
 
-def test_unknown_arpabet_phone_is_an_input_error():
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_unknown_arpabet_phone_is_an_input_error(normalization):
     with pytest.raises(InputError, match="XX"):
-        text_to_sequence("{HH XX}")
+        text_to_sequence("{HH XX}", normalization)
+
+
+# --- the two normalizations ----------------------------------------------------------------------------------
+
+# Where the extended readings part from DLE's: hyphens and commas in numbers, signs DLE drops, accents, decimals.
+EXTENDED_READINGS = [
+    ("In 1984, he was 42.", "in nineteen eighty-four, he was forty-two.", "in nineteen eighty four, he was forty two."),
+    ("the 21st century", "the twenty-first century", "the twenty first century"),
+    ("50% off", "fifty off", "fifty percent off"),
+    ("£5 each", "five each", "five pounds each"),
+    ("1234567", "one million, two hundred thirty-four thousand, five hundred sixty-seven",
+     "one million two hundred thirty four thousand five hundred sixty seven"),
+    ("$2.5", "two dollars, five cents", "two dollars, fifty cents"),
+    ("pi is 3.14", "pi is three point fourteen", "pi is three point one four"),
+    ("Über", "ueber", "uber"),
+]
+
+
+@pytest.mark.parametrize("text, dle, extended", EXTENDED_READINGS)
+def test_dle_and_extended_readings(text, dle, extended):
+    assert "".join(SYMBOLS[i] for i in text_to_sequence(text, "dle")) == dle
+    assert "".join(SYMBOLS[i] for i in text_to_sequence(text, "extended")) == extended
+    assert cleaners("extended") is english_cleaners
+
+
+def test_dle_is_the_default_normalization():
+    """A checkpoint that records none (NVIDIA's published ones) hears DLE's ids."""
+    assert text_to_sequence("In 1984") == text_to_sequence("In 1984", "dle") != text_to_sequence("In 1984", "extended")
+
+
+def test_an_unknown_normalization_is_refused():
+    with pytest.raises(ValueError, match="dle, extended"):
+        text_to_sequence("hello", "fancy")
+    with pytest.raises(ValueError, match="dle, extended"):
+        cleaners("fancy")
+
+
+def test_an_export_serves_the_normalization_it_records():
+    assert export_normalization({"text_normalization": "dle"}) == "dle"
+    assert export_normalization({"text_normalization": "extended"}) == "extended"
+    # exports made before they recorded one were served with the extended readings, the only ones there were
+    assert export_normalization({}) == "extended"
+    with pytest.raises(ValueError):
+        export_normalization({"text_normalization": "other"})
 
 
 def test_split_sentences_at_sentence_ends_not_abbreviations_or_initials():
@@ -165,14 +219,15 @@ def test_split_sentences_errors():
         split_sentences("Hello.", max_chars=0)
 
 
-def test_every_symbol_but_pad_round_trips():
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_every_symbol_but_pad_round_trips(normalization):
     # Every letter, punctuation mark and phone is reachable from text; "_" never is.
     letters_and_punctuation = [s for s in SYMBOLS if len(s) == 1 and s not in "_ " and not s.isupper()]
-    ids = text_to_sequence("a" + "".join(letters_and_punctuation))
+    ids = text_to_sequence("a" + "".join(letters_and_punctuation), normalization)
     assert set(published_ids(letters_and_punctuation)) <= set(ids)
     phones = [s[1:] for s in SYMBOLS if s.startswith("@")]
-    assert text_to_sequence("{" + " ".join(phones) + "}") == published_ids(["@" + p for p in phones])
-    assert re.fullmatch(r"[a-z]+", "".join(SYMBOLS[i] for i in text_to_sequence("_a_b_")))
+    assert text_to_sequence("{" + " ".join(phones) + "}", normalization) == published_ids(["@" + p for p in phones])
+    assert re.fullmatch(r"[a-z]+", "".join(SYMBOLS[i] for i in text_to_sequence("_a_b_", normalization)))
 
 
 # --- the SYMBOL_IDS / SENTENCE_LENGTHS wire format between text_normalizer and tacotron2 ---------------------

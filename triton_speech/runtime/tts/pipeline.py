@@ -23,13 +23,15 @@ class Speech:
 
 class TTSPipeline:
     """The ``tts`` ensemble in-process: text -> sentences -> Tacotron2 -> joined mel -> vocoder, where the
-    vocoder is WaveGlow or, with ``waveglow`` None, Griffin-Lim (the ``griffin_lim`` model)."""
+    vocoder is WaveGlow or, with ``waveglow`` None, Griffin-Lim (the ``griffin_lim`` model). Text is normalized as
+    ``text_normalization`` says, by default as the Tacotron2 export records for its checkpoint."""
 
     sample_rate = SAMPLE_RATE
 
     def __init__(self, tacotron2: Tacotron2Engine, waveglow: WaveGlowEngine | None, max_sentence_chars: int,
-                 griffin_lim_iterations: int = GRIFFIN_LIM_ITERATIONS):
+                 griffin_lim_iterations: int = GRIFFIN_LIM_ITERATIONS, text_normalization: str | None = None):
         self.tacotron2 = tacotron2
+        self.text_normalization = text_normalization or tacotron2.text_normalization
         self.waveglow = waveglow
         self.max_sentence_chars = max_sentence_chars
         self.griffin_lim_iterations = griffin_lim_iterations
@@ -42,8 +44,9 @@ class TTSPipeline:
     def batch(self, texts: Sequence[str], seeds: Sequence[int], sigma: float | None = None,
               denoiser_strength: float | None = None) -> list[Speech]:
         """Many texts decoded and vocoded together, as the served models do with a dynamic batch."""
-        mels = request_mels(self.tacotron2, [(sentence_sequences(text, self.max_sentence_chars), seed)
-                                             for text, seed in zip(texts, seeds)])
+        mels = request_mels(self.tacotron2, [
+            (sentence_sequences(text, self.max_sentence_chars, normalization=self.text_normalization), seed)
+            for text, seed in zip(texts, seeds)])
         if self.waveglow is None:
             if sigma is not None or denoiser_strength is not None:  # as the served griffin_lim ensemble refuses them
                 raise ValueError("sigma and denoiser_strength are WaveGlow's: this pipeline vocodes with Griffin-Lim")

@@ -8,22 +8,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from triton_speech.defaults import TEXT_NORMALIZATION
 from triton_speech.runtime.batching import pad_batch
 from triton_speech.runtime.errors import InputError
-from triton_speech.runtime.tts.text import english_cleaners, split_sentences, text_to_sequence
+from triton_speech.runtime.tts.text import cleaners, split_sentences, text_to_sequence
 
 # A sentence with none of these after cleaning has nothing to say ("!!!", "--") and is skipped.
 _SPEAKABLE = re.compile(r"[a-z0-9{]")
 
 
-def sentence_sequences(text: str, max_sentence_chars: int, what: str = "TEXT") -> list[np.ndarray]:
-    """Symbol ids of each sentence of ``text`` (long text is split so no sentence exceeds the limit); an InputError
-    starts with ``what`` (the input and row)."""
+def sentence_sequences(text: str, max_sentence_chars: int, what: str = "TEXT",
+                       normalization: str = TEXT_NORMALIZATION) -> list[np.ndarray]:
+    """Symbol ids of each sentence of ``text`` (long text is split so no sentence exceeds the limit) by the text
+    ``normalization`` (text.py); an InputError starts with ``what`` (the input and row)."""
+    clean = cleaners(normalization)
     try:
-        sentences = [s for s in split_sentences(text, max_sentence_chars) if _SPEAKABLE.search(english_cleaners(s))]
+        sentences = [s for s in split_sentences(text, max_sentence_chars) if _SPEAKABLE.search(clean(s))]
         if not sentences:
             raise InputError(f"{what} has no speakable characters: {text[:60]!r}")
-        return [np.asarray(text_to_sequence(sentence), dtype=np.int64) for sentence in sentences]
+        return [np.asarray(text_to_sequence(sentence, normalization), dtype=np.int64) for sentence in sentences]
     except InputError as error:
         raise error if str(error).startswith(what) else InputError(f"{what}: {error}") from None
 

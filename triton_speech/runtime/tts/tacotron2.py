@@ -8,6 +8,7 @@ prenet dropout comes from its own seeded generator.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from triton_speech.defaults import GATE_THRESHOLD, MAX_DECODER_STEPS, PRENET_DROPOUT
+from triton_speech.defaults import GATE_THRESHOLD, MAX_DECODER_STEPS, PRENET_DROPOUT, TEXT_NORMALIZATION
 from triton_speech.runtime.batching import pad_batch, per_item_seeds
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.onnx import onnx_session, static_dim
+from triton_speech.runtime.tts.text import check_normalization, export_normalization
 
 # Tensor names of the exported graphs (triton_speech.export.tacotron2 writes them, the engine reads them).
 ENCODER_INPUTS = ("text", "text_length")
@@ -92,8 +94,11 @@ class PrenetDropout:
 class Tacotron2Engine:
     """Text ids -> mel spectrograms with the exported ``encoder``, ``decoder_step`` and ``postnet`` graphs."""
 
-    def __init__(self, encoder, decoder_step, postnet, settings: DecoderSettings | None = None):
+    def __init__(self, encoder, decoder_step, postnet, settings: DecoderSettings | None = None,
+                 text_normalization: str = TEXT_NORMALIZATION):
         self.encoder = encoder
+        # The text front-end of the checkpoint (text.py): what turns text into the ids this model understands.
+        self.text_normalization = check_normalization(text_normalization)
         self.decoder_step = decoder_step
         self.postnet = postnet
         self.settings = settings or DecoderSettings()
@@ -110,7 +115,9 @@ class Tacotron2Engine:
         directory = Path(directory)
         sessions = [onnx_session(directory / f"{name}.onnx", intra_op_threads, device, spinning)
                     for name in ("encoder", "decoder_step", "postnet")]
-        return cls(*sessions, settings=settings)
+        recorded = directory / "export.json"
+        normalization = export_normalization(json.loads(recorded.read_text())) if recorded.is_file() else None
+        return cls(*sessions, settings=settings, text_normalization=normalization or TEXT_NORMALIZATION)
 
     @property
     def postnet_context_frames(self) -> int:

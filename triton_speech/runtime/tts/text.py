@@ -1,18 +1,20 @@
-"""Text front-end of the DeepLearningExamples Tacotron2 checkpoints: ``english_cleaners`` and symbol ids.
+"""Text front-ends of the Tacotron2 checkpoints (text -> symbol ids), and sentence splitting.
 
-The cleaning steps, their order, the abbreviation table and the symbol list are those the published
-checkpoints were trained with (DLE ``tacotron2/text``). Differences, chosen for clearer speech:
+Two normalizations share DLE's symbol table and ``{ARPAbet}`` spans:
 
-* ASCII transliteration uses ``unicodedata`` plus a small table instead of DLE's own unidecoder, and
-  keeps the currency signs "£" and "€" so amounts in them are read out.
-* Numbers are read without inflect's punctuation: "1995" -> "nineteen ninety five" (inflect gives
-  "nineteen ninety-five"), "1234567" -> "one million two hundred thirty four thousand five hundred sixty
-  seven" (inflect separates groups with commas, which the model would speak as pauses).
-* Digits after a decimal point are read one by one ("3.14" -> "three point one four"); a currency
-  fraction is read as cents ("$3.5" -> "three dollars, fifty cents"); "%" and a leading minus are read.
-* Spaces left at either end of the id sequence (after dropping unsupported characters) are removed.
+* ``dle``: DeepLearningExamples' own ``english_cleaners`` and ``text_to_sequence`` (``dle_text``), the ids NVIDIA's
+  published checkpoints were trained on. What a checkpoint that records no normalization is served with.
+* ``extended``: the same cleaning steps, order, abbreviations and symbols with other readings, chosen for clearer
+  speech (and what the small default Tacotron2 of this project was trained on, which records it):
 
-Text inside ``{curly braces}`` is taken as space-separated ARPAbet phones, as in DLE.
+  * ASCII transliteration uses ``unicodedata`` plus a small table instead of DLE's own table (accents dropped,
+    "u" for "ü"), and keeps the currency signs "£" and "€" so amounts in them are read out.
+  * Numbers are read without inflect's punctuation: "1995" -> "nineteen ninety five" (DLE: "nineteen
+    ninety-five"), "1234567" -> "one million two hundred thirty four thousand five hundred sixty seven" (DLE
+    separates groups with commas, which the model speaks as pauses).
+  * Digits after a decimal point are read one by one ("3.14" -> "three point one four"); a currency fraction is
+    read as cents ("$3.5" -> "three dollars, fifty cents"); "%" and a leading minus are read.
+  * Spaces left at either end of the id sequence (after dropping unsupported characters) are removed.
 """
 
 from __future__ import annotations
@@ -20,32 +22,35 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from triton_speech.defaults import TEXT_NORMALIZATION
 from triton_speech.runtime.errors import InputError
+from triton_speech.runtime.tts import dle_text
+from triton_speech.runtime.tts.dle_text import (  # noqa: F401  (the symbol table, here for the extended readings)
+    ABBREVIATIONS,
+    ARPABET_PHONES,
+    SYMBOL_TO_ID,
+    SYMBOLS,
+    expand_abbreviations,
+    phone_ids,
+    require_speech,
+    symbol_ids,
+)
 
-# Symbol table of the checkpoints; a token id is the index in SYMBOLS.
-_PAD = "_"
-_SPECIAL = "-"
-_PUNCTUATION = "!'(),.:;? "
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-ARPABET_PHONES = (
-    "AA AA0 AA1 AA2 AE AE0 AE1 AE2 AH AH0 AH1 AH2 AO AO0 AO1 AO2 AW AW0 AW1 AW2 AY AY0 AY1 AY2 B CH D DH "
-    "EH EH0 EH1 EH2 ER ER0 ER1 ER2 EY EY0 EY1 EY2 F G HH IH IH0 IH1 IH2 IY IY0 IY1 IY2 JH K L M N NG "
-    "OW OW0 OW1 OW2 OY OY0 OY1 OY2 P R S SH T TH UH UH0 UH1 UH2 UW UW0 UW1 UW2 V W Y Z ZH"
-).split()
-SYMBOLS: list[str] = [_PAD, *_SPECIAL, *_PUNCTUATION, *_LETTERS, *("@" + phone for phone in ARPABET_PHONES)]
-SYMBOL_TO_ID: dict[str, int] = {symbol: index for index, symbol in enumerate(SYMBOLS)}
-# Ids that carry sound; a sequence of only punctuation and spaces has nothing to say.
-_SPOKEN_IDS = frozenset(SYMBOL_TO_ID[s] for s in SYMBOLS if s.isalpha() or s.startswith("@"))
-# DLE never emits these even though "_" has an id.
-_NEVER_EMITTED = {"_", "~"}
+NORMALIZATIONS = ("dle", "extended")
+# What an export made before exports recorded their normalization is served with: the only one there was.
+UNRECORDED_EXPORT_NORMALIZATION = "extended"
 
-ABBREVIATIONS: list[tuple[str, str]] = [
-    ("mrs", "misess"), ("mr", "mister"), ("dr", "doctor"), ("st", "saint"), ("co", "company"),
-    ("jr", "junior"), ("maj", "major"), ("gen", "general"), ("drs", "doctors"), ("rev", "reverend"),
-    ("lt", "lieutenant"), ("hon", "honorable"), ("sgt", "sergeant"), ("capt", "captain"),
-    ("esq", "esquire"), ("ltd", "limited"), ("col", "colonel"), ("ft", "fort"),
-]
-_ABBREVIATION_PATTERNS = [(re.compile(rf"\b{short}\.", re.IGNORECASE), long) for short, long in ABBREVIATIONS]
+
+def check_normalization(normalization: str) -> str:
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"text normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+    return normalization
+
+
+def export_normalization(export_info: dict) -> str:
+    """The normalization a Tacotron2 export's checkpoint was trained with (its ``export.json``)."""
+    return check_normalization(export_info.get("text_normalization", UNRECORDED_EXPORT_NORMALIZATION))
+
 
 # Characters NFKD does not decompose to ASCII but that have an obvious ASCII spelling.
 _TRANSLITERATION = str.maketrans({
@@ -187,48 +192,39 @@ def to_ascii(text: str) -> str:
     return "".join(c for c in text if c.isascii() or c in CURRENCIES)
 
 
-def expand_abbreviations(text: str) -> str:
-    for pattern, replacement in _ABBREVIATION_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 def english_cleaners(text: str) -> str:
-    """DLE's ``english_cleaners``: ASCII, lower case, numbers and abbreviations in words, whitespace collapsed."""
+    """``english_cleaners`` with the extended readings: ASCII, lower case, numbers and abbreviations in words,
+    whitespace collapsed."""
     text = to_ascii(text).lower()
     text = expand_abbreviations(expand_numbers(text))
     return _WHITESPACE.sub(" ", text)
 
 
-def _symbols_to_ids(text: str) -> list[int]:
-    return [SYMBOL_TO_ID[c] for c in text if c in SYMBOL_TO_ID and c not in _NEVER_EMITTED]
+def cleaners(normalization: str = TEXT_NORMALIZATION):
+    """The ``english_cleaners`` of a normalization (text -> cleaned text)."""
+    return dle_text.english_cleaners if check_normalization(normalization) == "dle" else english_cleaners
 
 
-def _arpabet_to_ids(phones: str) -> list[int]:
-    ids = []
-    for phone in phones.split():
-        if "@" + phone not in SYMBOL_TO_ID:
-            raise InputError(f"unknown ARPAbet phone {phone!r} in {{{phones}}}; known: {' '.join(ARPABET_PHONES)}")
-        ids.append(SYMBOL_TO_ID["@" + phone])
-    return ids
+def text_to_sequence(text: str, normalization: str = TEXT_NORMALIZATION) -> list[int]:
+    """Token ids of ``text`` after the normalization's ``english_cleaners``; ``{HH AH0 L OW1}`` spans are ARPAbet
+    phones.
 
-
-def text_to_sequence(text: str) -> list[int]:
-    """Token ids of ``text`` after ``english_cleaners``; ``{HH AH0 L OW1}`` spans are ARPAbet phones.
-
-    Raises ``InputError`` for empty text and for text with nothing speakable (no letters, digits or phones).
+    Raises ``InputError`` for empty text, for text with nothing speakable (no letters, digits or phones) and for an
+    unknown phone.
     """
-    remaining = text.strip()
-    if not remaining:
+    if not text.strip():
         raise InputError("text is empty: send at least one word")
+    if check_normalization(normalization) == "dle":
+        return dle_text.text_to_sequence(text)
+    remaining = text.strip()
     sequence: list[int] = []
     while remaining:
         match = _CURLY.match(remaining)
         if match is None:
-            sequence += _symbols_to_ids(english_cleaners(remaining))
+            sequence += symbol_ids(english_cleaners(remaining))
             break
-        sequence += _symbols_to_ids(english_cleaners(match.group(1)))
-        sequence += _arpabet_to_ids(match.group(2))
+        sequence += symbol_ids(english_cleaners(match.group(1)))
+        sequence += phone_ids(match.group(2))
         remaining = match.group(3)
     # Characters dropped at either end (quotes, symbols) can leave a space behind: no token to say.
     space = SYMBOL_TO_ID[" "]
@@ -236,12 +232,7 @@ def text_to_sequence(text: str) -> list[int]:
         sequence.pop()
     while sequence and sequence[0] == space:
         sequence.pop(0)
-    if not _SPOKEN_IDS.intersection(sequence):
-        shown = text if len(text) <= 60 else text[:57] + "..."
-        raise InputError(
-            f"text {shown!r} has no characters the model can speak (English letters, digits or {{ARPAbet}} phones)"
-        )
-    return sequence
+    return require_speech(sequence, text)
 
 
 # A sentence ends at . ! or ? (plus closing quotes/brackets) followed by whitespace.
