@@ -53,7 +53,9 @@ def test_lexicon_decoding_is_a_setting(tmp_path, quartznet_export):
     assert decoder.parameters["beam_size"].string_value == "8"
     assert (tmp_path / "repo" / "ctc_decoder" / "1" / "lexicon.txt").read_text() == "hello\nworld\n"
     build(tmp_path / "greedy", Exports(asr=quartznet_export), RepositorySettings())
-    assert "lexicon" not in parse(tmp_path / "greedy" / "ctc_decoder" / "config.pbtxt").parameters
+    greedy = parse(tmp_path / "greedy" / "ctc_decoder" / "config.pbtxt")
+    assert greedy.parameters["lexicon"].string_value == "" and greedy.parameters["lm"].string_value == ""
+    assert not (tmp_path / "greedy" / "ctc_decoder" / "1" / "lexicon.txt").exists()
 
 
 def test_language_model_decoding_is_a_setting(tmp_path, quartznet_export):
@@ -182,6 +184,38 @@ def test_a_warmup_length_is_the_length_of_its_tensor(vocoder, quartznet_export, 
                     assert value.tolist() == [sample.inputs[tensor].shape[axis]], f"{model.name}.{name}"
                     checked.append(f"{model.name}.{name}")
     assert {"quartznet.FEATURES_LENGTH", "ctc_decoder.LOGPROBS_LENGTH", f"{vocoder}.MEL_LENGTH"} <= set(checked)
+
+
+@pytest.mark.parametrize("target, device, vocoder", [("pip", "cpu", "griffin_lim"), ("pip", "gpu", "waveglow"),
+                                                     ("ngc", "cpu", "waveglow")])
+def test_every_python_model_reads_back_the_settings_the_builder_wrote(tmp_path, target, device, vocoder,
+                                                                      quartznet_export, punctuator_export,
+                                                                      tacotron2_export, waveglow_export):
+    """One typed definition per model's settings: the builder writes a runtime.model_settings dataclass into the
+    config, the model's model.py reads that class back from it, and gets the same values."""
+    from triton_speech.ensembles.builder import SOURCE_REPOSITORY, describe
+
+    exports = Exports(asr=quartznet_export, punctuator=punctuator_export, tacotron2=tacotron2_export[0],
+                      waveglow=waveglow_export[0])
+    described = describe(exports, RepositorySettings(target=target, device=device, vocoder=vocoder))
+    build(tmp_path, exports, RepositorySettings(target=target, device=device, vocoder=vocoder))
+    python_models = [model for model in described if isinstance(model, PythonModel)]
+    assert python_models and all(model.settings is not None for model in python_models)
+    for model in python_models:
+        kind = type(model.settings)
+        config = parse(tmp_path / model.name / "config.pbtxt")
+        written = {key: value.string_value for key, value in config.parameters.items()}
+        assert kind.from_parameters(written, model.name) == model.settings, model.name
+        source = (SOURCE_REPOSITORY / model.name / "1" / "model.py").read_text()
+        assert f"settings({kind.__name__})" in source, f"{model.name}/1/model.py does not read {kind.__name__}"
+
+
+def test_a_parameter_beside_the_settings_may_not_repeat_one():
+    from triton_speech.runtime.model_settings import GriffinLimSettings
+
+    with pytest.raises(ConfigError, match=r"parameters \['iterations'\] are settings of the model already"):
+        PythonModel("m", (Tensor("A", "FP32", (-1,)),), (Tensor("B", "FP32", (-1,)),), Batching(),
+                    settings=GriffinLimSettings(iterations=4, max_mel_frames=10), parameters={"iterations": "8"})
 
 
 @pytest.mark.parametrize("inputs, message", [

@@ -39,7 +39,7 @@ def test_ngc_serves_every_asr_network_natively_on_the_gpu(exports, tmp_path):
     assert {n for n, e in described.items() if isinstance(e, PythonModel)} == {
         "audio_input", "ctc_decoder", "punctuator", "text_normalizer", "tacotron2", "griffin_lim", "asr_long",
         "asr_streaming", "tts_streaming"}
-    assert described["punctuator"].parameters["network"] == "punctuator_network"
+    assert described["punctuator"].settings.network == "punctuator_network"
     assert [step.model for step in described["asr"].steps] == [
         "audio_input", "feature_extractor", "quartznet", "ctc_decoder", "punctuator"]
     assert set(names) == set(described)

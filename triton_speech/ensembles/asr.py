@@ -8,6 +8,7 @@ the same on both.
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from triton_speech.ensembles import gpu, punctuation, warmup
@@ -29,6 +30,15 @@ from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.features import MelFrontend
 from triton_speech.runtime.asr.longform import window_settings
 from triton_speech.runtime.asr.words import WORD_CONFIDENCE, WORD_END_S, WORD_START_S, WORDS
+from triton_speech.runtime.model_settings import (
+    AsrLongSettings,
+    AsrStreamingSettings,
+    AudioLimits,
+    CTCDecoderSettings,
+    Decoding,
+    FeatureExtractorSettings,
+    QuartzNetSettings,
+)
 from triton_speech.runtime.profiles import OPTIMUM_SECONDS, acoustic_profile, frontend_profile
 
 AUDIO = Tensor("AUDIO", "FP32", (-1,))
@@ -56,8 +66,8 @@ def models(export_dir: Path, settings: RepositorySettings,
     # Frames of the longest audio asr takes: quartznet and ctc_decoder refuse longer inputs sent to them directly.
     max_frames = frontend.num_frames(int(settings.max_audio_seconds * int(info["sample_rate"])))
     # What the first step checks (runtime.backend.audio_rows): a frame's worth of samples at least, the limit at most.
-    audio_checks = {"sample_rate": str(info["sample_rate"]), "max_audio_seconds": str(settings.max_audio_seconds),
-                    "min_samples": str(frontend.config.hop_length)}
+    audio_checks = AudioLimits(sample_rate=int(info["sample_rate"]), min_samples=frontend.config.hop_length,
+                               max_audio_seconds=settings.max_audio_seconds)
     acoustic_graph = (derived_graph(export_dir / "model.onnx", settings.precision, export_dir)
                       if "quartznet" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
     logprobs = Tensor("LOGPROBS", "FP32", (-1, num_classes))
@@ -114,8 +124,8 @@ def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logpr
         inputs=(AUDIO, AUDIO_LENGTH),
         outputs=(features, features_length),
         batching=settings.batching("feature_extractor"),
-        parameters={**audio_checks, "intra_op_threads": str(settings.onnx_threads),
-                    **gpu.python_parameters(settings, "feature_extractor", {"frontend.onnx": graphs["frontend.onnx"]})},
+        settings=FeatureExtractorSettings(**asdict(audio_checks), intra_op_threads=settings.onnx_threads),
+        parameters=gpu.python_parameters(settings, "feature_extractor", {"frontend.onnx": graphs["frontend.onnx"]}),
         artifacts={name: export_dir / name for name in ("frontend.onnx", "frontend.npz")},
         device=device,
         warmup=warmup.samples(settings, AUDIO=audio),
@@ -125,9 +135,9 @@ def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logpr
         inputs=(features, features_length),
         outputs=(logprobs, logprobs_length),
         batching=settings.batching("quartznet"),
-        parameters={"onnx_model": "model.onnx", "intra_op_threads": str(settings.onnx_threads),
-                    "max_frames": str(max_frames),
-                    **gpu.python_parameters(settings, "quartznet", {"model.onnx": graphs["model.onnx"]})},
+        settings=QuartzNetSettings(onnx_model="model.onnx", intra_op_threads=settings.onnx_threads,
+                                   max_frames=max_frames),
+        parameters=gpu.python_parameters(settings, "quartznet", {"model.onnx": graphs["model.onnx"]}),
         # export.json travels with the weights: where they came from and the parity measured.
         artifacts={"model.onnx": acoustic_graph, "export.json": export_dir / "export.json"},
         device=device,
@@ -155,7 +165,7 @@ def _ngc_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, num_c
         inputs=(AUDIO, AUDIO_LENGTH),
         outputs=(Tensor("CHECKED_AUDIO", "FP32", (-1,)), Tensor("CHECKED_AUDIO_LENGTH", "INT64", (1,))),
         batching=settings.batching("audio_input"),
-        parameters=audio_checks,
+        settings=audio_checks,
         warmup=warmup.samples(settings, AUDIO=audio),
     )
     feature_extractor = NativeModel(
@@ -195,7 +205,9 @@ def ctc_decoder(export_dir: Path, settings: RepositorySettings, logprobs: Tensor
         stride = frame_seconds(export_dir)
     except ValueError as error:
         raise ConfigError(str(error)) from error
-    decoding = {"labels": "labels.json", "max_frames": str(max_frames), "frame_seconds": repr(stride)}
+    decoding = CTCDecoderSettings(labels="labels.json", max_frames=max_frames, frame_seconds=stride,
+                                  beam_size=settings.ctc_beam_size, lm_alpha=settings.lm_alpha,
+                                  lm_beta=settings.lm_beta)
     decoding_files = {"labels.json": export_dir / "labels.json"}
     if settings.lexicon or settings.lm:
         try:  # the decoder the server will load: an unspellable word, a bad LM or beam size fails now, not at load
@@ -204,17 +216,15 @@ def ctc_decoder(export_dir: Path, settings: RepositorySettings, logprobs: Tensor
         except (ImportError, OSError, ValueError) as error:
             what = f"lexicon {settings.lexicon}" if settings.lexicon else f"lm {settings.lm}"
             raise ConfigError(f"ctc_decoder: {what}: {error}") from error
-        decoding["beam_size"] = str(settings.ctc_beam_size)
     if settings.lexicon:
-        decoding["lexicon"] = "lexicon.txt"
+        decoding = replace(decoding, lexicon="lexicon.txt")
         decoding_files["lexicon.txt"] = Path(settings.lexicon)
     if settings.lm:
-        name = "lm" + Path(settings.lm).suffix
-        decoding.update(lm=name, lm_alpha=str(settings.lm_alpha), lm_beta=str(settings.lm_beta))
-        decoding_files[name] = Path(settings.lm)
+        decoding = replace(decoding, lm="lm" + Path(settings.lm).suffix)
+        decoding_files[decoding.lm] = Path(settings.lm)
     frames = max(1, int(warmup_seconds / stride))  # the log-prob frames of the warm-up audio
     return PythonModel(name="ctc_decoder", inputs=(logprobs, logprobs_length), outputs=(TRANSCRIPT, *WORD_TENSORS),
-                       batching=settings.batching("ctc_decoder"), parameters=decoding, artifacts=decoding_files,
+                       batching=settings.batching("ctc_decoder"), settings=decoding, artifacts=decoding_files,
                        warmup=warmup.samples(settings, LOGPROBS=warmup.log_probs(frames, logprobs.dims[1]),
                                              LOGPROBS_LENGTH=warmup.length(frames)))
 
@@ -232,16 +242,10 @@ def asr_long(settings: RepositorySettings, asr_outputs: tuple[Tensor, ...], info
         inputs=(AUDIO, AUDIO_LENGTH),
         outputs=asr_outputs,
         batching=settings.batching("asr_long"),
-        parameters={
-            "sample_rate": str(info["sample_rate"]),
-            "min_samples": str(hop_length),
-            "max_long_audio_seconds": str(settings.max_long_audio_seconds),
-            "window_seconds": str(window),
-            "overlap_seconds": str(overlap),
-            "windows_in_flight": str(settings.long_windows_in_flight),
-            "asr_model": "asr",
-            "asr_outputs": ",".join(tensor.name for tensor in asr_outputs),
-        },
+        settings=AsrLongSettings(sample_rate=int(info["sample_rate"]), min_samples=hop_length,
+                                 max_long_audio_seconds=settings.max_long_audio_seconds, window_seconds=window,
+                                 overlap_seconds=overlap, windows_in_flight=settings.long_windows_in_flight,
+                                 asr_model="asr", asr_outputs=tuple(tensor.name for tensor in asr_outputs)),
     )
 
 
@@ -263,7 +267,8 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
         if value <= 0:
             raise ConfigError(f"asr_streaming: {name} must be positive, got {value:g}")
     batching = settings.batching("asr_streaming")
-    decoding = ("lexicon", "lm", "lm_alpha", "lm_beta", "beam_size")
+    window, overlap = long_windows(settings)
+    decoding = {item.name: getattr(decoder.settings, item.name) for item in fields(Decoding)}
     return PythonModel(
         name="asr_streaming",
         inputs=(AUDIO,),
@@ -272,16 +277,11 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
         sequence_batching=SequenceBatching(
             idle_us=int(settings.stream_idle_seconds * 1e6), max_candidate_sequences=settings.max_streams,
             max_queue_delay_us=settings.max_queue_delay_us, preferred_batch_sizes=settings.preferred_batch_sizes),
-        parameters={
-            "intra_op_threads": str(settings.onnx_threads),
-            **{key: decoder.parameters[key] for key in decoding if key in decoder.parameters},
-            "buffer_seconds": str(settings.stream_buffer_seconds),
-            "max_stream_seconds": str(settings.max_stream_seconds),
-            "idle_seconds": str(settings.stream_idle_seconds),
-            "max_audio_seconds": str(settings.max_audio_seconds),
-            **dict(zip(("window_seconds", "overlap_seconds"), map(str, long_windows(settings)))),
-            **gpu.python_parameters(settings, "asr_streaming", graphs),
-        },
+        settings=AsrStreamingSettings(
+            intra_op_threads=settings.onnx_threads, **decoding, buffer_seconds=settings.stream_buffer_seconds,
+            max_stream_seconds=settings.max_stream_seconds, idle_seconds=settings.stream_idle_seconds,
+            max_audio_seconds=settings.max_audio_seconds, window_seconds=window, overlap_seconds=overlap),
+        parameters=gpu.python_parameters(settings, "asr_streaming", graphs),
         # asr's export as ASRPipeline.from_export reads it, and the decoder's word list or LM
         artifacts={**{name: export_dir / name for name in ("frontend.onnx", "frontend.npz", "export.json")},
                    "model.onnx": acoustic_graph, **decoder.artifacts},

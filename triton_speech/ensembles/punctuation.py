@@ -8,6 +8,7 @@ onnxruntime_onnx backend on the GPU (or its TensorRT plan, given ``--tensorrt-pl
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from triton_speech.defaults import PUNCTUATION_MAX_SEQ_LENGTH
@@ -15,6 +16,7 @@ from triton_speech.ensembles import gpu, warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import NativeModel, PythonModel, Tensor, read_export
 from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
+from triton_speech.runtime.model_settings import PunctuatorSettings
 from triton_speech.runtime.profiles import punctuator_profile
 from triton_speech.runtime.punctuation import INPUT_NAMES, OUTPUT_NAMES
 
@@ -35,7 +37,7 @@ def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel |
     sample = warmup.samples(settings, TEXT=warmup.text(text))
     graph = (derived_graph(export_dir / "model.onnx", settings.precision)
              if "punctuator" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
-    parameters = {"max_text_chars": settings.max_punctuation_chars, "intra_op_threads": settings.onnx_threads}
+    served = PunctuatorSettings(max_text_chars=settings.max_punctuation_chars, intra_op_threads=settings.onnx_threads)
     files = {name: export_dir / name for name in ("vocab.txt", "labels.json", "export.json")}
     labels = json.loads((export_dir / "labels.json").read_text())
     # On a GPU a run takes at most max_batch_size windows (the profile's batch); every window is a full one at most
@@ -43,10 +45,10 @@ def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel |
                                                     settings.max_batch_size), half=gpu.fp16(settings, "punctuator"))
     if settings.target != "ngc":
         if settings.network_device == "gpu":
-            parameters.update(max_windows_per_run=settings.max_batch_size,
-                              **gpu.python_parameters(settings, "punctuator", {"model.onnx": network_graph}))
+            served = replace(served, max_windows_per_run=settings.max_batch_size)
         return [PythonModel(name="punctuator", inputs=(TEXT,), outputs=(PUNCTUATED_TEXT, UNPUNCTUATED_TEXT),
-                            batching=settings.batching("punctuator"), parameters=parameters,
+                            batching=settings.batching("punctuator"), settings=served,
+                            parameters=gpu.python_parameters(settings, "punctuator", {"model.onnx": network_graph}),
                             artifacts={**files, "model.onnx": graph}, device=settings.network_device,
                             warmup=sample)]
     plans = Path(settings.tensorrt_plans) if settings.tensorrt_plans else None
@@ -63,7 +65,7 @@ def models(export_dir: Path, settings: RepositorySettings) -> list[PythonModel |
     punctuator = PythonModel(
         name="punctuator", inputs=(TEXT,), outputs=(PUNCTUATED_TEXT, UNPUNCTUATED_TEXT),
         batching=settings.batching("punctuator"),
-        parameters={**parameters, "network": NETWORK, "max_windows_per_run": settings.max_batch_size},
+        settings=replace(served, network=NETWORK, max_windows_per_run=settings.max_batch_size),
         artifacts=files,
         # no warm-up: it would call punctuator_network through BLS, which Triton may not have loaded yet
     )

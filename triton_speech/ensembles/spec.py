@@ -18,6 +18,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from triton_speech import defaults
+from triton_speech.runtime.model_settings import ModelSettings
 from triton_speech.runtime.onnx import CUDNN_CONV_ALGO_SEARCH
 from triton_speech.runtime.profiles import Profile
 
@@ -152,6 +153,8 @@ class PythonModel:
     inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
     batching: Batching
+    # What the model.py reads back (runtime.model_settings); ``parameters``: others beside them (where it runs)
+    settings: ModelSettings | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
     # file name inside the version directory -> where the builder copies it from
     artifacts: Mapping[str, Path] = field(default_factory=dict)
@@ -170,6 +173,10 @@ class PythonModel:
                                   f"not {self.batching.instance_count}")
             if any(size > self.batching.max_batch_size for size in self.sequence_batching.preferred_batch_sizes):
                 raise ConfigError(f"{self.name}: preferred batch sizes exceed {self.batching.max_batch_size}")
+        if self.settings is not None:
+            twice = sorted(set(self.settings.parameters()) & {*self.parameters, "device"})
+            if twice:
+                raise ConfigError(f"{self.name}: parameters {twice} are settings of the model already")
         check_warmup(self.name, self.inputs, self.warmup)
 
     def warmup_files(self) -> dict[str, bytes]:
@@ -195,7 +202,8 @@ class PythonModel:
             config.dynamic_batching.max_queue_delay_microseconds = self.batching.max_queue_delay_us
             config.dynamic_batching.preferred_batch_size.extend(self.batching.preferred_batch_sizes)
         config.instance_group.add(count=self.batching.instance_count, kind=INSTANCE_KINDS[self.device])
-        for key, value in {**self.parameters, "device": self.device}.items():
+        written = self.settings.parameters() if self.settings is not None else {}
+        for key, value in {**written, **self.parameters, "device": self.device}.items():
             config.parameters[key].string_value = str(value)
         if self.decoupled:
             config.model_transaction_policy.decoupled = True

@@ -13,6 +13,13 @@ from triton_speech.ensembles import gpu, warmup
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.ensembles.spec import ConfigError, Ensemble, PythonModel, Step, Tensor, read_export
 from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
+from triton_speech.runtime.model_settings import (
+    GriffinLimSettings,
+    Tacotron2Settings,
+    TextNormalizerSettings,
+    TTSStreamingSettings,
+    WaveGlowSettings,
+)
 from triton_speech.runtime.profiles import OPTIMUM_SECONDS, waveglow_profile
 from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 from triton_speech.runtime.tts.stft import HOP, SAMPLE_RATE
@@ -58,12 +65,10 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
     # The text front-end the checkpoint was trained with, unless the settings ask for another.
     normalization = settings.text_normalization or export_normalization(tacotron2_info)
 
-    decoder_parameters = {
-        "gate_threshold": settings.gate_threshold,
-        "max_decoder_steps": settings.max_decoder_steps,
-        "intra_op_threads": settings.onnx_threads,
-        "max_mel_frames": max_mel_frames(settings),
-    }
+    loop = dict(gate_threshold=settings.gate_threshold, max_decoder_steps=settings.max_decoder_steps,
+                intra_op_threads=settings.onnx_threads, max_mel_frames=max_mel_frames(settings))
+    text = dict(max_text_chars=settings.max_text_chars, max_sentence_chars=settings.max_sentence_chars,
+                text_normalization=normalization)
     tacotron2_files = {name: tacotron2_export / name
                        for name in ("encoder.onnx", "decoder_step.onnx", "postnet.onnx", "export.json")}
     # CUDA alone, FP32 (ensembles.gpu says why)
@@ -77,8 +82,7 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         inputs=(TEXT,),
         outputs=(SYMBOL_IDS, SENTENCE_LENGTHS),
         batching=settings.batching("text_normalizer"),
-        parameters={"max_text_chars": settings.max_text_chars, "max_sentence_chars": settings.max_sentence_chars,
-                    "text_normalization": normalization},
+        settings=TextNormalizerSettings(**text),
         warmup=warmup.samples(settings, TEXT=warmup.text()),
     )
     tacotron2 = PythonModel(
@@ -86,8 +90,8 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
         inputs=(SYMBOL_IDS, SENTENCE_LENGTHS, SEED),
         outputs=(mel, MEL_LENGTH, STEP_LIMIT_REACHED),
         batching=settings.batching("tacotron2"),
-        parameters={**decoder_parameters, "max_symbols": SYMBOLS_PER_CHAR * settings.max_text_chars,
-                    **gpu.python_parameters(settings, "tacotron2", tacotron2_graphs)},
+        settings=Tacotron2Settings(**loop, max_symbols=SYMBOLS_PER_CHAR * settings.max_text_chars),
+        parameters=gpu.python_parameters(settings, "tacotron2", tacotron2_graphs),
         artifacts=tacotron2_files,
         warmup=warmup.samples(settings, SYMBOL_IDS=warmup_ids[0], SENTENCE_LENGTHS=warmup_lengths[0]),
         # The autoregressive loop has no native form: its graphs run in this python model, on the GPU when asked.
@@ -99,32 +103,27 @@ def models(tacotron2_export: Path, waveglow_export: Path | None,
             inputs=(mel, MEL_LENGTH, SEED),
             outputs=(AUDIO, AUDIO_LENGTH),
             batching=settings.batching("griffin_lim"),
-            parameters={"iterations": settings.griffin_lim_iterations, "max_mel_frames": max_mel_frames(settings)},
+            settings=GriffinLimSettings(iterations=settings.griffin_lim_iterations,
+                                        max_mel_frames=max_mel_frames(settings)),
             warmup=mel_warmup,
         )
         vocoder_inputs = (SEED,)
-        vocoder_parameters = {"iterations": settings.griffin_lim_iterations,
-                              "griffin_lim_context_frames": settings.griffin_lim_context_frames}
+        vocoder_settings = dict(iterations=settings.griffin_lim_iterations,
+                                griffin_lim_context_frames=settings.griffin_lim_context_frames)
         vocoder_graphs = {}
     else:
         vocoder_graphs = {"waveglow.onnx": waveglow_graph(Path(waveglow_export), mel.dims[0], settings)}
         vocoder = waveglow(Path(waveglow_export), mel, settings, mel_warmup, vocoder_graphs["waveglow.onnx"])
         vocoder_inputs = (SEED, SIGMA, DENOISER_STRENGTH)
-        vocoder_parameters = {key: vocoder.parameters[key] for key in ("onnx_model", "sigma", "denoiser_strength")}
+        vocoder_settings = {key: getattr(vocoder.settings, key) for key in ("onnx_model", "sigma", "denoiser_strength")}
     streaming = PythonModel(
         name="tts_streaming",
         inputs=(TEXT, *vocoder_inputs),
         outputs=(AUDIO, AUDIO_OFFSET, FINAL, STEP_LIMIT_REACHED),
         batching=settings.batching("tts_streaming"),
-        parameters={
-            **decoder_parameters, **vocoder_parameters,
-            "vocoder": settings.vocoder,
-            "max_text_chars": settings.max_text_chars,
-            "max_sentence_chars": settings.max_sentence_chars,
-            "text_normalization": normalization,
-            "stream_block_frames": settings.stream_block_frames,
-            **gpu.python_parameters(settings, "tts_streaming", {**tacotron2_graphs, **vocoder_graphs}),
-        },
+        settings=TTSStreamingSettings(**loop, **text, **vocoder_settings, vocoder=settings.vocoder,
+                                      stream_block_frames=settings.stream_block_frames),
+        parameters=gpu.python_parameters(settings, "tts_streaming", {**tacotron2_graphs, **vocoder_graphs}),
         artifacts={**tacotron2_files, **{name: path for name, path in vocoder.artifacts.items()
                                          if name != "export.json"}},
         decoupled=True,
@@ -174,14 +173,10 @@ def waveglow(export: Path, mel: Tensor, settings: RepositorySettings, warmup_sam
         inputs=(mel, MEL_LENGTH, SEED, SIGMA, DENOISER_STRENGTH),
         outputs=(AUDIO, AUDIO_LENGTH),
         batching=settings.batching("waveglow"),
-        parameters={
-            "onnx_model": "waveglow.onnx",
-            "sigma": settings.sigma,
-            "denoiser_strength": settings.denoiser_strength,
-            "intra_op_threads": settings.onnx_threads,
-            "max_mel_frames": max_mel_frames(settings),
-            **gpu.python_parameters(settings, "waveglow", {"waveglow.onnx": graph_options}),
-        },
+        settings=WaveGlowSettings(onnx_model="waveglow.onnx", sigma=settings.sigma,
+                                  denoiser_strength=settings.denoiser_strength, intra_op_threads=settings.onnx_threads,
+                                  max_mel_frames=max_mel_frames(settings)),
+        parameters=gpu.python_parameters(settings, "waveglow", {"waveglow.onnx": graph_options}),
         artifacts={"waveglow.onnx": graph, "export.json": export / "export.json"},
         warmup=warmup_samples,
         # Hosted here on both targets: its graph takes one sigma per batch and per-request noise the model draws.

@@ -23,6 +23,7 @@ import numpy as np
 from triton_speech.runtime.batching import pad_batch, unpad_batch
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.inputs import decode_utf8, split_rows
+from triton_speech.runtime.model_settings import AudioLimits, T
 
 
 class ModelArgs:
@@ -32,16 +33,14 @@ class ModelArgs:
         self.config = json.loads(args["model_config"])
         self.name = self.config["name"]
         self.directory = Path(args["model_repository"]) / args["model_version"]
-        self.parameters = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
+        # an empty string value may be left out of the JSON altogether
+        self.parameters = {k: v.get("string_value", "") for k, v in self.config.get("parameters", {}).items()}
         # The GPU Triton placed this instance on (instance groups on several GPUs get one instance per GPU)
         self.device_id = int(args.get("model_instance_device_id") or 0)
 
-    def parameter(self, key: str, default: str | None = None) -> str:
-        if key in self.parameters:
-            return self.parameters[key]
-        if default is None:
-            raise KeyError(f"model {self.name}: parameter {key} missing from config.pbtxt")
-        return default
+    def settings(self, kind: type[T]) -> T:
+        """The model's settings (a ``runtime.model_settings`` dataclass), as the builder wrote them."""
+        return kind.from_parameters(self.parameters, self.name)
 
     def placement(self):
         """Where this instance's ONNX Runtime sessions run: the ``device`` parameter, the GPU Triton gave the
@@ -49,10 +48,6 @@ class ModelArgs:
         from triton_speech.runtime.onnx import Placement
 
         return Placement.from_parameters(self.parameters, self.device_id)
-
-    def path(self, key: str) -> Path:
-        """A file named by a parameter, inside the version directory."""
-        return self.directory / self.parameter(key)
 
 
 def input_array(pb_utils, request, name: str) -> np.ndarray | None:
@@ -211,14 +206,11 @@ def text_inputs(pb_utils, request, name: str, max_chars: int) -> list[str]:
             for row, raw in enumerate(input_array(pb_utils, request, name).reshape(-1))]
 
 
-def audio_rows(pb_utils, request, model: ModelArgs) -> list[np.ndarray]:
-    """A request's ``AUDIO`` [B, N] (and optional ``AUDIO_LENGTH``) as checked rows, within the model's
-    ``min_samples`` / ``max_audio_seconds`` parameters (the asr ensemble's first step does this)."""
-    sample_rate = int(model.parameter("sample_rate"))
+def audio_rows(pb_utils, request, limits: AudioLimits) -> list[np.ndarray]:
+    """A request's ``AUDIO`` [B, N] (and optional ``AUDIO_LENGTH``) as checked rows, within the model's limits (the
+    asr ensemble's first step does this)."""
     return split_rows(input_array(pb_utils, request, "AUDIO"), input_array(pb_utils, request, "AUDIO_LENGTH"),
-                      min_samples=int(model.parameter("min_samples")),
-                      max_samples=int(float(model.parameter("max_audio_seconds")) * sample_rate),
-                      sample_rate=sample_rate)
+                      min_samples=limits.min_samples, max_samples=limits.max_samples, sample_rate=limits.sample_rate)
 
 
 def ragged_input(pb_utils, request, name: str, length_name: str, axis: int,

@@ -11,19 +11,18 @@ from triton_speech.runtime.asr.longform import plan_windows, recognize_in_window
 from triton_speech.runtime.asr.words import pack_words, transcript_from
 from triton_speech.runtime.backend import ModelArgs, bytes_column, input_array, serve_async
 from triton_speech.runtime.inputs import split_rows
+from triton_speech.runtime.model_settings import AsrLongSettings
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        model = ModelArgs(args)
-        self.sample_rate = int(model.parameter("sample_rate"))
-        self.min_samples = int(model.parameter("min_samples"))
-        self.max_samples = int(float(model.parameter("max_long_audio_seconds")) * self.sample_rate)
-        self.window = int(float(model.parameter("window_seconds")) * self.sample_rate)
-        self.overlap = int(float(model.parameter("overlap_seconds")) * self.sample_rate)
-        self.asr = model.parameter("asr_model")
-        self.asr_outputs = model.parameter("asr_outputs").split(",")
-        self.in_flight = int(model.parameter("windows_in_flight"))
+        settings = ModelArgs(args).settings(AsrLongSettings)
+        self.sample_rate, self.min_samples = settings.sample_rate, settings.min_samples
+        self.max_samples = int(settings.max_long_audio_seconds * self.sample_rate)
+        self.window = int(settings.window_seconds * self.sample_rate)
+        self.overlap = int(settings.overlap_seconds * self.sample_rate)
+        self.asr, self.asr_outputs = settings.asr_model, list(settings.asr_outputs)
+        self.in_flight = settings.windows_in_flight
         self.gate = None  # made in the event loop the requests run in
 
     async def execute(self, requests):

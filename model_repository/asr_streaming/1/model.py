@@ -5,24 +5,24 @@ transcripts live here; idle streams are freed."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.runtime.asr.ctc import served_decoding
 from triton_speech.runtime.asr.pipeline import ASRPipeline
 from triton_speech.runtime.asr.streaming import Chunk, StreamingRecognizer, StreamSettings
 from triton_speech.runtime.asr.words import pack_words, requested_words
 from triton_speech.runtime.backend import ModelArgs, bytes_column, error_response, input_array
+from triton_speech.runtime.model_settings import AsrStreamingSettings
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
+        settings = model.settings(AsrStreamingSettings)
         # The version directory holds asr's export (frontend.onnx, model.onnx, labels.json, export.json) and the
         # decoder's word list or LM
-        pipeline = ASRPipeline.from_export(
-            model.directory, intra_op_threads=int(model.parameter("intra_op_threads", "0")),
-            device=model.placement(), **served_decoding(model))
+        pipeline = ASRPipeline.from_export(model.directory, intra_op_threads=settings.intra_op_threads,
+                                           device=model.placement(), **settings.decoder_arguments(model.directory))
         pipeline.warm_up()  # no model_warmup for a sequence model: warm before Triton reports it ready
         self.streams = StreamingRecognizer(pipeline, StreamSettings(**{
-            name: float(model.parameter(name)) for name in StreamSettings.__dataclass_fields__}))
+            name: getattr(settings, name) for name in StreamSettings.__dataclass_fields__}))
         self.stop_sweeping = self.streams.sweep_in_background()
 
     def execute(self, requests):

@@ -8,17 +8,18 @@ native backend serves without checking anything.
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, audio_rows, ragged_output, serve
+from triton_speech.runtime.model_settings import AudioLimits
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.model = ModelArgs(args)
+        self.limits = ModelArgs(args).settings(AudioLimits)
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, lambda rows: rows, self.pack)
 
     def parse(self, request):
-        return audio_rows(pb_utils, request, self.model)
+        return audio_rows(pb_utils, request, self.limits)
 
     def pack(self, rows):
         return ragged_output(pb_utils, "CHECKED_AUDIO", "CHECKED_AUDIO_LENGTH", rows, axis=0)

@@ -4,17 +4,19 @@ frames times the stride)."""
 
 import triton_python_backend_utils as pb_utils
 
-from triton_speech.runtime.asr.ctc import load_decoder, served_decoding
+from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.words import pack_words, requested_words
 from triton_speech.runtime.backend import ModelArgs, bytes_column, ragged_input, serve
+from triton_speech.runtime.model_settings import CTCDecoderSettings
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        self.decoder = load_decoder(model.path("labels"), **served_decoding(model))
-        self.max_frames = int(model.parameter("max_frames"))
-        self.frame_seconds = float(model.parameter("frame_seconds"))
+        settings = model.settings(CTCDecoderSettings)
+        self.decoder = load_decoder(model.directory / settings.labels, **settings.decoder_arguments(model.directory))
+        self.max_frames = settings.max_frames
+        self.frame_seconds = settings.frame_seconds
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)

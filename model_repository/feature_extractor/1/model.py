@@ -5,19 +5,20 @@ import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.asr.features import OnnxMelFrontend
 from triton_speech.runtime.backend import ModelArgs, audio_rows, ragged_output, serve
+from triton_speech.runtime.model_settings import FeatureExtractorSettings
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        self.model = ModelArgs(args)
-        self.frontend = OnnxMelFrontend.load(self.model.directory, int(self.model.parameter("intra_op_threads", "0")),
-                                             self.model.placement())
+        model = ModelArgs(args)
+        self.settings = model.settings(FeatureExtractorSettings)
+        self.frontend = OnnxMelFrontend.load(model.directory, self.settings.intra_op_threads, model.placement())
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.frontend, self.pack)
 
     def parse(self, request):
-        return audio_rows(pb_utils, request, self.model)
+        return audio_rows(pb_utils, request, self.settings)
 
     def pack(self, features):
         return ragged_output(pb_utils, "FEATURES", "FEATURES_LENGTH", features, axis=-1)

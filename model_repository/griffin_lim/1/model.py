@@ -3,14 +3,14 @@
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, ragged_input, ragged_output, seed_inputs, serve
+from triton_speech.runtime.model_settings import GriffinLimSettings
 from triton_speech.runtime.tts.griffin_lim import griffin_lim
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        model = ModelArgs(args)
-        self.iterations = int(model.parameter("iterations"))
-        self.max_frames = int(model.parameter("max_mel_frames"))
+        settings = ModelArgs(args).settings(GriffinLimSettings)
+        self.iterations, self.max_frames = settings.iterations, settings.max_mel_frames
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)

@@ -7,18 +7,20 @@ model (Triton's native ONNX Runtime backend) through BLS: tokenizing and labelli
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, bytes_column, serve, served_model, text_inputs
+from triton_speech.runtime.model_settings import PunctuatorSettings
 from triton_speech.runtime.punctuation import INPUT_NAMES, OUTPUT_NAMES, Punctuator
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        self.max_chars = int(model.parameter("max_text_chars"))
-        network = model.parameter("network", "")
+        settings = model.settings(PunctuatorSettings)
+        self.max_chars = settings.max_text_chars
+        network = settings.network
         self.punctuator = Punctuator.load(
-            model.directory, int(model.parameter("intra_op_threads", "0")), model.placement(),
+            model.directory, settings.intra_op_threads, model.placement(),
             logits=served_model(pb_utils, network, INPUT_NAMES, OUTPUT_NAMES) if network else None,
-            max_windows_per_run=int(model.parameter("max_windows_per_run", "0")) or None)
+            max_windows_per_run=settings.max_windows_per_run or None)
 
     def execute(self, requests):
         # Every window of every text in the dynamic batch runs as one ONNX Runtime batch.

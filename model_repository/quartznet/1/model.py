@@ -4,14 +4,16 @@ import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.asr.acoustic import AcousticModel
 from triton_speech.runtime.backend import ModelArgs, ragged_input, ragged_output, serve
+from triton_speech.runtime.model_settings import QuartzNetSettings
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        self.model = AcousticModel.load(model.path("onnx_model"), int(model.parameter("intra_op_threads", "0")),
+        settings = model.settings(QuartzNetSettings)
+        self.model = AcousticModel.load(model.directory / settings.onnx_model, settings.intra_op_threads,
                                         model.placement())
-        self.max_frames = int(model.parameter("max_frames"))
+        self.max_frames = settings.max_frames
 
     def execute(self, requests):
         # All requests of the dynamic batch run as one padded ONNX Runtime batch.

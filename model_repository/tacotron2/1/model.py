@@ -8,6 +8,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, input_array, ragged_output, seed_inputs, serve
+from triton_speech.runtime.model_settings import Tacotron2Settings
 from triton_speech.runtime.tts.sentences import unpack_sentences
 from triton_speech.runtime.tts.tacotron2 import DecoderSettings, Tacotron2Engine, request_mels
 
@@ -15,14 +16,10 @@ from triton_speech.runtime.tts.tacotron2 import DecoderSettings, Tacotron2Engine
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        settings = DecoderSettings(
-            gate_threshold=float(model.parameter("gate_threshold")),
-            max_decoder_steps=int(model.parameter("max_decoder_steps")),
-        )
-        self.engine = Tacotron2Engine.load(model.directory, settings, int(model.parameter("intra_op_threads", "0")),
-                                           model.placement())
-        self.max_symbols = int(model.parameter("max_symbols"))
-        self.max_frames = int(model.parameter("max_mel_frames"))
+        settings = model.settings(Tacotron2Settings)
+        loop = DecoderSettings(gate_threshold=settings.gate_threshold, max_decoder_steps=settings.max_decoder_steps)
+        self.engine = Tacotron2Engine.load(model.directory, loop, settings.intra_op_threads, model.placement())
+        self.max_symbols, self.max_frames = settings.max_symbols, settings.max_mel_frames
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)

@@ -4,16 +4,16 @@ symbol ids)."""
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, serve, text_inputs
+from triton_speech.runtime.model_settings import TextNormalizerSettings
 from triton_speech.runtime.tts.sentences import pack_sentences, sentence_sequences
 from triton_speech.runtime.tts.text import check_normalization
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        model = ModelArgs(args)
-        self.max_text_chars = int(model.parameter("max_text_chars"))
-        self.max_sentence_chars = int(model.parameter("max_sentence_chars"))
-        self.normalization = check_normalization(model.parameter("text_normalization"))
+        settings = ModelArgs(args).settings(TextNormalizerSettings)
+        self.max_text_chars, self.max_sentence_chars = settings.max_text_chars, settings.max_sentence_chars
+        self.normalization = check_normalization(settings.text_normalization)
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, lambda rows: rows, self.pack)

@@ -11,6 +11,7 @@ import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, seed_inputs, serve_decoupled, text_inputs, waveglow_inputs
 from triton_speech.runtime.errors import InputError
+from triton_speech.runtime.model_settings import TTSStreamingSettings
 from triton_speech.runtime.tts.griffin_lim import GriffinLimStream
 from triton_speech.runtime.tts.sentences import sentence_sequences
 from triton_speech.runtime.tts.streaming import StreamingSynthesizer, StreamJob, StreamScheduler
@@ -22,23 +23,19 @@ from triton_speech.runtime.tts.waveglow import WaveGlowEngine, WaveGlowStream
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        threads, device = int(model.parameter("intra_op_threads", "0")), model.placement()
-        settings = DecoderSettings(gate_threshold=float(model.parameter("gate_threshold")),
-                                   max_decoder_steps=int(model.parameter("max_decoder_steps")))
+        settings = model.settings(TTSStreamingSettings)
+        threads, device = settings.intra_op_threads, model.placement()
+        loop = DecoderSettings(gate_threshold=settings.gate_threshold, max_decoder_steps=settings.max_decoder_steps)
         # The decoder's runs alternate with numpy vocoding in this process: ONNX Runtime must not spin between them.
-        tacotron2 = Tacotron2Engine.load(model.directory, settings, threads, device, spinning=False)
+        tacotron2 = Tacotron2Engine.load(model.directory, loop, threads, device, spinning=False)
         self.waveglow = None
-        if model.parameter("vocoder") == "waveglow":
-            self.waveglow = WaveGlowEngine.load(model.path("onnx_model"), float(model.parameter("sigma")),
-                                                float(model.parameter("denoiser_strength")), threads, device,
-                                                spinning=False)
-        else:
-            self.iterations = int(model.parameter("iterations"))
-            self.context_frames = int(model.parameter("griffin_lim_context_frames"))
-        self.max_text_chars = int(model.parameter("max_text_chars"))
-        self.max_sentence_chars = int(model.parameter("max_sentence_chars"))
-        self.normalization = check_normalization(model.parameter("text_normalization"))
-        block_frames, max_frames = int(model.parameter("stream_block_frames")), int(model.parameter("max_mel_frames"))
+        if settings.vocoder == "waveglow":
+            self.waveglow = WaveGlowEngine.load(model.directory / settings.onnx_model, settings.sigma,
+                                                settings.denoiser_strength, threads, device, spinning=False)
+        self.iterations, self.context_frames = settings.iterations, settings.griffin_lim_context_frames
+        self.max_text_chars, self.max_sentence_chars = settings.max_text_chars, settings.max_sentence_chars
+        self.normalization = check_normalization(settings.text_normalization)
+        block_frames, max_frames = settings.stream_block_frames, settings.max_mel_frames
         self.scheduler = StreamScheduler(lambda: StreamingSynthesizer(tacotron2, block_frames, max_frames))
         self.scheduler.start()
 

@@ -3,20 +3,18 @@
 import triton_python_backend_utils as pb_utils
 
 from triton_speech.runtime.backend import ModelArgs, ragged_input, ragged_output, seed_inputs, serve, waveglow_inputs
+from triton_speech.runtime.model_settings import WaveGlowSettings
 from triton_speech.runtime.tts.waveglow import WaveGlowEngine, request_audio
 
 
 class TritonPythonModel:
     def initialize(self, args):
         model = ModelArgs(args)
-        self.engine = WaveGlowEngine.load(
-            model.path("onnx_model"),
-            sigma=float(model.parameter("sigma")),
-            denoiser_strength=float(model.parameter("denoiser_strength")),
-            intra_op_threads=int(model.parameter("intra_op_threads", "0")),
-            device=model.placement(),
-        )
-        self.max_frames = int(model.parameter("max_mel_frames"))
+        settings = model.settings(WaveGlowSettings)
+        self.engine = WaveGlowEngine.load(model.directory / settings.onnx_model, sigma=settings.sigma,
+                                          denoiser_strength=settings.denoiser_strength,
+                                          intra_op_threads=settings.intra_op_threads, device=model.placement())
+        self.max_frames = settings.max_mel_frames
 
     def execute(self, requests):
         return serve(pb_utils, requests, self.parse, self.compute, self.pack)

@@ -201,19 +201,19 @@ def test_words_joined_are_the_transcript_in_order_within_the_audio(logprobs):
         assert all(w.end_s > w.start_s and 0 < w.confidence <= 1 for w in words)
 
 
-def test_served_decoding_reads_the_files_and_settings_a_config_names(tmp_path):
+def test_the_served_decoding_reads_the_files_and_settings_a_config_names(tmp_path):
     import json
 
     from triton_speech.defaults import CTC_BEAM_SIZE, LM_ALPHA, LM_BETA
-    from triton_speech.runtime.asr.ctc import served_decoding
     from triton_speech.runtime.backend import ModelArgs
+    from triton_speech.runtime.model_settings import Decoding
 
-    def args(parameters: dict) -> ModelArgs:
+    def decoding(parameters: dict) -> dict:
         config = {"name": "ctc_decoder", "parameters": {k: {"string_value": v} for k, v in parameters.items()}}
-        return ModelArgs({"model_config": json.dumps(config), "model_repository": str(tmp_path), "model_version": "1"})
+        model = ModelArgs({"model_config": json.dumps(config), "model_repository": str(tmp_path), "model_version": "1"})
+        return model.settings(Decoding).decoder_arguments(model.directory)
 
-    assert served_decoding(args({})) == dict(lexicon=None, lm=None, beam_size=CTC_BEAM_SIZE, lm_alpha=LM_ALPHA,
-                                             lm_beta=LM_BETA)
-    given = served_decoding(args({"lm": "lm.arpa", "beam_size": "8", "lm_alpha": "0.7", "lm_beta": "2"}))
+    assert decoding({}) == dict(lexicon=None, lm=None, beam_size=CTC_BEAM_SIZE, lm_alpha=LM_ALPHA, lm_beta=LM_BETA)
+    given = decoding({"lm": "lm.arpa", "beam_size": "8", "lm_alpha": "0.7", "lm_beta": "2"})
     assert given == dict(lexicon=None, lm=tmp_path / "1" / "lm.arpa", beam_size=8, lm_alpha=0.7, lm_beta=2.0)
-    assert served_decoding(args({"lexicon": "lexicon.txt"}))["lexicon"] == tmp_path / "1" / "lexicon.txt"
+    assert decoding({"lexicon": "lexicon.txt"})["lexicon"] == tmp_path / "1" / "lexicon.txt"

@@ -258,15 +258,6 @@ def arpa_unigrams(path: str | Path) -> list[str]:
     return words
 
 
-def served_decoding(model) -> dict:
-    """``load_decoder``'s keyword arguments from a served model's parameters (``runtime.backend.ModelArgs``): the
-    word list or LM file in its version directory, the beam size and the LM weights (ctc_decoder, asr_streaming)."""
-    optional = {name: model.path(name) if name in model.parameters else None for name in ("lexicon", "lm")}
-    return dict(**optional, beam_size=int(model.parameter("beam_size", str(CTC_BEAM_SIZE))),
-                lm_alpha=float(model.parameter("lm_alpha", str(LM_ALPHA))),
-                lm_beta=float(model.parameter("lm_beta", str(LM_BETA))))
-
-
 def load_decoder(labels_json: str | Path, lexicon: str | Path | None = None, beam_size: int = CTC_BEAM_SIZE,
                  lm: str | Path | None = None, lm_alpha: float = LM_ALPHA,
                  lm_beta: float = LM_BETA) -> GreedyCTCDecoder:
