@@ -209,8 +209,8 @@ class Conversation:
                     await self.say({"type": "partial", "text": text,
                                     "seconds": round(answered * chunk_samples / SAMPLE_RATE, 3)})
         except InferenceError as error:
-            if self.partials:
-                log.warning("asr_streaming failed, no more partial transcripts for this stream: %s", error)
+            log.warning("asr_streaming failed%s: %s", ", no more partial transcripts for this stream"
+                        if self.partials else " at the stream's end", error)
 
     async def finish(self, recording: LiveAudio, start: LiveStart, ended: str) -> None:
         """Transcribe the recording as an upload, store it, send the final message and close."""
