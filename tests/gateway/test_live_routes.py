@@ -210,8 +210,9 @@ def test_a_stream_holds_one_of_the_keys_inference_slots(database_url, tmp_path):
             assert (status, code) == (429, 4429) and "1 requests in progress" in message
             assert error_of(api.upload(), 429)  # an upload waits for the stream too
             assert api.upload(headers=bearer(api.keys["bob"])).status_code == 201  # other keys are not held
-            first.send_json({"type": "stop"})
             send_audio(first, tone(0.1))
+            first.send_json({"type": "stop"})
+            assert until_closed(first)[1] == 1000
         serves_on(api)  # the slot is given back with the stream
 
 
