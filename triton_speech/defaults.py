@@ -111,6 +111,15 @@ GATEWAY_TRITON_RETRIES = 2  # the gateway answers 503 soon rather than holding a
 TRIM_SILENCE_DB = -40.0
 TRIM_LEAD_S = 0.02  # kept before the first sound
 TRIM_TAIL_S = 0.5  # kept after the last sound
+# Live captions (the gateway's WebSocket, /api/transcriptions/live): the longest live recording (asr_streaming's own
+# limit; its final transcript goes to asr_long beyond the upload limit), the most audio one frame may carry, how far
+# a stream's audio may run ahead of the clock (a microphone cannot: a client that sends faster costs Triton a
+# partial pass per chunk far faster than anyone speaks), and how long a stream may send nothing before the gateway
+# ends it (below STREAM_IDLE_SECONDS, after which asr_streaming refuses the stream's next chunk).
+MAX_LIVE_SECONDS = MAX_STREAM_SECONDS
+LIVE_MAX_FRAME_SECONDS = 1.0
+LIVE_AHEAD_SECONDS = 5.0
+LIVE_IDLE_SECONDS = 5.0
 # The Riva-compatible gRPC API (triton_speech.riva), served by the gateway process beside the REST API on APP_HOST.
 RIVA_PORT = 50051  # Riva's own: the Riva clients' --server default is localhost:50051
 RIVA_LANGUAGE_CODE = "en-US"  # the one language the served models speak; an empty language_code means it

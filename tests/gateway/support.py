@@ -67,6 +67,8 @@ class FakeInference:
     fail: Exception | None = None
     hold: threading.Event = field(default_factory=threading.Event)
     asked: list = field(default_factory=list)
+    streams: list = field(default_factory=list)  # the live streams opened (FakeStream)
+    stream_fail: Exception | None = None  # what the live streams' partial transcripts fail with
 
     async def ready(self) -> bool:
         return self.ready_
@@ -78,14 +80,51 @@ class FakeInference:
         if self.fail is not None:
             raise self.fail
 
-    async def recognize(self, audio: np.ndarray, request_id: str = "", offset_s: float = 0.0) -> Recognition:
-        await self._answer(("recognize", audio.shape[0], request_id))
+    async def recognize(self, audio: np.ndarray, request_id: str = "", offset_s: float = 0.0,
+                        long: bool = False) -> Recognition:
+        await self._answer(("recognize_long" if long else "recognize", audio.shape[0], request_id))
         return Recognition(Transcript(FAKE_TEXT, FAKE_RAW), FAKE_WORDS, 0.01)
+
+    def open_stream(self, request_id: str = "") -> FakeStream:
+        stream = FakeStream(self.stream_fail)
+        self.streams.append(stream)
+        return stream
 
     async def synthesize(self, text: str, seed: int, request_id: str = "") -> Spoken:
         await self._answer(("synthesize", text, seed))
         audio = 0.1 * np.sin(np.arange(TTS_RATE // 2) / 10).astype(np.float32)
         return Spoken(Synthesis(audio, TTS_RATE, False), 0.02)
+
+
+class FakeStream:
+    """Stands in for a live stream to asr_streaming: after the n-th chunk its transcript is the first n words of
+    FAKE_RAW (so it stops changing after two), or it fails with ``fail``; records the chunks and its END."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.fail, self.chunks, self.ended, self.cancelled = fail, [], False, False
+        self.answers: asyncio.Queue = asyncio.Queue()
+
+    async def send(self, audio: np.ndarray) -> None:
+        self.chunks.append(np.array(audio))
+        self.answers.put_nowait(self.fail or " ".join(FAKE_RAW.split()[: len(self.chunks)]))
+
+    async def end(self) -> None:
+        self.ended = True
+        self.answers.put_nowait(FAKE_RAW)
+        self.answers.put_nowait(None)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.answers.put_nowait(None)
+
+    def __aiter__(self):
+        return self._answers()
+
+    async def _answers(self):
+        while (answer := await self.answers.get()) is not None:
+            if isinstance(answer, Exception):
+                raise answer
+            yield answer
 
 
 BAD_INPUT = InferenceError("TEXT row 0 has no speakable characters", "StatusCode.INVALID_ARGUMENT")

@@ -9,8 +9,11 @@ the database's driver and the file system, WAVs read by soundfile, speech judged
 from __future__ import annotations
 
 import io
+import json
 import logging
 import random
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -21,7 +24,7 @@ import soundfile
 import soxr
 
 from tests.gateway.support import GATEWAY_LIMITS
-from tests.helpers import free_port, spoken_wav, words_of
+from tests.helpers import DATA, free_port, spoken_wav, words_of
 from triton_speech.client import ASRClient
 from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES
 
@@ -346,3 +349,68 @@ def test_the_page_loads_only_its_own_scripts(http):
     assert page.status_code == 200 and "<title>triton-speech</title>" in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert http.get("/static/app.js").status_code == 200
+
+
+# --- live captions ----------------------------------------------------------------------------------------------
+
+LIVE_RECORDING = DATA / "asr_heldout" / "018.flac"  # 5.4 s: longer than the 2 s of audio each partial hears
+LIVE_FRAME_S = 0.04
+
+
+def stream_live(gateway, pcm: np.ndarray, rate: int = 16000) -> tuple[list[tuple[float, dict]], float, float]:
+    """``pcm`` (16-bit) sent over the live WebSocket in 40 ms frames at a microphone's pace, then stop. Returns the
+    messages with their arrival times, the time the first frame and the last frame were sent (perf_counter)."""
+    from websockets.sync.client import connect
+
+    received: list[tuple[float, dict]] = []
+    frame = int(LIVE_FRAME_S * rate)
+    with connect(gateway.url.replace("http://", "ws://") + "/api/transcriptions/live", max_size=None,
+                 subprotocols=["triton-speech.live.v1", f"bearer.{gateway.key}"]) as socket:
+        assert socket.subprotocol == "triton-speech.live.v1"
+        socket.send(json.dumps({"type": "start", "sample_rate": rate, "name": LIVE_RECORDING.name}))
+        assert json.loads(socket.recv(timeout=30))["type"] == "ready"
+
+        def listen():
+            for message in socket:
+                received.append((time.perf_counter(), json.loads(message)))
+
+        listener = threading.Thread(target=listen)
+        listener.start()
+        first = time.perf_counter()
+        for index, begin in enumerate(range(0, pcm.shape[0], frame)):
+            time.sleep(max(0.0, first + index * LIVE_FRAME_S - time.perf_counter()))
+            socket.send(pcm[begin : begin + frame].tobytes())
+        last = time.perf_counter()
+        socket.send(json.dumps({"type": "stop"}))
+        listener.join(timeout=120)
+        assert not listener.is_alive(), "no final within 120 s"
+        assert socket.close_code == 1000
+    return received, first, last
+
+
+@ONE_DATABASE
+def test_live_captions_show_partials_while_streaming_and_end_as_an_upload_of_the_recording(gateway, http):
+    data = LIVE_RECORDING.read_bytes()
+    pcm, rate = soundfile.read(io.BytesIO(data), dtype="int16")
+    upload = http.post("/api/transcriptions", files={"file": (LIVE_RECORDING.name, data, "audio/flac")}).json()
+
+    received, first, last = stream_live(gateway, pcm, rate)
+    partials = [(at, message["text"]) for at, message in received if message["type"] == "partial"]
+    (final,) = [message for _, message in received if message["type"] == "final"]
+    assert received[-1][1] is final and final["ended"] == "stop"
+    heard = [(at, text) for at, text in partials if text]
+    assert heard and heard[0][0] < last, "no partial transcript before the recording ended"
+    assert all(text == " ".join(words_of(text)) for _, text in partials)  # raw words
+    assert all(a != b for (_, a), (_, b) in zip(partials, partials[1:]))  # sent only when it changed
+
+    stored = final["transcription"]
+    for field in ("text", "raw_text", "words", "duration_s"):
+        assert stored[field] == upload[field], field
+    row = next(r for r in gateway.rows("transcriptions") if r["id"] == stored["id"])
+    assert (row["text"], row["key_id"], row["name"]) == (upload["text"], 1, LIVE_RECORDING.name)
+    kept, kept_rate = soundfile.read(io.BytesIO(http.get(stored["audio_url"]).content), dtype="int16")
+    assert kept_rate == 16000 and np.array_equal(kept, pcm)  # what was sent, sample for sample
+    print(f"\nlive captions over Python ({LIVE_RECORDING.name}, {pcm.shape[0] / rate:.1f} s, 40 ms frames in real "
+          f"time): first partial {partials[0][0] - first:.2f} s after the first frame, first words "
+          f"{heard[0][0] - first:.2f} s; final {received[-1][0] - last:.2f} s after the last frame; "
+          f"{len(partials)} partials")

@@ -1,9 +1,8 @@
 """The web app in a real headless Chromium (Debian's, driven by Playwright): opened at the address with its API key
 after #key= (as make app prints it), record from a fake microphone that plays a WAV of a known sentence and see its
-transcript; type text, press Speak and get playable audio; play and delete from the history; without a key, the
-page asks for one. A phone-sized screenshot is saved in the test's tmp dir (and, with UPDATE_DOCS_SCREENSHOTS=1,
-as docs/web_app.png).
-"""
+transcript; the same live: words while it plays, the upload's transcript at Stop; type text, press Speak and get
+playable audio; play and delete from the history; without a key, the page asks for one. A phone-sized screenshot
+is saved in the test's tmp dir (and, with UPDATE_DOCS_SCREENSHOTS=1, as docs/web_app.png)."""
 
 from __future__ import annotations
 
@@ -125,6 +124,55 @@ def test_record_transcribe_speak_and_delete_in_the_browser(gateway, browser, mic
     assert new_row["audio_file"] not in gateway.files("transcriptions")
     assert problems == []
     context.close()
+
+
+@pytest.mark.parametrize("gateway", ["sqlite"], indirect=True)
+def test_live_captions_show_partials_while_recording_and_the_upload_transcript_at_stop(gateway, browser, microphone):
+    path, seconds = microphone
+    # the offline transcript of the same file: what an upload of it gives
+    offline = httpx.post(f"{gateway.url}/api/transcriptions", headers=gateway.headers, timeout=120,
+                         files={"file": ("microphone.wav", path.read_bytes(), "audio/wav")}).json()["text"]
+    assert jiwer.wer(DEMO_ASR_TEXT, " ".join(words_of(offline))) <= MAX_WER, offline
+    context = browser.new_context()
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{gateway.url}/#key={gateway.key}")
+    before = {row["id"] for row in gateway.rows("transcriptions")}
+
+    # Live: the sentence's words show while the fake microphone still plays, before Stop.
+    page.click("#live")
+    pressed = time.monotonic()
+    page.wait_for_selector("#transcript.partial:not(:empty)", timeout=seconds * 1000)
+    first_partial = time.monotonic() - pressed
+    sentence, first_words, partials = set(words_of(DEMO_ASR_TEXT)), None, []
+    while (elapsed := time.monotonic() - pressed) < seconds:  # stop once the file has played (then it is silence)
+        partial = page.text_content("#transcript")
+        assert page.get_attribute("#live", "aria-pressed") == "true" and page.text_content("#live") == "Stop"
+        assert partial == " ".join(words_of(partial)), partial  # the raw words heard so far
+        if first_words is None and len(set(words_of(partial)) & sentence) >= 3:
+            first_words = elapsed
+        partials.append(partial)
+        time.sleep(0.1)
+    assert first_words is not None, f"no partial transcript held three of the sentence's words: {partials}"
+    page.click("#live")
+    stopped = time.monotonic()
+    page.wait_for_selector("#live[aria-pressed='false']", timeout=120_000)
+    final_after = time.monotonic() - stopped
+    assert not page.get_attribute("#asr-status", "class").endswith("error"), page.text_content("#asr-status")
+    transcript = page.text_content("#transcript")
+    assert transcript == offline
+
+    (row,) = [row for row in gateway.rows("transcriptions") if row["id"] not in before]
+    assert (row["name"], row["media_type"], row["text"]) == ("live recording", "audio/wav", transcript)
+    assert abs(row["duration_s"] - seconds) < 1.0  # what was recorded, give or take the start-up
+    page.wait_for_selector(f"#transcriptions-list li[data-id='{row['id']}']")
+    assert problems == []
+    context.close()
+    print(f"\nlive captions in Chromium: first partial on the page {first_partial:.2f} s after pressing Live, the "
+          f"first with three of the sentence's words {first_words:.2f} s (its speech starts {LEAD_S:g} s into the "
+          f"microphone's file); final {final_after:.2f} s after Stop")
 
 
 @pytest.mark.parametrize("gateway", ["sqlite"], indirect=True)

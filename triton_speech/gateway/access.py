@@ -7,6 +7,12 @@
 - ``Authenticate``: every path but the page, its files, the API documentation and health needs an API key
   (``Authorization: Bearer KEY``; 401 without one or with a bad one) unless ``APP_ANONYMOUS=1`` admits requests
   without a key; then the caller's rate limit (429 with ``Retry-After``).
+
+WebSockets pass the same checks. A browser's WebSocket cannot send headers: its key comes as a subprotocol,
+``bearer.KEY``, beside the application's own (never in the address, which lands in logs); a program may send the
+header. A WebSocket from an origin not allowed is refused at the handshake (HTTP 403, never upgraded); a missing or
+bad key, or the rate limit, is told as an error message on the opened socket, then the close (code 4000 + the
+status: 4401, 4429), so that the page can say why.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 
-from triton_speech.gateway.errors import DATABASE_AWAY, DATABASE_AWAY_MESSAGE, APIError, error_response
+from triton_speech.gateway.errors import (
+    DATABASE_AWAY,
+    DATABASE_AWAY_MESSAGE,
+    APIError,
+    error_response,
+    websocket_error,
+)
 from triton_speech.gateway.keys import ANONYMOUS, KeyStore, bearer_token
 from triton_speech.gateway.limits import RateLimit
 from triton_speech.gateway.middleware import header
@@ -25,6 +37,8 @@ log = logging.getLogger("triton_speech.gateway")
 PUBLIC_PATHS = ("/", "/docs", "/openapi.json", "/health", "/health/live")
 PUBLIC_FOLDERS = ("/static/", "/docs-static/")
 CALLER = "caller"  # the request state's entry: the keys.Caller a request comes from
+KEY_SUBPROTOCOL = "bearer."  # a WebSocket's key, as a subprotocol: "bearer.tsk_..."
+SCOPES = ("http", "websocket")
 
 
 def is_public(path: str) -> bool:
@@ -47,12 +61,15 @@ class HostsAndOrigins:
         self.allowed_origins = tuple(origin.rstrip("/").lower() for origin in allowed_origins)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] not in SCOPES:
             return await self.app(scope, receive, send)
         refusal = self.refusal(scope)
-        if refusal is not None:
-            return await error_response(*refusal)(scope, receive, send)
-        await self.app(scope, receive, send)
+        if refusal is None:
+            return await self.app(scope, receive, send)
+        if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+            return await error_response(*refusal)(scope, receive, send)  # a WebSocket's: before any upgrade
+        await receive()
+        await send({"type": "websocket.close", "code": 1008})  # a server that cannot say more: a bare 403
 
     def refusal(self, scope) -> tuple[int, str] | None:
         host = header(scope, b"host") or ""
@@ -74,7 +91,7 @@ class Authenticate:
         self.app, self.anonymous, self.rate = app, anonymous, RateLimit(rate_limit)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or is_public(scope["path"]):
+        if scope["type"] not in SCOPES or is_public(scope["path"]):
             return await self.app(scope, receive, send)
         try:
             caller = await self.caller(scope)
@@ -82,21 +99,26 @@ class Authenticate:
             if retry_after is not None:
                 raise self.rate.refusal(retry_after)
         except APIError as error:
+            if scope["type"] == "websocket":
+                return await refuse_websocket(scope, receive, send, error.status, error.message)
             return await error_response(error.status, error.message, headers=error.headers)(scope, receive, send)
         except DATABASE_AWAY as error:
             log.warning("database error: %s", str(error).splitlines()[0])
+            if scope["type"] == "websocket":
+                return await refuse_websocket(scope, receive, send, 503, DATABASE_AWAY_MESSAGE)
             return await error_response(503, DATABASE_AWAY_MESSAGE)(scope, receive, send)
         scope.setdefault("state", {})[CALLER] = caller
         await self.app(scope, receive, send)
 
     async def caller(self, scope):
         authorization = header(scope, b"authorization")
-        if authorization is None:
+        key = subprotocol_key(scope) if authorization is None else bearer_token(authorization)
+        if authorization is None and key is None:
             if self.anonymous:
                 return ANONYMOUS
-            raise unauthorized("an API key is required: send it as 'Authorization: Bearer KEY' (python -m "
+            how = " or as the WebSocket subprotocol 'bearer.KEY'" if scope["type"] == "websocket" else ""
+            raise unauthorized(f"an API key is required: send it as 'Authorization: Bearer KEY'{how} (python -m "
                                "triton_speech.gateway keys create NAME makes one)")
-        key = bearer_token(authorization)
         if key is None:
             raise unauthorized("the Authorization header must be 'Bearer KEY'")
         store = KeyStore(scope["app"].state.services.database)
@@ -108,3 +130,28 @@ class Authenticate:
 
 def unauthorized(message: str) -> APIError:
     return APIError(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def subprotocol_key(scope) -> str | None:
+    """A WebSocket's key, from its ``bearer.KEY`` subprotocol."""
+    for protocol in scope.get("subprotocols", ()) if scope["type"] == "websocket" else ():
+        if protocol.startswith(KEY_SUBPROTOCOL):
+            return protocol[len(KEY_SUBPROTOCOL):]
+    return None
+
+
+def application_subprotocol(scope) -> str | None:
+    """The subprotocol a WebSocket is accepted with: the first the client offered that is not its key (a browser
+    drops a socket whose server chooses none of those it offered; the key is never echoed)."""
+    offered = [p for p in scope.get("subprotocols", ()) if not p.startswith(KEY_SUBPROTOCOL)]
+    return offered[0] if offered else None
+
+
+async def refuse_websocket(scope, receive, send, status: int, message: str) -> None:
+    """Accept, tell the error, close (code 4000 + ``status``)."""
+    text, code, reason = websocket_error(status, message)
+    if (await receive())["type"] != "websocket.connect":
+        return  # gone already
+    await send({"type": "websocket.accept", "subprotocol": application_subprotocol(scope)})
+    await send({"type": "websocket.send", "text": text})
+    await send({"type": "websocket.close", "code": code, "reason": reason})

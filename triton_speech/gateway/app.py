@@ -22,7 +22,7 @@ from triton_speech.gateway.dependencies import Services
 from triton_speech.gateway.inference import Inference
 from triton_speech.gateway.limits import InferenceSlots
 from triton_speech.gateway.middleware import MULTIPART_SLACK_BYTES, RequestContext, install_log_record_factory
-from triton_speech.gateway.routers import health, openai, stored, web
+from triton_speech.gateway.routers import health, live, openai, stored, web
 from triton_speech.gateway.settings import GatewaySettings
 from triton_speech.gateway.storage import MediaStore
 
@@ -64,7 +64,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                        allowed_origins=settings.allowed_origins)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_upload_bytes + MULTIPART_SLACK_BYTES)
     errors.install(app)
-    for router in (openai.router, stored.router, health.router, web.router):
+    for router in (openai.router, stored.router, live.router, health.router, web.router):
         app.include_router(router)
     web.mount_files(app)
     return app

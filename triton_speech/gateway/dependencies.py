@@ -1,7 +1,7 @@
 """What the routes are given (FastAPI ``Depends``): the settings, the database, the media store and the inference
 service the application opened at start, and the caller (the API key a request came with, checked by
-``access.Authenticate``). Tests swap any of them with ``app.dependency_overrides``, e.g. a fake inference service so
-the routes run without Triton."""
+``access.Authenticate``; a WebSocket's is ``connection_caller``). Tests swap any of them with
+``app.dependency_overrides``, e.g. a fake inference service so the routes run without Triton."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
+from starlette.requests import HTTPConnection
 
 from triton_speech.gateway.database import Database
 from triton_speech.gateway.inference import Inference
@@ -29,26 +30,31 @@ class Services:
     slots: InferenceSlots
 
 
-def settings(request: Request) -> GatewaySettings:
-    return request.app.state.services.settings
+def settings(connection: HTTPConnection) -> GatewaySettings:
+    return connection.app.state.services.settings
 
 
-def database(request: Request) -> Database:
-    return request.app.state.services.database
+def database(connection: HTTPConnection) -> Database:
+    return connection.app.state.services.database
 
 
-def media(request: Request) -> MediaStore:
-    return request.app.state.services.media
+def media(connection: HTTPConnection) -> MediaStore:
+    return connection.app.state.services.media
 
 
-def inference(request: Request) -> Inference:
-    return request.app.state.services.inference
+def inference(connection: HTTPConnection) -> Inference:
+    return connection.app.state.services.inference
+
+
+def slots(connection: HTTPConnection) -> InferenceSlots:
+    return connection.app.state.services.slots
 
 
 SettingsDep = Annotated[GatewaySettings, Depends(settings)]
 DatabaseDep = Annotated[Database, Depends(database)]
 MediaDep = Annotated[MediaStore, Depends(media)]
 InferenceDep = Annotated[Inference, Depends(inference)]
+SlotsDep = Annotated[InferenceSlots, Depends(slots)]
 
 
 # Documents the key in the OpenAPI page (its Authorize button); access.Authenticate checks it before the route runs
@@ -61,6 +67,14 @@ def caller(request: Request, _key=Security(API_KEY)) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def connection_caller(connection: HTTPConnection) -> Caller:
+    """The caller of a WebSocket (whose key comes as a header or a subprotocol, see ``access``)."""
+    return connection.state.caller
+
+
+ConnectionCallerDep = Annotated[Caller, Depends(connection_caller)]
 
 
 async def inference_slot(request: Request, who: CallerDep) -> AsyncIterator[None]:

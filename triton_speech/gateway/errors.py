@@ -3,6 +3,7 @@ with a message for the person or program that asked, and logged with the request
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import contextmanager
 
@@ -32,10 +33,28 @@ class APIError(Exception):
 
 def error_response(status: int, message: str, param: str | None = None,
                    headers: dict | None = None) -> JSONResponse:
-    kind = "invalid_request_error" if status < 500 else "server_error"
     (log.warning if status >= 500 else log.info)("%d: %s", status, message)
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": status}}, status,
-                        headers=headers)
+    return JSONResponse(error_body(status, message, param), status, headers=headers)
+
+
+def error_body(status: int, message: str, param: str | None = None) -> dict:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
+# A WebSocket's refusal or failure: the error as a message ({"type": "error", "error": {...}} in the shape above),
+# then the close, its code 4000 + the HTTP status that means the same (4401 no key, 4429 too many, ...) and a short
+# reason (a close frame carries at most 123 bytes of it).
+CLOSE_CODE_BASE = 4000
+MAX_CLOSE_REASON_BYTES = 123
+
+
+def websocket_error(status: int, message: str) -> tuple[str, int, str]:
+    """The error message's text, the close code and the close reason of a WebSocket's refusal or failure."""
+    (log.warning if status >= 500 else log.info)("%d: %s", status, message)
+    text = json.dumps({"type": "error", **error_body(status, message)})
+    reason = message.encode()[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+    return text, CLOSE_CODE_BASE + status, reason
 
 
 @contextmanager

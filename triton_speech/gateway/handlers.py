@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from triton_speech import defaults
 from triton_speech.gateway import audio
-from triton_speech.gateway.database import Database, Row
+from triton_speech.gateway.database import Database, Row, Transcription
 from triton_speech.gateway.errors import APIError, triton_errors
 from triton_speech.gateway.inference import Inference, Recognition, Spoken
 from triton_speech.gateway.keys import Caller
@@ -35,9 +35,21 @@ async def read_upload(file: UploadFile, settings: GatewaySettings) -> tuple[byte
 
 
 async def recognize(inference: Inference, decoded: audio.DecodedAudio, settings: GatewaySettings) -> Recognition:
+    """As an upload is transcribed; a live recording longer than uploads may be (which only live streams are) goes
+    to ``asr_long``."""
     samples, offset_s = audio.for_asr(decoded, settings.trim_silence)
     with triton_errors():
+        if decoded.seconds > settings.max_audio_seconds:
+            return await inference.recognize(samples, request_id.get(), offset_s, long=True)
         return await inference.recognize(samples, request_id.get(), offset_s)
+
+
+def transcription(caller: Caller, name: str, recognition: Recognition, decoded: audio.DecodedAudio) -> Transcription:
+    """The row of a transcribed recording (its file still to be stored)."""
+    return Transcription(key_id=caller.key_id, name=name, text=recognition.transcript.text,
+                         raw_text=recognition.transcript.raw, words=recognition.words,
+                         duration_s=round(decoded.seconds, 3), inference_time_s=round(recognition.seconds, 4),
+                         media_type=decoded.media_type)
 
 
 async def speak(inference: Inference, text: str, seed: int) -> Spoken:

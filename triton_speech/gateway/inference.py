@@ -1,16 +1,21 @@
 """The gateway's way to Triton: one asyncio gRPC client for all requests (one HTTP/2 connection, reused), the
-project's clients' request and answer formats, and word timestamps when the served ``asr`` has them."""
+project's clients' request and answer formats, word timestamps when the served ``asr`` has them, and live streams
+through ``asr_streaming``."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import grpc
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
 from triton_speech.client.asr import ASRClient
-from triton_speech.client.connection import TritonConnection, classify
+from triton_speech.client.connection import TritonConnection, _inputs, classify
 from triton_speech.client.tts import OUTPUTS as TTS_OUTPUTS
 from triton_speech.client.tts import Synthesis, TTSClient
 from triton_speech.runtime.asr.words import WORD_END_S, WORD_OUTPUTS, WORD_START_S, WORDS, Transcript
@@ -55,9 +60,11 @@ def words_of(outputs: dict[str, np.ndarray], offset_s: float = 0.0) -> list[dict
 class Inference:
     """``await open()`` once; then ``recognize`` and ``synthesize`` from any request; ``await close()``."""
 
-    def __init__(self, url: str, retries: int, asr_model: str = "asr", tts_model: str = "tts"):
+    def __init__(self, url: str, retries: int, asr_model: str = "asr", tts_model: str = "tts",
+                 long_model: str = "asr_long", streaming_model: str = "asr_streaming"):
         self.connection = TritonConnection(url, "grpc", retries=retries)
         self.asr_model, self.tts_model = asr_model, tts_model
+        self.long_model, self.streaming_model = long_model, streaming_model
         self.client = None
         self._asr_outputs: list[str] | None = None
 
@@ -90,10 +97,13 @@ class Inference:
             self._asr_outputs = [name for name in [*TEXT_OUTPUTS, *words] if name in served]
         return self._asr_outputs
 
-    async def recognize(self, audio: np.ndarray, request_id: str = "", offset_s: float = 0.0) -> Recognition:
+    async def recognize(self, audio: np.ndarray, request_id: str = "", offset_s: float = 0.0,
+                        long: bool = False) -> Recognition:
+        """``long``: through ``asr_long`` (recordings longer than ``asr`` takes, in windows; same outputs)."""
         outputs = await self.asr_outputs()
         started = time.perf_counter()
-        answer = await self.connection.infer_async(self.client, self.asr_model, ASRClient.tensors(audio), outputs,
+        model = self.long_model if long else self.asr_model
+        answer = await self.connection.infer_async(self.client, model, ASRClient.tensors(audio), outputs,
                                                    request_id=request_id)
         seconds = time.perf_counter() - started
         return Recognition(ASRClient.transcript(answer), words_of(answer, offset_s), seconds)
@@ -103,3 +113,64 @@ class Inference:
         answer = await self.connection.infer_async(self.client, self.tts_model, TTSClient.tensors(text, seed),
                                                    TTS_OUTPUTS, request_id=request_id)
         return Spoken(TTSClient.synthesis(answer), time.perf_counter() - started)
+
+    def open_stream(self, request_id: str = "") -> TranscriptStream:
+        """A new live stream to ``asr_streaming``."""
+        return TranscriptStream(self.client, self.streaming_model, request_id)
+
+
+class TranscriptStream:
+    """One live stream to ``asr_streaming`` over gRPC streaming (Triton's sequence batcher: a sequence id, START on
+    the first chunk, END on the last): ``send`` chunks (16 kHz float32), iterate for the transcript so far after
+    each chunk, ``end()`` to send END (the model frees the stream) and close the request side; ``cancel()`` stops
+    the call."""
+
+    def __init__(self, client, model: str, request_id: str):
+        import tritonclient.grpc.aio as grpc_aio
+
+        self._module, self.model, self.request_id = grpc_aio, model, request_id
+        self.sequence_id = secrets.randbits(63) or 1
+        self.sent, self.ended = 0, False
+        self._requests: asyncio.Queue = asyncio.Queue()
+        self._call = client.stream_infer(self._iterate())
+
+    async def _iterate(self):
+        while (request := await self._requests.get()) is not None:
+            yield request
+
+    def _put(self, audio: np.ndarray, end: bool) -> None:
+        tensors = {"AUDIO": np.asarray(audio, dtype=np.float32).reshape(1, -1)}
+        self._requests.put_nowait({
+            "model_name": self.model, "inputs": _inputs(self._module, tensors),
+            "outputs": [self._module.InferRequestedOutput("TRANSCRIPT")], "request_id": self.request_id,
+            "sequence_id": self.sequence_id, "sequence_start": self.sent == 0, "sequence_end": end})
+        self.sent += 1
+
+    async def send(self, audio: np.ndarray) -> None:
+        self._put(audio, end=False)
+
+    async def end(self) -> None:
+        """END (an empty chunk) for a stream that began; then no more requests."""
+        if not self.ended:
+            self.ended = True
+            if self.sent:
+                self._put(np.zeros(0, np.float32), end=True)
+            self._requests.put_nowait(None)
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._answers()
+
+    async def _answers(self) -> AsyncIterator[str]:
+        while True:
+            try:
+                result, error = await self._call.__anext__()
+            except StopAsyncIteration:
+                return
+            except grpc.RpcError as failure:  # the call itself failed (Triton away, cancelled)
+                raise classify(InferenceServerException(str(failure.details()), str(failure.code()))) from None
+            if error is not None:
+                raise classify(error)
+            yield result.as_numpy("TRANSCRIPT").reshape(-1)[0].decode("utf-8")

@@ -39,6 +39,12 @@ def header(scope, name: bytes) -> str | None:
     return value.decode("latin-1") if value is not None else None
 
 
+def new_request_id(scope) -> str:
+    """The client's ``X-Request-ID`` when plain, else a new one."""
+    given = header(scope, REQUEST_ID_HEADER.encode()) or ""
+    return given if CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
 class RequestContext:
     """A request id per request (the client's ``X-Request-ID`` if plain, else a new one) in the logs and the
     answer's header; one log line per request, written before the answer's last byte is sent (so a client that has
@@ -49,10 +55,11 @@ class RequestContext:
         self.app, self.max_body_bytes = app, max_body_bytes
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            return await self.websocket(scope, receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        given = header(scope, REQUEST_ID_HEADER.encode()) or ""
-        rid = given if CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        rid = new_request_id(scope)
         token = request_id.set(rid)
         started, status, logged, received, too_large = time.perf_counter(), 0, False, 0, False
         declared = header(scope, b"content-length") or ""
@@ -111,6 +118,36 @@ class RequestContext:
                 await error_answer(500, "the gateway failed to answer this request (its log has the details)")
         finally:
             log_request()
+            request_id.reset(token)
+
+    async def websocket(self, scope, receive, send):
+        """A WebSocket's id (for its log lines and its Triton requests) and one line when it ends: how it closed
+        (its close code, or the status of a refused handshake) and how long it was open."""
+        token = request_id.set(new_request_id(scope))
+        started, ended = time.perf_counter(), "open"
+
+        async def heard():
+            nonlocal ended
+            message = await receive()
+            if message["type"] == "websocket.disconnect" and ended == "open":
+                ended = f"closed by the client {message.get('code', 1005)}"
+            return message
+
+        async def watched(message):
+            nonlocal ended
+            if message["type"] == "websocket.close" and ended == "open":
+                ended = f"closed {message.get('code', 1000)}"
+            elif message["type"] == "websocket.http.response.start":
+                ended = f"refused {message['status']}"
+            await send(message)
+
+        try:
+            await self.app(scope, heard, watched)
+        except Exception:
+            log.exception("unexpected error")
+            raise
+        finally:
+            log.info("WEBSOCKET %s -> %s in %.1f ms", scope["path"], ended, (time.perf_counter() - started) * 1000)
             request_id.reset(token)
 
     def _too_large_message(self) -> str:

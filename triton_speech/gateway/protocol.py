@@ -7,7 +7,7 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from triton_speech import defaults
 from triton_speech.gateway.database import Speech, Transcription
@@ -137,3 +137,22 @@ def verbose_json(recognition: Recognition, duration_s: float) -> dict:
     if recognition.words is not None:
         answer["words"] = recognition.words
     return answer
+
+
+# --- live captions (the WebSocket /api/transcriptions/live) --------------------------------------------------------
+
+class LiveStart(BaseModel):
+    """The first message of a live stream: what its binary frames hold (PCM, one channel, little-endian)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["start"]
+    sample_rate: int = Field(description="of the frames, e.g. the browser's AudioContext rate (8000-192000)")
+    format: Literal["s16le", "f32le"] = "s16le"
+    name: Name | None = Field(None, description="shown in the history (default: 'live recording')")
+
+
+class LiveStop(BaseModel):
+    """The client's last message: the recording ends here."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["stop"]

@@ -15,13 +15,15 @@ from triton_speech.gateway.app import create_app
 from triton_speech.gateway.settings import GatewaySettings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+# A WebSocket message the gateway takes: a live stream's frame (at most 1 s of 192 kHz float32) or a control message
+WS_MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 def uvicorn_config(settings: GatewaySettings, host: str, port: int, log_level: str = "info",
                    app=None) -> uvicorn.Config:
     # uvicorn's access log is off: the gateway logs each request itself, with its request id.
     return uvicorn.Config(app or create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
-                          log_config=None, server_header=False)
+                          log_config=None, server_header=False, ws_max_size=WS_MAX_MESSAGE_BYTES)
 
 
 def wait_live(url: str, timeout_s: float = 30.0, thread: threading.Thread | None = None) -> None:

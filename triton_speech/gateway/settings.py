@@ -45,3 +45,9 @@ class GatewaySettings:
     max_concurrent_inference: int = field(
         default_factory=lambda: _env("APP_MAX_CONCURRENT_INFERENCE", defaults.MAX_CONCURRENT_INFERENCE, int))
     local_key_file: Path = field(default_factory=lambda: Path(_env("APP_LOCAL_KEY_FILE", defaults.LOCAL_KEY_FILE)))
+    # Live captions (the WebSocket): the longest live recording (APP_MAX_LIVE_SECONDS); frames, pace and pauses
+    max_live_seconds: float = field(
+        default_factory=lambda: _env("APP_MAX_LIVE_SECONDS", defaults.MAX_LIVE_SECONDS, float))
+    live_max_frame_seconds: float = defaults.LIVE_MAX_FRAME_SECONDS
+    live_ahead_seconds: float = defaults.LIVE_AHEAD_SECONDS
+    live_idle_seconds: float = defaults.LIVE_IDLE_SECONDS

@@ -47,10 +47,7 @@ async def create_transcription(
 ):
     data, decoded = await handlers.read_upload(file, settings)
     recognition = await handlers.recognize(inference, decoded, settings)
-    row = Transcription(key_id=caller.key_id, name=name or plain_name(file.filename or "") or "recording",
-                        text=recognition.transcript.text, raw_text=recognition.transcript.raw,
-                        words=recognition.words, duration_s=round(decoded.seconds, 3),
-                        inference_time_s=round(recognition.seconds, 4), media_type=decoded.media_type)
+    row = handlers.transcription(caller, name or plain_name(file.filename or "") or "recording", recognition, decoded)
     await handlers.store(database, media, "transcriptions", row, data, decoded.suffix)
     log.info("stored transcription %d (%.2f s of audio)", row.id, decoded.seconds)
     return TranscriptionOut.of(row)

@@ -1,5 +1,6 @@
-// The web app: records or picks a file and posts it to /api/transcriptions, posts text to /api/speech and plays
-// the WAV, and lists the stored results with delete. Talks only to the gateway it came from, with the API key the
+// The web app: live captions (the microphone streamed over a WebSocket, partial transcripts while you speak, the
+// final one stored when you stop), records or picks a file and posts it to /api/transcriptions, posts text to
+// /api/speech and plays the WAV, and lists the stored results with delete. Talks only to the gateway it came from, with the API key the
 // address carried after #key= (make app prints it) or the one pasted into the key form, kept in this browser.
 "use strict";
 
@@ -7,6 +8,11 @@ const $ = (selector) => document.querySelector(selector);
 // Containers the browser may record into, best first: Chrome and Firefox do WebM/Opus, Safari MP4/AAC.
 const RECORDING_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4", "audio/webm"];
 const KEY_ITEM = "triton-speech-key";
+// The recording as the microphone hears it: the model was not trained on processed speech.
+const MICROPHONE = { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 };
+const LIVE_PATH = "/api/transcriptions/live";
+const LIVE_PROTOCOL = "triton-speech.live.v1";
+const LIVE_FRAME_MS = 50;
 
 // --- the API key ----------------------------------------------------------------------------------------------
 
@@ -73,10 +79,7 @@ function extension(mimeType) {
 let recorder = null;
 
 async function startRecording() {
-  const stream = await navigator.mediaDevices.getUserMedia({
-    // The recording as the microphone hears it: the model was not trained on processed speech.
-    audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
-  });
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: MICROPHONE });
   const mimeType = RECORDING_TYPES.find((type) => MediaRecorder.isTypeSupported(type)) || "";
   recorder = new MediaRecorder(stream, mimeType ? { mimeType } : {});
   const chunks = [];
@@ -91,15 +94,116 @@ async function startRecording() {
     recorder = null;
   };
   recorder.start();
-  $("#record").textContent = "Stop";
-  $("#record").setAttribute("aria-pressed", "true");
+  pressed($("#record"), true, "Stop");
   say($("#asr-status"), "Recording…");
 }
 
 function stopRecording() {
-  $("#record").textContent = "Record";
-  $("#record").setAttribute("aria-pressed", "false");
+  pressed($("#record"), false, "Record");
   recorder.stop();
+}
+
+function pressed(button, on, label) {
+  button.textContent = label;
+  button.setAttribute("aria-pressed", on ? "true" : "false");
+  // one recording at a time
+  for (const other of [$("#live"), $("#record")]) if (other !== button) other.disabled = on;
+}
+
+// --- live captions --------------------------------------------------------------------------------------------
+
+let live = null;
+
+async function startLive() {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: MICROPHONE });
+  // The device's own rate: the gateway resamples to the model's 16 kHz.
+  const context = new AudioContext();
+  try {
+    await context.audioWorklet.addModule("/static/live-worklet.js");
+  } catch (error) {
+    stream.getTracks().forEach((track) => track.stop());
+    context.close();
+    throw error;
+  }
+  const source = context.createMediaStreamSource(stream);
+  const capture = new AudioWorkletNode(context, "pcm-frames", {
+    numberOfInputs: 1, numberOfOutputs: 0,
+    processorOptions: { frameSamples: Math.round((context.sampleRate * LIVE_FRAME_MS) / 1000) },
+  });
+  // A WebSocket cannot carry an Authorization header: the key travels as a subprotocol, never in the address.
+  const key = localStorage.getItem(KEY_ITEM);
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}${LIVE_PATH}`,
+    key ? [LIVE_PROTOCOL, `bearer.${key}`] : [LIVE_PROTOCOL]);
+  socket.binaryType = "arraybuffer";
+  const session = { socket, context, stream, source, sent: 0, stopping: false, done: false, stoppedAt: 0 };
+  live = session;
+  pressed($("#live"), true, "Stop");
+  $("#transcript").textContent = "";
+  $("#transcript").classList.add("partial");
+  $("#words").textContent = "";
+  say($("#asr-status"), "Connecting…");
+  const timer = setInterval(() => {
+    if (!session.stopping && session.sent) say($("#asr-status"), `Live… ${(session.sent / context.sampleRate).toFixed(0)} s`);
+  }, 500);
+
+  socket.onopen = () => {
+    socket.send(JSON.stringify({ type: "start", sample_rate: context.sampleRate, format: "s16le" }));
+    capture.port.onmessage = (event) => {
+      if (session.stopping || socket.readyState !== WebSocket.OPEN) return;
+      socket.send(event.data);
+      session.sent += event.data.byteLength / 2;
+    };
+    source.connect(capture);
+  };
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "ready") say($("#asr-status"), "Live… speak now");
+    else if (message.type === "partial") $("#transcript").textContent = message.text;
+    else if (message.type === "final") showFinal(session, message);
+    else if (message.type === "error") {
+      session.done = true;
+      say($("#asr-status"), `Live captions stopped: ${message.error.message}`, true);
+      if (message.error.code === 401) askForKey(message.error.message);
+    }
+  };
+  socket.onclose = (event) => {
+    clearInterval(timer);
+    endCapture(session);
+    if (!session.done) say($("#asr-status"), `The connection closed (${event.code}) before the transcript came`, true);
+    if (live === session) live = null;
+    $("#transcript").classList.remove("partial");
+    pressed($("#live"), false, "Live");
+    $("#live").disabled = false;
+  };
+}
+
+function endCapture(session) {
+  session.stopping = true;
+  session.source.disconnect();
+  session.stream.getTracks().forEach((track) => track.stop());
+  if (session.context.state !== "closed") session.context.close();
+}
+
+function stopLive() {
+  const session = live;
+  endCapture(session);
+  session.stoppedAt = performance.now();
+  pressed($("#live"), true, "Finishing…");
+  $("#live").disabled = true;
+  if (session.socket.readyState === WebSocket.OPEN) session.socket.send(JSON.stringify({ type: "stop" }));
+  say($("#asr-status"), "Finishing the transcript…");
+}
+
+function showFinal(session, message) {
+  session.done = true;
+  const result = message.transcription;
+  $("#transcript").classList.remove("partial");
+  $("#transcript").textContent = result.text || "(nothing heard)";
+  showWords(result.words);
+  const waited = session.stoppedAt ? `, final transcript ${((performance.now() - session.stoppedAt) / 1000).toFixed(1)} s after Stop` : "";
+  say($("#asr-status"), message.message || `${result.duration_s.toFixed(1)} s of audio${waited}.`);
+  loadHistory();
 }
 
 async function transcribe(blob, name) {
@@ -223,12 +327,18 @@ document.addEventListener("DOMContentLoaded", () => {
     loadHistory();
   });
   const record = $("#record");
-  if (!navigator.mediaDevices || !window.MediaRecorder) {
-    // getUserMedia exists only in secure contexts (https, or localhost).
+  const liveButton = $("#live");
+  if (!navigator.mediaDevices || !window.MediaRecorder || !window.AudioWorkletNode) {
+    // getUserMedia (and AudioWorklet) exist only in secure contexts (https, or localhost).
     record.disabled = true;
+    liveButton.disabled = true;
     $("#record-note").hidden = false;
     $("#record-note").textContent = "Recording needs https (or localhost) and a browser with MediaRecorder; choose a file instead (phones offer to record one).";
   }
+  liveButton.addEventListener("click", () => {
+    if (live) stopLive();
+    else startLive().catch((error) => say($("#asr-status"), `No microphone: ${error.message}`, true));
+  });
   record.addEventListener("click", () => {
     if (recorder) stopRecording();
     else startRecording().catch((error) => say($("#asr-status"), `No microphone: ${error.message}`, true));
