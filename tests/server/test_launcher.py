@@ -58,9 +58,22 @@ def test_broken_repository_reports_the_server_log(tmp_path):
         TritonServer(tmp_path, ports=free_ports(), ready_timeout_s=60).start()
 
 
+def shm_prefix_of_server_on(http_port: int) -> str:
+    """The python backend's shared-memory prefix of the tritonserver listening on ``http_port`` (from its
+    arguments): other servers running beside this test have regions of their own."""
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            argv = open(cmdline, "rb").read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if f"--http-port={http_port}" in argv:
+            config = next(arg for arg in argv if "shm-region-prefix-name=" in arg)
+            return config.split("shm-region-prefix-name=", 1)[1]
+    raise AssertionError(f"no tritonserver listens on port {http_port}")
+
+
 def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
     ports = free_ports()
-    regions_before = set(glob.glob("/dev/shm/triton_speech_*"))
     key_file = tmp_path / "keys" / "admin-key"
     process = subprocess.Popen(command(repository, "--admin-key-file", str(key_file)), env=environment(ports),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,7 +88,8 @@ def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
                 time.sleep(0.3)
         else:
             pytest.fail("server did not become ready")
-        assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before, "python backend made no shm regions"
+        prefix = shm_prefix_of_server_on(ports.http)
+        assert glob.glob(f"/dev/shm/{prefix}*"), "python backend made no shm regions"
         # The generated key is readable by its owner only, and it is the one that unlocks the restricted APIs.
         assert key_file.stat().st_mode & 0o777 == 0o600
         index = urllib.request.Request(f"http://127.0.0.1:{ports.http}/v2/repository/index", data=b"{}",
@@ -90,7 +104,7 @@ def test_serve_command_stops_cleanly_on_sigterm(repository, tmp_path):
     assert "Triton is ready" in stdout and "Triton stopped." in stdout
     assert f"need the admin key (HTTP header 'admin-key', gRPC metadata 'triton-grpc-protocol-admin-key'): {key_file}" \
         in stdout
-    assert set(glob.glob("/dev/shm/triton_speech_*")) - regions_before == set()
+    assert glob.glob(f"/dev/shm/{prefix}*") == []
 
 
 def test_serve_command_refuses_ports_in_use_before_starting(repository):
