@@ -99,6 +99,11 @@ RATE_LIMIT = "120/minute"
 MAX_CONCURRENT_INFERENCE = 4
 LOCAL_KEY_FILE = "build/app/local-api-key"  # make app's key, readable by its owner only
 GATEWAY_TRITON_RETRIES = 2  # the gateway answers 503 soon rather than holding a person's request for ~10 s
+# The local fleet (python -m triton_speech.fleet, make fleet): Triton replicas (FLEET_REPLICAS) and gateways behind
+# one balancer; its logs, configuration and keys under FLEET_RUN_DIR.
+FLEET_REPLICAS = 2
+FLEET_GATEWAYS = 2
+FLEET_RUN_DIR = "build/fleet"
 # Leading silence the gateway trims from recordings before the asr request (frames this far below the loudest
 # 10 ms frame are silence): the default QuartzNet was trained on clips that start with speech and end in about
 # 0.3 s of silence. Measured on 30 held-out clips given 0.5 s of silence before and 1 s after (with a -60 dB noise

@@ -214,7 +214,7 @@ def test_postgres_stopped_under_load_is_503_and_not_ready_then_recovers(default_
     """PostgreSQL stops (immediate shutdown) while transcriptions are stored and listed, and starts again: every
     answer meanwhile is a success or a 503 in the JSON error shape, /health is not ready, each 503 is in the log
     with its request id, and storing works again after the restart."""
-    from tests.gateway.postgres import PostgresServer
+    from triton_speech.fleet.postgres import PostgresServer
     from triton_speech.gateway.serving import gateway_in_thread
 
     caplog.set_level(logging.INFO, logger="triton_speech.gateway")
