@@ -88,6 +88,9 @@ APP_HOST = "127.0.0.1"  # loopback unless asked
 APP_PORT = 8080
 DATABASE_URL = "sqlite:///build/app/gateway.sqlite3"
 MEDIA_DIR = "build/app/media"
+# Media in a bucket (APP_MEDIA_URL): an object no row names is swept only when older than this (a write whose row is
+# on its way is milliseconds old; the database gives up connecting after seconds)
+MEDIA_SWEEP_GRACE_SECONDS = 300.0
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # what OpenAI's /v1/audio/transcriptions accepts
 # Host headers the gateway answers (others are a DNS-rebinding page or a misrouted request); the address it listens
 # on is added when it is not a wildcard.

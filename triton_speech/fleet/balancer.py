@@ -102,8 +102,11 @@ backend triton_grpc
     {triton_check}
     http-request wait-for-body time 1s if {{ path /inference.GRPCInferenceService/ModelInfer }}
     retry-on conn-failure empty-response
-    http-response set-header grpc-status {GRPC_UNAVAILABLE} if {{ res.hdr(grpc-status) -m str {GRPC_NOT_FOUND} }} {{ res.hdr(grpc-message) -m sub "{RELOADING}" }}
-    http-response set-header grpc-status {GRPC_UNAVAILABLE} if {{ res.hdr(grpc-status) -m str {GRPC_INTERNAL} }} {{ res.hdr(grpc-message) -m sub "{STUB_DIED}" }}
+    acl not_found res.hdr(grpc-status) -m str {GRPC_NOT_FOUND}
+    acl internal res.hdr(grpc-status) -m str {GRPC_INTERNAL}
+    acl reloading res.hdr(grpc-message) -m sub "{RELOADING}"
+    acl stub_died res.hdr(grpc-message) -m sub "{STUB_DIED}"
+    http-response set-header grpc-status {GRPC_UNAVAILABLE} if not_found reloading || internal stub_died
 """
     lines += "".join(f"    server triton-{i} {host}:{r.grpc} proto h2 check port {r.http} check-proto h1\n"
                      for i, r in enumerate(replicas))

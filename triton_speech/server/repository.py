@@ -80,7 +80,7 @@ def built_models(location: str | Path) -> list[str]:
                 parts = item["Key"][len(start):].split("/")
                 if len(parts) == 2 and parts[1] == CONFIG:
                     models.add(parts[0])
-    except _s3_errors() as error:  # no such bucket, credentials refused, endpoint unreachable
+    except s3_errors() as error:  # no such bucket, credentials refused, endpoint unreachable
         raise ServerError(f"cannot list the model repository {location}: {error}") from None
     return sorted(models)
 
@@ -95,7 +95,7 @@ def config_texts(location: str | Path) -> dict[str, str]:
     try:
         return {name: client.get_object(Bucket=s3.bucket, Key=s3.key(f"{name}/{CONFIG}"))["Body"].read().decode()
                 for name in models}
-    except _s3_errors() as error:
+    except s3_errors() as error:
         raise ServerError(f"cannot read the model repository {location}: {error}") from None
 
 
@@ -116,12 +116,12 @@ def upload(folder: Path, url: str, client=None) -> int:
             client.upload_file(str(path), s3.bucket, s3.key(path.relative_to(folder).as_posix()))
         for path in empty:
             client.put_object(Bucket=s3.bucket, Key=s3.key(path.relative_to(folder).as_posix()) + "/", Body=b"")
-    except _s3_errors() as error:
+    except s3_errors() as error:
         raise ServerError(f"cannot upload to {url}: {error}") from None
     return len(files)
 
 
-def _s3_errors() -> tuple[type[Exception], ...]:
+def s3_errors() -> tuple[type[Exception], ...]:
     import boto3.exceptions
     import botocore.exceptions
 
