@@ -101,7 +101,9 @@ ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
 RATE_LIMIT = "120/minute"
 MAX_CONCURRENT_INFERENCE = 4
 LOCAL_KEY_FILE = "build/app/local-api-key"  # make app's key, readable by its owner only
-GATEWAY_TRITON_RETRIES = 2  # the gateway answers 503 soon rather than holding a person's request for ~10 s
+# The gateway's tries after the first of a request Triton cannot take for now: about 3 s of waits, longer than a
+# model's reload after its python stub died (1.5-2.2 s), and a person still gets a 503 soon when Triton is away
+GATEWAY_TRITON_RETRIES = 4
 # The local fleet (python -m triton_speech.fleet, make fleet): Triton replicas (FLEET_REPLICAS) and gateways behind
 # one balancer; its logs, configuration and keys under FLEET_RUN_DIR.
 FLEET_REPLICAS = 2
