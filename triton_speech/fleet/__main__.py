@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="logs, the balancer's configuration and the page's key (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the database's migrations, step by step
     try:
         fleet = Fleet(FleetSettings(str(args.model_repository), replicas=args.replicas, gateways=args.gateways,
                                     run_dir=args.run_dir))

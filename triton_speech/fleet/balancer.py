@@ -38,6 +38,7 @@ BUFFER_BYTES = 1 << 20
 CHECK_INTERVAL_MS = 500
 FALL = 1
 RISE = 2
+GATEWAY_CHECK_INTERVAL_MS = 2000
 RETRIES = 3
 # Triton's answers while a model's python stub is being replaced (the launcher's watchdog reloads it within seconds):
 # INTERNAL / 500 "Stub process ... is not healthy" until the reload starts, then NOT_FOUND / 404 "Request for unknown
@@ -138,7 +139,9 @@ backend gateways
     retry-on conn-failure empty-response
     http-request disable-l7-retry unless METH_GET
 """
-    lines += "".join(f"    server gateway-{i} {host}:{port} check\n" for i, port in enumerate(gateways))
+    # the gateways log every request: checked less often than Triton
+    lines += "".join(f"    server gateway-{i} {host}:{port} check inter {GATEWAY_CHECK_INTERVAL_MS}ms\n"
+                     for i, port in enumerate(gateways))
     return lines
 
 

@@ -241,6 +241,7 @@ class Fleet:
         """Stop everything started, in order; what had to be killed because it outlived its parent, by name (the
         parts clean up after themselves: an empty list)."""
         self.stopping.set()
+        started = time.monotonic()
         left: list[str] = []
         for group in (self.gateways, [self.balancer] if self.balancer else [], self.replicas):
             with ThreadPoolExecutor(max(1, len(group))) as pool:
@@ -252,6 +253,7 @@ class Fleet:
         if self.object_store is not None:
             self.object_store.stop()
             self.object_store = None
+        log.info("fleet stopped in %.1f s", time.monotonic() - started)
         return left
 
     def __enter__(self) -> "Fleet":

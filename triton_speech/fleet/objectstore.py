@@ -33,6 +33,7 @@ class ObjectStore:
     def start(self) -> "ObjectStore":
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server would log every request
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         log.info("object store (S3 API) at %s", self.endpoint_url)
