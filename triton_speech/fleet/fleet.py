@@ -7,7 +7,8 @@ any gateway starts (two gateways migrating one new database at once would collid
 side; the balancer; the gateways. Ready once the balancer sees every server up.
 
 A part that exits by itself is started again, after a wait that doubles with each quick failure (as a Deployment
-restarts a pod's container), and what it left running is killed first. Stop (``stop()``, Ctrl-C or SIGTERM to the
+restarts a pod's container), and what it left running is killed first; not the object store, whose objects are gone
+with it (that is logged). Stop (``stop()``, Ctrl-C or SIGTERM to the
 command): the gateways, the balancer, the replicas (each launcher drains its Triton), the database, the object
 store; then whatever still runs in the sessions of the processes started is killed, and named.
 """
@@ -84,6 +85,7 @@ class Fleet:
                                      settings.app_port)
         self._restart_at: dict[str, float] = {}
         self._restart_wait: dict[str, float] = {}
+        self._lost: set[str] = set()
 
     @property
     def triton_grpc_url(self) -> str:
@@ -99,7 +101,8 @@ class Fleet:
 
     @property
     def children(self) -> list[Child]:
-        return [*self.gateways, *([self.balancer] if self.balancer else []), *self.replicas]
+        store = [self.object_store.process] if self.object_store else []
+        return [*self.gateways, *([self.balancer] if self.balancer else []), *self.replicas, *store]
 
     # --- start ----------------------------------------------------------------------------------------------------
 
@@ -119,7 +122,7 @@ class Fleet:
         if local_repository and not built_models(settings.model_repository):
             raise FleetError(f"{settings.model_repository} has no built model: run `make repository`")
         if local_repository or settings.media_url is None:
-            self.object_store = ObjectStore(host=settings.host).start()
+            self.object_store = ObjectStore(host=settings.host, log_path=self.run_dir / "object-store.log").start()
         self.repository_url = self._repository(local_repository)
         self.media_url = settings.media_url or self._media_bucket()
         self.database_url = settings.database_url or self._postgres()
@@ -213,6 +216,12 @@ class Fleet:
             if child.running():
                 child.track()
                 continue
+            if not child.restart:
+                if child.name not in self._lost:
+                    self._lost.add(child.name)
+                    log.error("%s exited with code %s: not started again, what it held is gone (log %s)", child.name,
+                              child.process.returncode, child.log_path)
+                continue
             if child.name not in self._restart_at:
                 self._exited(child, now)
             elif now >= self._restart_at[child.name]:
@@ -251,8 +260,7 @@ class Fleet:
             self.postgres.close()
             self.postgres = None
         if self.object_store is not None:
-            self.object_store.stop()
-            self.object_store = None
+            left += [f"object-store: process {pid}" for pid in self.object_store.stop()]
         log.info("fleet stopped in %.1f s", time.monotonic() - started)
         return left
 
