@@ -78,8 +78,18 @@ def balanced(tone_repository, tmp_path_factory):
             server.stop()
 
 
-def up(stats: Path, backend: str = "triton_http") -> set[str]:
-    return {server for (name, server), row in server_stats(stats).items() if name == backend and row["status"] == "UP"}
+def up(stats: Path) -> set[str]:
+    """The replicas the balancer sends to over both gRPC and HTTP."""
+    rows = server_stats(stats)
+    return {server for server in ("triton-0", "triton-1")
+            if all(rows[(backend, server)]["status"] == "UP" for backend in ("triton_grpc", "triton_http"))}
+
+
+def down(stats: Path) -> set[str]:
+    """The replicas the balancer sends nothing to, over either protocol."""
+    rows = server_stats(stats)
+    return {server for server in ("triton-0", "triton-1")
+            if all(rows[(backend, server)]["status"].startswith("DOWN") for backend in ("triton_grpc", "triton_http"))}
 
 
 def sent(stats: Path) -> collections.Counter:
@@ -132,7 +142,7 @@ def test_requests_spread_and_a_replica_not_ready_gets_none(balanced):
     # replica 0 reloading quartznet: Triton is not ready, and the balancer stops sending to it
     unload_quartznet(servers[0])
     try:
-        down_s = wait_for(lambda: up(stats) == {"triton-1"} and up(stats, "triton_grpc") == {"triton-1"})
+        down_s = wait_for(lambda: down(stats) == {"triton-0"})
         print(f"replica not ready: out of the balancer in {down_s:.2f} s")
         before = sent(stats)
         for protocol, port in (("grpc", listen.triton_grpc), ("http", listen.triton_http)):
@@ -206,7 +216,7 @@ def test_a_replica_killed_under_load_costs_a_plain_client_nothing(balanced):
         client.start()
     wait_for(lambda: answers[True] >= 20)
     os.kill(servers[0].process.pid, signal.SIGKILL)
-    wait_for(lambda: up(stats) == {"triton-1"})
+    wait_for(lambda: down(stats) == {"triton-0"})
     answered = answers[True]
     wait_for(lambda: answers[True] >= answered + 20)
     stop.set()
