@@ -39,10 +39,12 @@ REPOSITORY_BUCKET ?=
 PYTEST_FLAGS ?=
 # make app: the gateway's port (it listens on 127.0.0.1 only, and prints the page's address with a local API key)
 APP_PORT ?= 8080
+# make fleet: Triton replicas behind HAProxy (on the ports of make serve), two gateways (on APP_PORT)
+FLEET_REPLICAS ?= 2
 CHROMIUM ?= /usr/lib/chromium/chromium
 
 .PHONY: setup judge export repository serve app demo test lint mutation gpu-setup gpu-check bench perf \
-	clean soak data train-asr helm train-punctuator tts-data train-tts train-tacotron2 train-waveglow \
+	clean soak data train-asr helm fleet train-punctuator tts-data train-tts train-tacotron2 train-waveglow \
 	general-text general-data general-lm train-asr-general
 .DEFAULT_GOAL := demo
 
@@ -58,7 +60,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt tools/system_pac
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c requirements/constraints.txt -e ".[export,test,bench,lm,app,postgres,s3,riva]"
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0
-	@# Debian packages: speech tools, the general corpus's voices and text, Chromium, PostgreSQL, Prometheus
+	@# Debian packages: speech tools, the general corpus's voices and text, Chromium, PostgreSQL, Prometheus, HAProxy
 	tools/system_packages.sh
 	$(PYTHON) -c "import numpy, tritonclient; assert numpy.__version__ < '2', numpy.__version__"
 	@# perf_analyzer (from the tritonclient wheel) needs plain-named links to two bundled libraries
@@ -162,6 +164,12 @@ serve: repository
 # Stored results: DATABASE_URL (default a SQLite file in build/app/), APP_MEDIA_DIR.
 app: repository
 	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.gateway --model-repository $(REPOSITORY)
+
+# The Helm chart's topology as processes (docs/fleet.md): FLEET_REPLICAS Triton replicas loading the repository from
+# a local S3 API (moto), HAProxy before their gRPC and HTTP ports and before two gateways, PostgreSQL (or DATABASE_URL)
+# and a media bucket; Ctrl-C stops everything.
+fleet: repository
+	APP_PORT=$(APP_PORT) $(PYTHON) -m triton_speech.fleet --model-repository $(REPOSITORY) --replicas $(FLEET_REPLICAS)
 
 # make demo TEXT="any sentence": also says it with the served TTS and transcribes it back, judged by Whisper
 TEXT ?=

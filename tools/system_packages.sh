@@ -23,6 +23,7 @@ without_recommends=(
   "chromium /usr/lib/chromium/chromium"                      # the web app's browser tests (Playwright drives it)
   "postgresql /usr/lib/postgresql/*/bin/initdb"              # the gateway's tests run on PostgreSQL too
   "prometheus prometheus"                                    # the Helm chart's dashboard test scrapes a real Triton
+  "haproxy /usr/sbin/haproxy"                                # the local fleet's load balancer (make fleet)
 )
 
 missing() {

@@ -93,6 +93,9 @@ APP_HOST = "127.0.0.1"  # loopback unless asked
 APP_PORT = 8080
 DATABASE_URL = "sqlite:///build/app/gateway.sqlite3"
 MEDIA_DIR = "build/app/media"
+# Media in a bucket (APP_MEDIA_URL): an object no row names is swept only when older than this (a write whose row is
+# on its way is milliseconds old; the database gives up connecting after seconds)
+MEDIA_SWEEP_GRACE_SECONDS = 300.0
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # what OpenAI's /v1/audio/transcriptions accepts
 # Host headers the gateway answers (others are a DNS-rebinding page or a misrouted request); the address it listens
 # on is added when it is not a wildcard.
@@ -103,7 +106,14 @@ ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
 RATE_LIMIT = "120/minute"
 MAX_CONCURRENT_INFERENCE = 4
 LOCAL_KEY_FILE = "build/app/local-api-key"  # make app's key, readable by its owner only
-GATEWAY_TRITON_RETRIES = 2  # the gateway answers 503 soon rather than holding a person's request for ~10 s
+# The gateway's tries after the first of a request Triton cannot take for now: about 3 s of waits, longer than a
+# model's reload after its python stub died (1.5-2.2 s), and a person still gets a 503 soon when Triton is away
+GATEWAY_TRITON_RETRIES = 4
+# The local fleet (python -m triton_speech.fleet, make fleet): Triton replicas (FLEET_REPLICAS) and gateways behind
+# one balancer; its logs, configuration and keys under FLEET_RUN_DIR.
+FLEET_REPLICAS = 2
+FLEET_GATEWAYS = 2
+FLEET_RUN_DIR = "build/fleet"
 # Leading silence the gateway trims from recordings before the asr request (frames this far below the loudest
 # 10 ms frame are silence): the default QuartzNet was trained on clips that start with speech and end in about
 # 0.3 s of silence. Measured on 30 held-out clips given 0.5 s of silence before and 1 s after (with a -60 dB noise

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gateway.postgres import PostgresServer, bin_dir
 from tests.gateway.support import (
     DATABASES,
     GATEWAY_LIMITS,
@@ -19,6 +18,7 @@ from tests.gateway.support import (
     running_api,
 )
 from tests.helpers import free_port
+from triton_speech.fleet.postgres import PostgresServer, bin_dir
 
 
 @pytest.fixture(scope="session")

@@ -138,11 +138,11 @@ def test_upload_bombs_are_refused_within_bounded_memory(tmp_path):
 def test_concurrent_deletes_of_one_row_answer_one_204(kind, tmp_path, request):
     from triton_speech.gateway.database import Database, Speech
     from triton_speech.gateway.keys import KeyStore
-    from triton_speech.gateway.storage import MediaStore
+    from triton_speech.gateway.storage import MediaDirectory
 
     settings = gateway_settings(new_database(kind, tmp_path, request), tmp_path)
     key = make_key(settings)
-    database, media = Database(settings.database_url), MediaStore(settings.media_dir)
+    database, media = Database(settings.database_url), MediaDirectory(settings.media_dir)
     owner = KeyStore(database).verify(key).key_id
     rows = []
     for index in range(5):
@@ -214,7 +214,7 @@ def test_postgres_stopped_under_load_is_503_and_not_ready_then_recovers(default_
     """PostgreSQL stops (immediate shutdown) while transcriptions are stored and listed, and starts again: every
     answer meanwhile is a success or a 503 in the JSON error shape, /health is not ready, each 503 is in the log
     with its request id, and storing works again after the restart."""
-    from tests.gateway.postgres import PostgresServer
+    from triton_speech.fleet.postgres import PostgresServer
     from triton_speech.gateway.serving import gateway_in_thread
 
     caplog.set_level(logging.INFO, logger="triton_speech.gateway")

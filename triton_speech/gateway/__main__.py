@@ -6,9 +6,10 @@
 
 Triton listens where ``make serve`` puts it (TRITON_HTTP_PORT, TRITON_GRPC_PORT, TRITON_METRICS_PORT); the gateway
 on 127.0.0.1 (APP_HOST) at APP_PORT (8080). Stored results: DATABASE_URL (a SQLite file under build/app/ by
-default) and APP_MEDIA_DIR; limits: APP_MAX_UPLOAD_BYTES, APP_MAX_AUDIO_SECONDS, APP_RATE_LIMIT,
-APP_MAX_CONCURRENT_INFERENCE; access: APP_ANONYMOUS, APP_ALLOWED_HOSTS, APP_ALLOWED_ORIGINS. On loopback it prints
-the page's address with a local API key (kept in APP_LOCAL_KEY_FILE), as Jupyter prints its token.
+default) and APP_MEDIA_DIR (or a bucket: APP_MEDIA_URL); limits: APP_MAX_UPLOAD_BYTES, APP_MAX_AUDIO_SECONDS,
+APP_RATE_LIMIT, APP_MAX_CONCURRENT_INFERENCE; access: APP_ANONYMOUS, APP_ALLOWED_HOSTS, APP_ALLOWED_ORIGINS. On
+loopback it prints the page's address with a local API key (kept in APP_LOCAL_KEY_FILE), as Jupyter prints its
+token.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         server = _Server(uvicorn_config(settings, args.host, args.port))
         if triton is not None:
             threading.Thread(target=_stop_when_gone, args=(triton, server, stopping, crashed), daemon=True).start()
-        print(f"Open {address} (API: /docs). Results are stored in {settings.database_url} and {settings.media_dir}/. "
+        print(f"Open {address} (API: /docs). Results are stored in {settings.database_url} and "
+              f"{settings.media_url or str(settings.media_dir) + '/'}. "
               f"Ctrl-C stops {'both' if triton else 'it'}.", flush=True)
         with riva_endpoint(settings, args.host):  # the Riva gRPC API on RIVA_PORT, beside the REST API
             server.run()

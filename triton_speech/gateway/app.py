@@ -1,8 +1,8 @@
 """The gateway: REST API (OpenAI-compatible audio endpoints and stored resources) and the web app.
 
 Every model runs in Triton; this process decodes uploads, asks Triton over one asyncio gRPC connection, stores
-results (database rows, files in the media directory) and serves the page. ``create_app(settings)`` builds it from
-the routers (``routers/``), the schemas (``protocol.py``), the work behind the routes (``handlers.py``) and the
+results (database rows, files in the media directory or bucket) and serves the page. ``create_app(settings)`` builds
+it from the routers (``routers/``), the schemas (``protocol.py``), the work behind the routes (``handlers.py``) and the
 services the routes are given (``dependencies.py``); ``python -m triton_speech.gateway`` (``make app``) runs it with
 Triton.
 """
@@ -24,7 +24,7 @@ from triton_speech.gateway.limits import InferenceSlots
 from triton_speech.gateway.middleware import MULTIPART_SLACK_BYTES, RequestContext, install_log_record_factory
 from triton_speech.gateway.routers import health, live, openai, stored, web
 from triton_speech.gateway.settings import GatewaySettings
-from triton_speech.gateway.storage import MediaStore
+from triton_speech.gateway.storage import MediaStore, media_store
 
 __all__ = ["create_app", "install_log_record_factory"]
 
@@ -37,7 +37,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         database = Database(settings.database_url)
         await run_in_threadpool(database.migrate)
-        media = MediaStore(settings.media_dir)
+        media = await run_in_threadpool(media_store, settings.media_url, settings.media_dir,
+                                        settings.media_sweep_grace_s)
         await run_in_threadpool(sweep, database, media)
         inference = Inference(settings.triton_url, settings.triton_retries)
         await inference.open()

@@ -1,6 +1,12 @@
 """The gateway's way to Triton: one asyncio gRPC client for all requests (one HTTP/2 connection, reused), the
 project's clients' request and answer formats, word timestamps when the served ``asr`` has them, and live streams
-through ``asr_streaming``."""
+through ``asr_streaming``.
+
+Requests Triton cannot take for now are sent again, as the project's clients send them: the channel itself retries
+UNAVAILABLE at once (``grpc_channel_args``: a replica behind a balancer went away), and each request is retried
+``GatewaySettings.triton_retries`` times with backoff on what ``classify`` calls transient, which includes a model
+whose python stub is being replaced (NOT_FOUND "has no available versions", INTERNAL "... is not healthy"). Every
+request the gateway sends is safe to repeat: nothing is stored before Triton has answered."""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import numpy as np
 from tritonclient.utils import InferenceServerException
 
 from triton_speech.client.asr import ASRClient
-from triton_speech.client.connection import TritonConnection, _inputs, classify
+from triton_speech.client.connection import TritonConnection, _inputs, classify, retry_policy
 from triton_speech.client.tts import OUTPUTS as TTS_OUTPUTS
 from triton_speech.client.tts import Synthesis, TTSClient
 from triton_speech.runtime.asr.words import WORD_END_S, WORD_OUTPUTS, WORD_START_S, WORDS, Transcript
@@ -69,10 +75,8 @@ class Inference:
         self._asr_outputs: list[str] | None = None
 
     async def open(self) -> None:
-        import tritonclient.grpc.aio as grpc_aio
-
         # No liveness check here: the gateway starts (and says it is not ready) while Triton is down.
-        self.client = grpc_aio.InferenceServerClient(self.connection.url)
+        self.client = self.connection.new_client(asynchronous=True)
 
     async def close(self) -> None:
         if self.client is not None:
@@ -88,14 +92,17 @@ class Inference:
     async def asr_outputs(self) -> list[str]:
         """The text outputs and, when the served asr model has them, the word outputs (from its metadata)."""
         if self._asr_outputs is None:
-            try:
-                metadata = await self.client.get_model_metadata(self.asr_model, as_json=True)
-            except InferenceServerException as error:
-                raise classify(error) from None
+            metadata = await retry_policy(self.connection.retries, asynchronous=True)(self._metadata, self.asr_model)
             served = {output["name"] for output in metadata["outputs"]}
             words = list(WORD_OUTPUTS) if set(REQUIRED_WORD_OUTPUTS) <= served else []
             self._asr_outputs = [name for name in [*TEXT_OUTPUTS, *words] if name in served]
         return self._asr_outputs
+
+    async def _metadata(self, model: str) -> dict:
+        try:
+            return await self.client.get_model_metadata(model, as_json=True)
+        except InferenceServerException as error:
+            raise classify(error) from None
 
     async def recognize(self, audio: np.ndarray, request_id: str = "", offset_s: float = 0.0,
                         long: bool = False) -> Recognition:

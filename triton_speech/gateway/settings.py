@@ -25,6 +25,11 @@ class GatewaySettings:
     triton_url: str = field(default_factory=lambda: default_url("grpc"))
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", defaults.DATABASE_URL))
     media_dir: Path = field(default_factory=lambda: Path(_env("APP_MEDIA_DIR", defaults.MEDIA_DIR)))
+    # Media in a bucket instead (s3://bucket/prefix; AWS_ENDPOINT_URL for an S3 API other than AWS): for gateways on
+    # several machines
+    media_url: str | None = field(default_factory=lambda: _env("APP_MEDIA_URL", None))
+    media_sweep_grace_s: float = field(
+        default_factory=lambda: _env("APP_MEDIA_SWEEP_GRACE_SECONDS", defaults.MEDIA_SWEEP_GRACE_SECONDS, float))
     max_upload_bytes: int = field(default_factory=lambda: _env("APP_MAX_UPLOAD_BYTES", defaults.MAX_UPLOAD_BYTES, int))
     # Longer recordings are refused before they reach Triton (which refuses beyond its own max_audio_seconds)
     max_audio_seconds: float = field(

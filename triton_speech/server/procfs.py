@@ -53,17 +53,51 @@ def alive(pid: int, started: int | None = None) -> bool:
     return fields[0] != "Z" and (started is None or int(fields[19]) == started)
 
 
-def group_members(pgid: int) -> list[int]:
-    """The running processes of process group ``pgid``."""
+def _members(field: int, value: int) -> list[int]:
+    """The running processes whose stat field ``field`` (after the name: 2 process group, 3 session) is ``value``."""
     members = []
     for pid in _pids():
         try:
             fields = _stat_fields(pid)
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        if int(fields[field]) == value and fields[0] != "Z":
             members.append(pid)
     return members
+
+
+def group_members(pgid: int) -> list[int]:
+    """The running processes of process group ``pgid``."""
+    return _members(2, pgid)
+
+
+def session_members(sid: int) -> list[int]:
+    """The running processes of session ``sid``: a process that began a session, and whatever it started that did
+    not leave it (a process group of its own stays in the session)."""
+    return _members(3, sid)
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        return int(_stat_fields(pid)[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """The running processes ``pid`` started, and those they started, at any depth (an orphan, re-parented to
+    another process, is no longer among them)."""
+    children: dict[int, list[int]] = {}
+    for other in _pids():
+        try:
+            children.setdefault(int(_stat_fields(other)[1]), []).append(other)
+        except (OSError, IndexError, ValueError):
+            continue
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        found.append(queue.pop())
+        queue += children.get(found[-1], [])
+    return found
 
 
 def with_argument(fragment: bytes) -> list[int]:

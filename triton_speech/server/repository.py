@@ -80,7 +80,7 @@ def built_models(location: str | Path) -> list[str]:
                 parts = item["Key"][len(start):].split("/")
                 if len(parts) == 2 and parts[1] == CONFIG:
                     models.add(parts[0])
-    except _s3_errors() as error:  # no such bucket, credentials refused, endpoint unreachable
+    except s3_errors() as error:  # no such bucket, credentials refused, endpoint unreachable
         raise ServerError(f"cannot list the model repository {location}: {error}") from None
     return sorted(models)
 
@@ -95,13 +95,14 @@ def config_texts(location: str | Path) -> dict[str, str]:
     try:
         return {name: client.get_object(Bucket=s3.bucket, Key=s3.key(f"{name}/{CONFIG}"))["Body"].read().decode()
                 for name in models}
-    except _s3_errors() as error:
+    except s3_errors() as error:
         raise ServerError(f"cannot read the model repository {location}: {error}") from None
 
 
-def upload(folder: Path, url: str) -> int:
+def upload(folder: Path, url: str, client=None) -> int:
     """Copy a built repository folder into a bucket (``s3://...``, the URL the launcher is then given); the number
-    of files. Python caches are left out."""
+    of files. Python caches are left out. ``client``: a boto3 S3 client of the URL's store (default: one with the
+    AWS_* environment's credentials)."""
     s3 = S3Location.parse(url)
     files = [p for p in sorted(Path(folder).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
     if not any(p.name == CONFIG for p in files):
@@ -109,18 +110,18 @@ def upload(folder: Path, url: str) -> int:
     # S3 has no directories, only keys: an empty one (an ensemble's version directory) becomes an empty object named
     # after it with a trailing slash, which makes Triton see the version.
     empty = [p for p in sorted(Path(folder).rglob("*")) if p.is_dir() and not any(p.iterdir())]
-    client = s3.client()
+    client = client or s3.client()
     try:
         for path in tqdm(files, desc=f"uploading to {url}", unit="file"):
             client.upload_file(str(path), s3.bucket, s3.key(path.relative_to(folder).as_posix()))
         for path in empty:
             client.put_object(Bucket=s3.bucket, Key=s3.key(path.relative_to(folder).as_posix()) + "/", Body=b"")
-    except _s3_errors() as error:
+    except s3_errors() as error:
         raise ServerError(f"cannot upload to {url}: {error}") from None
     return len(files)
 
 
-def _s3_errors() -> tuple[type[Exception], ...]:
+def s3_errors() -> tuple[type[Exception], ...]:
     import boto3.exceptions
     import botocore.exceptions
 

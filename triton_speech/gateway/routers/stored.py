@@ -85,7 +85,7 @@ def resource(model: type[Row], out: type[StoredOut]) -> None:
     @router.get(f"/{kind}/{{row_id}}/audio", response_class=FileResponse, summary="Its audio file")
     async def audio_file(database: DatabaseDep, media: MediaDep, caller: CallerDep, row_id: RowId):
         row = await handlers.found(database, model, kind, row_id, caller)
-        return FileResponse(media.path(kind, row.audio_file), media_type=getattr(row, "media_type", "audio/wav"))
+        return await run_in_threadpool(media.response, kind, row.audio_file, getattr(row, "media_type", "audio/wav"))
 
     @router.delete(f"/{kind}/{{row_id}}", status_code=204, summary="Delete it and its file")
     async def delete(database: DatabaseDep, media: MediaDep, caller: CallerDep, row_id: RowId):

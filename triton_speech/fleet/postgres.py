@@ -1,6 +1,6 @@
-"""A throwaway PostgreSQL server for the gateway tests: Debian's PostgreSQL binaries, ``initdb`` into a private
-directory and ``pg_ctl -w start`` on a free loopback port (about a second). As root (CI), the server runs as the
-``postgres`` user: PostgreSQL refuses to run as root."""
+"""A private PostgreSQL server: Debian's PostgreSQL binaries, ``initdb`` into a new private directory and
+``pg_ctl -w start`` on a loopback port (about a second). As root, the server runs as the ``postgres`` user: PostgreSQL
+refuses to run as root. The local fleet keeps its gateways' rows in one; the gateway tests run on one too."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class PostgresServer:
         if self.binaries is None:
             raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install "
                                     "postgresql)")
-        self.root = Path(tempfile.mkdtemp(prefix="gateway-postgres-"))
+        self.root = Path(tempfile.mkdtemp(prefix="triton-speech-postgres-"))
         self.data, self.sockets, self.log = self.root / "data", self.root / "sockets", self.root / "postgres.log"
         self.sockets.mkdir()
         self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
@@ -47,7 +47,7 @@ class PostgresServer:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.root)
 
     def start(self) -> None:
-        # fsync off: a test database need not survive a power cut, and fsyncs are slow on a shared disk
+        # fsync off: a throwaway database need not survive a power cut, and fsyncs are slow on a shared disk
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
@@ -66,9 +66,23 @@ class PostgresServer:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (its first line of ``postmaster.pid``)."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
     def close(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         except subprocess.CalledProcessError:
             pass  # not running
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "PostgresServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
