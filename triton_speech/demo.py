@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{time.perf_counter() - started:.2f} s")
         served = server.models()
         if "griffin_lim" in served:
-            print("     vocoder: Griffin-Lim (no WaveGlow checkpoint given; see README, Default models)")
+            print("     vocoder: Griffin-Lim (no WaveGlow checkpoint given; see docs/default-models.md)")
         random = [name for name in ("quartznet", "punctuator", "tacotron2", "waveglow") if name in served and
                   _random_weights(args.model_repository / name / "1" / "export.json")]
         if not random:

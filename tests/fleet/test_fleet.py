@@ -30,7 +30,7 @@ from triton_speech.server import procfs, python_stubs
 
 pytestmark = pytest.mark.server
 STUBS_GONE_WITHIN_S = 10.0
-# Batched with other requests, Tacotron2's float rounding differs from alone: the README's bound for tts
+# Batched with other requests, Tacotron2's float rounding differs from alone: docs/serving.md's bound for tts
 TTS_MIN_SNR_DB = 40.0
 # How old an object no row names must be before a gateway's start sweeps it: short here, so the test can wait it out
 GRACE_S = 3.0

@@ -4,7 +4,7 @@ Text -> served ``tts`` (text_normalizer, tacotron2, griffin_lim) -> Whisper base
 the TTS was not trained on: the ASR held-out set's template sentences (``python -m export.train_tts data``
 excludes them) and everyday English (tests/data/general_heldout). Our own ASR was trained on the very espeak-ng
 voice the TTS imitates: its opinion is printed beside the judge's, never instead. The vocoder is Griffin-Lim, what
-`make repository` serves while no trained WaveGlow ships (README, Default models).
+`make repository` serves while no trained WaveGlow ships (docs/default-models.md).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def test_synthesize_online_at_another_rate_joins_into_the_resampled_speech(tts, 
     whole = pcm(tts.synthesize(TWO_SENTENCES, sample_rate_hz=44100).audio)
     streamed = np.concatenate([pcm(r.audio) for r in tts.synthesize_online(TWO_SENTENCES, sample_rate_hz=44100)])
     # one resampler over the stream: the joined chunks are the whole speech resampled (streamed Griffin-Lim differs
-    # from whole by its windows' context: README, 35 dB at least)
+    # from whole by its windows' context: docs/streaming.md, 35 dB at least)
     assert streamed.size == pytest.approx(whole.size, abs=2)
     n = min(streamed.size, whole.size)
     noise = np.sum((streamed[:n] - whole[:n]) ** 2)

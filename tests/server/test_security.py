@@ -204,7 +204,7 @@ def served(tone_repository):
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_perf_analyzer_measures_the_served_models_without_the_key(served, tmp_path, protocol):
-    """The perf_analyzer command of the README, as written (inputs from `python -m benchmarks.inputs`, the library
+    """The perf_analyzer command of the README (and docs/operations.md), as written (inputs from `python -m benchmarks.inputs`, the library
     links from bundled_library_dir)."""
     inputs = tmp_path / "inputs"
     made = subprocess.run([sys.executable, "-m", "benchmarks.inputs", "--output", str(inputs), "--seconds", "5",

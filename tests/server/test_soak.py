@@ -91,7 +91,7 @@ def soak(server: TritonServer, minutes: float, concurrency: int, kill: bool = Tr
             elif choice < 0.7:
                 i = rng.randrange(len(SENTENCES))
                 got = tts_client.synthesize(SENTENCES[i], seed=i).audio
-                # Batched Tacotron2 decoding differs from alone by float rounding (README: >= 40 dB).
+                # Batched Tacotron2 decoding differs from alone by float rounding (docs/serving.md: >= 40 dB).
                 kind, ok = "good tts", got.shape == expected_audio[i].shape and snr_db(expected_audio[i], got) >= 40
             else:
                 model, case, send = rng.choice(bad)
