@@ -56,7 +56,8 @@ TEST_SETTINGS = dict(
 )
 
 
-# Streamed Griffin-Lim speech against the tts ensemble's (docs/streaming.md, Streamed speech): measured 38-99 dB, median 69 dB.
+# Streamed Griffin-Lim speech against the tts ensemble's (docs/streaming.md, Streamed speech): measured 38-99 dB,
+# median 69 dB.
 GRIFFIN_LIM_STREAM_MIN_SNR_DB = 35.0
 
 

@@ -204,8 +204,8 @@ def served(tone_repository):
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_perf_analyzer_measures_the_served_models_without_the_key(served, tmp_path, protocol):
-    """The perf_analyzer command of the README (and docs/operations.md), as written (inputs from `python -m benchmarks.inputs`, the library
-    links from bundled_library_dir)."""
+    """The perf_analyzer command of the README (and docs/operations.md), as written (inputs from `python -m
+    benchmarks.inputs`, the library links from bundled_library_dir)."""
     inputs = tmp_path / "inputs"
     made = subprocess.run([sys.executable, "-m", "benchmarks.inputs", "--output", str(inputs), "--seconds", "5",
                            "--clips", "1"], cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=300)

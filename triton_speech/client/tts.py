@@ -67,7 +67,8 @@ class TTSClient:
     def stream(self, text: str | bytes, seed: int | None = None, sigma: float | None = None,
                denoiser_strength: float | None = None) -> Iterator[SpeechChunk]:
         """The speech of ``text`` in chunks, in order, as the server makes them (``tts_streaming``): the first
-        comes after the first words are synthesized; joined, they are what ``synthesize`` returns (docs/streaming.md)."""
+        comes after the first words are synthesized; joined, they are what ``synthesize`` returns
+        (docs/streaming.md)."""
         tensors = self.tensors(text, seed, sigma, denoiser_strength)
         for outputs in self.connection.stream(self.streaming_model, tensors, STREAM_OUTPUTS):
             yield SpeechChunk(np.asarray(outputs["AUDIO"], dtype=np.float32).reshape(-1), SAMPLE_RATE,
