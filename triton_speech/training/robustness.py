@@ -133,6 +133,7 @@ def plan(seed: int = 0) -> list[dict]:
     hand_written = list(NEW_COMBINATIONS)
     rng.shuffle(hand_written)
     others = _other_voices(rng)
+    words = vocabulary()
     clips = []
 
     def add(kind: str, text: str, voice: Voice | None, **how) -> None:
@@ -149,7 +150,7 @@ def plan(seed: int = 0) -> list[dict]:
     written = iter(hand_written)
     for index in range(COUNTS["new_combinations"]):
         random_sequence = index % 3 == 2  # a third random word sequences, the rest hand-written
-        text = random_words(rng, vocabulary(), 4, 8) if random_sequence else next(written)
+        text = random_words(rng, words, 4, 8) if random_sequence else next(written)
         add("new_combinations", text, _espeak_voice(rng), source="random words" if random_sequence else "hand-written")
     for voice in others:
         for _ in range(OTHER_PER_VOICE):
