@@ -31,16 +31,18 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from triton_speech.training.asr_data import SAMPLE_RATE, add_noise, sox_effects
+from triton_speech.training.asr_data import (
+    HELDOUT_VOICES,
+    NOISE_KINDS,
+    SAMPLE_RATE,
+    TRAIN_FESTIVAL,
+    TRAIN_FLITE,
+    add_noise,
+    noise_signal,
+    sox_effects,
+)
 from triton_speech.training.voices import Voice, available, speak_to_file
 
-TRAIN_FLITE = ["kal", "kal16", "awb", "rms"]
-TRAIN_FESTIVAL = ["kal_diphone"]
-HELDOUT_VOICES = {
-    "espeak-ng": ["en-029+f4", "en-029+m6", "en-029", "en-us+f4", "en-gb+m6"],
-    "flite": ["slt"],
-    "festival": ["ked_diphone", "cmu_us_slt_arctic_hts"],
-}
 # Share of training utterances per synthesizer (piper only when voices are given).
 FAMILY_WEIGHTS = {"espeak-ng": 0.55, "flite": 0.25, "festival": 0.2}
 
@@ -60,29 +62,6 @@ class Utterance:
     gain_db: float = 0.0
     noise_only: str | None = None  # no speech: "silence", "pink", "white", "brown" or "hum"; text ""
     noise_seconds: float = 0.0
-
-
-NOISE_KINDS = ("silence", "pink", "white", "brown", "hum")
-
-
-def noise_signal(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """Sound with no words in it, at a level drawn from -55 to -15 dBFS (silence: faint dither)."""
-    n = max(1, int(seconds * SAMPLE_RATE))
-    white = rng.standard_normal(n)
-    if kind == "silence":
-        return 10 ** (rng.uniform(-90, -70) / 20) * white
-    if kind in ("pink", "brown"):
-        spectrum = np.fft.rfft(white)
-        spectrum[0] = 0.0  # no DC offset: the level below is the noise's, not a constant's
-        spectrum /= np.maximum(np.arange(spectrum.size), 1) ** (0.5 if kind == "pink" else 1.0)
-        signal = np.fft.irfft(spectrum, n)
-    elif kind == "hum":
-        t = np.arange(n) / SAMPLE_RATE
-        base = rng.choice([50.0, 60.0])
-        signal = sum(np.sin(2 * np.pi * base * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 6)) + 0.1 * white
-    else:
-        signal = white
-    return 10 ** (rng.uniform(-55, -15) / 20) * signal / (np.std(signal) + 1e-12)
 
 
 def training_voice(rng: random.Random, espeak_voices: list[str], espeak_path: str, piper_models: list[str],

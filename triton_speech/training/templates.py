@@ -73,6 +73,49 @@ TEMPLATES = [
 ]
 
 
+# Sentence patterns no training corpus uses: they measure whether a model hears the words or completes the
+# training templates. Every word they say is a word of TEMPLATES (decoding over the lexicon can say them).
+HELD_OUT_TEMPLATES = [
+    lambda r: f"{r.choice(NAMES)} drove to {r.choice(PLACES)} on {r.choice(WEEKDAYS)}",
+    lambda r: f"{r.choice(NAMES)} bought {number_to_words(r.randint(2, 40))} {r.choice(ITEMS)} at the market",
+    lambda r: f"my flight to {r.choice(PLACES)} leaves on {r.choice(WEEKDAYS)} at {_time(r)}",
+    lambda r: f"{r.choice(NAMES)} is waiting for {r.choice(NAMES)} at {r.choice(PLACES)}",
+    lambda r: f"please send the report to {r.choice(NAMES)} before {r.choice(WEEKDAYS)}",
+    lambda r: f"{r.choice(NAMES)} will call you on {r.choice(MONTHS)} {ordinal_to_words(r.randint(1, 31))}",
+    lambda r: f"we need {number_to_words(r.randint(2, 40))} {r.choice(ITEMS)} for the meeting on {r.choice(WEEKDAYS)}",
+    lambda r: f"is the train to {r.choice(PLACES)} late again",
+]
+
+# Hand-written sentences of template words that no template (training or held out) makes.
+NEW_COMBINATIONS = [
+    "the cat is playing in the garden", "can you call the doctor tomorrow", "we drove to the beach on sunday",
+    "my phone is in the car", "the library is closed today", "sarah and john are reading a book",
+    "there is more coffee in the office", "i think the train leaves at ten", "please turn left at the church",
+    "the museum is open on sunday", "we need more eggs and milk", "do you like the music",
+    "the weather in dublin is cold", "helen is waiting outside the hospital", "what time is dinner",
+    "thank you for the coffee", "the store is very loud", "mark and lucy flew to paris",
+    "i'll see you in the morning", "where are my keys", "george can carry the boxes", "it's going to rain in seattle",
+    "nina forgot the umbrella", "the doctor is on the phone", "james will watch a movie tonight",
+    "the report is ready", "kate left the keys in the car", "olivia drove to chicago on friday",
+    "the children are waiting at the station", "we want to go to the park", "peter will send the tickets",
+    "the market is closed on mondays",
+]
+
+
+def vocabulary(templates=TEMPLATES) -> list[str]:
+    """Every word ``templates`` say (a large fixed sample of their sentences): the words a model trained on them
+    knows, and the lexicon the default model is decoded over."""
+    rng, words = random.Random("vocabulary"), set()
+    for _ in range(30000):
+        words.update(rng.choice(templates)(rng).split())
+    return sorted(words)
+
+
+def random_words(rng: random.Random, words: list[str], low: int = 3, high: int = 9) -> str:
+    """A sequence of ``low`` to ``high`` words drawn from ``words``: speech made of known words in no known order."""
+    return " ".join(rng.choice(words) for _ in range(rng.randint(low, high)))
+
+
 def sentences(count: int, seed: int, exclude: set[str] = frozenset(), templates=TEMPLATES) -> list[str]:
     """``count`` distinct sentences from ``templates`` (functions of a ``random.Random``), none in ``exclude``."""
     rng = random.Random(seed)
