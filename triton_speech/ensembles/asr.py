@@ -259,9 +259,13 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
     one model that keeps each stream's audio."""
     for name, value in (("stream_buffer_seconds", settings.stream_buffer_seconds),
                         ("max_stream_seconds", settings.max_stream_seconds),
-                        ("stream_idle_seconds", settings.stream_idle_seconds)):
+                        ("stream_idle_seconds", settings.stream_idle_seconds),
+                        ("stream_beam_size", settings.stream_beam_size)):
         if value <= 0:
             raise ConfigError(f"asr_streaming: {name} must be positive, got {value:g}")
+    if settings.stream_lookahead_seconds < 0:
+        raise ConfigError(f"asr_streaming: stream_lookahead_seconds must be 0 or more, got "
+                          f"{settings.stream_lookahead_seconds:g}")
     batching = settings.batching("asr_streaming")
     decoding = ("lexicon", "lm", "lm_alpha", "lm_beta", "beam_size")
     return PythonModel(
@@ -276,6 +280,9 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
             "intra_op_threads": str(settings.onnx_threads),
             **{key: decoder.parameters[key] for key in decoding if key in decoder.parameters},
             "buffer_seconds": str(settings.stream_buffer_seconds),
+            "lookahead_seconds": str(settings.stream_lookahead_seconds),
+            "partial_beam_size": str(settings.stream_beam_size),
+            "partials": settings.stream_partials,
             "max_stream_seconds": str(settings.max_stream_seconds),
             "idle_seconds": str(settings.stream_idle_seconds),
             "max_audio_seconds": str(settings.max_audio_seconds),

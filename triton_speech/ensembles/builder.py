@@ -31,10 +31,12 @@ from triton_speech.ensembles.spec import (
 )
 from triton_speech.ensembles.tts import VOCODERS
 from triton_speech.export.precision import PRECISIONS
+from triton_speech.runtime.asr.streaming import PARTIALS
 
 SOURCE_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 # Settings with a fixed set of values (argparse lists them in --help).
-CHOICES = {"target": TARGETS, "device": ("cpu", "gpu"), "precision": PRECISIONS, "vocoder": VOCODERS}
+CHOICES = {"target": TARGETS, "device": ("cpu", "gpu"), "precision": PRECISIONS, "vocoder": VOCODERS,
+           "stream_partials": PARTIALS}
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,14 @@ class RepositorySettings:
     long_window_seconds: float = defaults.LONG_WINDOW_SECONDS
     long_overlap_seconds: float = defaults.LONG_OVERLAP_SECONDS
     long_windows_in_flight: int = defaults.LONG_WINDOWS_IN_FLIGHT
-    # asr_streaming: seconds of the stream each partial transcript is computed over, the longest stream, how long
-    # an idle stream is kept, how many streams are served at once
+    # asr_streaming: seconds of the stream the model runs over for each partial transcript, the longest stream, how
+    # long an idle stream is kept, how many streams are served at once
     stream_buffer_seconds: float = defaults.STREAM_BUFFER_SECONDS
+    # ... how much audio must follow a frame before its log-probs are kept and decoded once, the partials' beam width
+    stream_lookahead_seconds: float = defaults.STREAM_LOOKAHEAD_SECONDS
+    stream_beam_size: int = defaults.STREAM_BEAM_SIZE
+    # "incremental" partials, or "buffered" (the model and decoder over the whole buffer again after every chunk)
+    stream_partials: str = "incremental"
     max_stream_seconds: float = defaults.MAX_STREAM_SECONDS
     stream_idle_seconds: float = defaults.STREAM_IDLE_SECONDS
     max_streams: int = defaults.MAX_STREAMS
@@ -82,9 +87,11 @@ class RepositorySettings:
     def __post_init__(self):
         from triton_speech.ensembles.spec import ConfigError
         from triton_speech.export.precision import PRECISIONS
+        from triton_speech.runtime.asr.streaming import PARTIALS
 
         for name, value, allowed in (("target", self.target, TARGETS), ("device", self.device, ("cpu", "gpu")),
-                                     ("precision", self.precision, PRECISIONS)):
+                                     ("precision", self.precision, PRECISIONS),
+                                     ("stream-partials", self.stream_partials, PARTIALS)):
             if value not in allowed:
                 raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.network_device == "gpu" and self.precision == "int8":

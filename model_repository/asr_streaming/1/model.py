@@ -20,9 +20,10 @@ class TritonPythonModel:
         pipeline = ASRPipeline.from_export(
             model.directory, intra_op_threads=int(model.parameter("intra_op_threads", "0")),
             device=model.placement(), **served_decoding(model))
-        pipeline.warm_up()  # no model_warmup for a sequence model: warm before Triton reports it ready
-        self.streams = StreamingRecognizer(pipeline, StreamSettings(**{
-            name: float(model.parameter(name)) for name in StreamSettings.__dataclass_fields__}))
+        self.streams = StreamingRecognizer(pipeline, StreamSettings.from_parameters(model.parameter))
+        # no model_warmup for a sequence model: warm before Triton reports it ready
+        pipeline.warm_up()
+        self.streams.warm_up()
         self.stop_sweeping = self.streams.sweep_in_background()
 
     def execute(self, requests):
@@ -41,7 +42,8 @@ class TritonPythonModel:
 
         corrid = input_array(pb_utils, request, "CORRID")
         sequence = int(corrid.reshape(-1)[0]) if corrid is not None else int(request.correlation_id())
-        return Chunk(sequence, flag("START"), flag("END"), input_array(pb_utils, request, "AUDIO"))
+        return Chunk(sequence, flag("START"), flag("END"), input_array(pb_utils, request, "AUDIO"),
+                     requested_words(request))
 
     def pack(self, transcript, words):
         tensors = [pb_utils.Tensor("TRANSCRIPT", bytes_column([transcript.raw]))]
