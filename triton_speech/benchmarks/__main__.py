@@ -125,12 +125,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                               help="keep settings whose lowest-concurrency p50 is within this factor of the best's")
 
     streaming_group = parser.add_argument_group("streaming")
-    streaming_group.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 8, 32],
+    streaming_group.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 8, 16, 32],
                                  help="concurrent real-time streams")
     streaming_group.add_argument("--stream-chunk-ms", type=float, default=STREAM_CHUNK_MS)
     streaming_group.add_argument("--stream-seconds", type=float, default=12.0, help="audio per stream")
     streaming_group.add_argument("--stream-search-steps", type=int, default=2,
                                  help="bisection steps for the most streams that keep up")
+    streaming_group.add_argument("--stream-rounds", type=int, default=2, help="clips each client streams in a row")
+    streaming_group.add_argument("--stream-repeats", type=int, default=1,
+                                 help="sweeps of the baseline and the built repository, alternating")
     streaming_group.add_argument("--long-minutes", type=float, default=10.0, help="the long recording (minutes)")
     streaming_group.add_argument("--long-concurrency", type=int, default=8, help="requests in flight")
 
@@ -276,20 +279,30 @@ def run_perf(args: argparse.Namespace, data: inputs.InputData, asr_export: Path,
 
 
 def run_streaming(args: argparse.Namespace, machine: str) -> None:
-    """asr_streaming and asr_long of the built repository, on espeak-ng speech."""
+    """asr_streaming of the built repository beside the baseline (built here), then asr_long, on espeak-ng speech."""
     pieces = audio.utterances()
     corpus = np.concatenate(pieces)
     length = int(args.stream_seconds * ASR_SAMPLE_RATE)
-    clips = [np.roll(corpus, -k * length)[:length] for k in range(max(args.stream_concurrency))]
+    clips = [np.roll(corpus, -k * length)[:length] for k in range(2 * max(args.stream_concurrency))]
+    baseline_repository = args.work_dir / "streaming_baseline"
+    build(baseline_repository, Exports(asr=args.asr_export), streaming.baseline_settings(args.lexicon))
+    rows, most = [], {}
+    for repeat in range(args.stream_repeats):
+        for system, repository in (("baseline", baseline_repository), ("as built", args.model_repository)):
+            with TritonServer(repository) as server:
+                found, best = streaming.streaming(server.grpc_url, clips, tuple(args.stream_concurrency),
+                                                  args.stream_chunk_ms, args.stream_search_steps, args.stream_rounds)
+            most.setdefault(system, []).append(best)
+            rows += [{"system": system, "repeat": repeat + 1, **row} for row in found]
     with TritonServer(args.model_repository) as server:
-        rows, most = streaming.streaming(server.grpc_url, clips, tuple(args.stream_concurrency), args.stream_chunk_ms,
-                                         args.stream_search_steps)
         long_rows = streaming.long_audio(server.grpc_url, server.http_url, pieces, args.long_minutes,
                                          args.long_concurrency)
+    kept = ", ".join(f"{system} {' / '.join(map(str, counts))}" for system, counts in most.items())
     write(args.output, "streaming", rows,
           f"Streaming ASR (asr_streaming)\n\nMachine: {machine}. {args.stream_seconds:g} s of speech per stream, "
           f"chunks of {args.stream_chunk_ms:g} ms sent in real time. {streaming.__doc__.strip()}",
-          extra=f"Most real-time streams kept up with (p99 within one chunk): **{most}**.")
+          extra=f"Most real-time streams kept up with (p99 within one chunk), per repeat: **{kept}**.")
+    report.plot_streaming(rows, args.output / "streaming.png")
     separate = long_rows[0]["rtfx"]
     for row in long_rows:
         row["vs_one_by_one"] = round(row["rtfx"] / separate, 2)

@@ -277,7 +277,7 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
             idle_us=int(settings.stream_idle_seconds * 1e6), max_candidate_sequences=settings.max_streams,
             max_queue_delay_us=settings.max_queue_delay_us, preferred_batch_sizes=settings.preferred_batch_sizes),
         parameters={
-            "intra_op_threads": str(settings.onnx_threads),
+            "intra_op_threads": str(settings.stream_onnx_threads),
             **{key: decoder.parameters[key] for key in decoding if key in decoder.parameters},
             "buffer_seconds": str(settings.stream_buffer_seconds),
             "lookahead_seconds": str(settings.stream_lookahead_seconds),

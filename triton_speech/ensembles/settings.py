@@ -36,6 +36,8 @@ class RepositorySettings:
     stream_beam_size: int = defaults.STREAM_BEAM_SIZE
     # "incremental" partials, or "buffered" (the model and decoder over the whole buffer again after every chunk)
     stream_partials: str = "incremental"
+    # ONNX Runtime intra-op threads of asr_streaming (0: ONNX Runtime's default, all cores)
+    stream_onnx_threads: int = defaults.STREAM_ONNX_THREADS
     max_stream_seconds: float = defaults.MAX_STREAM_SECONDS
     stream_idle_seconds: float = defaults.STREAM_IDLE_SECONDS
     max_streams: int = defaults.MAX_STREAMS

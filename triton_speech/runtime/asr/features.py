@@ -172,10 +172,13 @@ class StreamingMelFrontend:
         self._x_start = -self._pad
         self._last_sample = 0.0  # the sample before the next one (pre-emphasis; none before the first)
         self.samples = 0
-        self._log_mel = np.zeros((c.n_mels, 0), dtype=np.float32)  # complete frames [self._kept_from, self.complete)
+        self._log_mel = np.zeros((c.n_mels, 0))  # complete frames [self._kept_from, self.complete)
         self._kept_from = 0
         self.complete = 0  # frames whose STFT window lies within the audio so far
-        self._sum = np.zeros(c.n_mels)  # of the complete frames' log-mel
+        # Sums over the complete frames of their log-mel minus the first frame's (a shift that keeps the variance's
+        # sums from cancelling when frames differ little)
+        self._shift = None
+        self._sum = np.zeros(c.n_mels)
         self._squares = np.zeros(c.n_mels)
 
     @property
@@ -200,9 +203,11 @@ class StreamingMelFrontend:
         complete = min(self.frames, max(0, (self.samples + self._pad - c.n_fft) // c.hop_length + 1))
         if complete > self.complete:
             new = self._log_mel_of(self.complete, complete, self._x)
-            self._sum += new.sum(axis=1)
-            self._squares += (new * new).sum(axis=1)
-            self._log_mel = np.concatenate([self._log_mel, new.astype(np.float32)], axis=1)
+            if self._shift is None:
+                self._shift = new[:, :1].copy() if c.normalize != "all_features" else new[:, :1].mean()
+            self._sum += (new - self._shift).sum(axis=1)
+            self._squares += ((new - self._shift) ** 2).sum(axis=1)
+            self._log_mel = np.concatenate([self._log_mel, new], axis=1)
             self.complete = complete
             # Samples before the next frame's window are no longer needed
             first_needed = self.complete * c.hop_length - self._pad
@@ -249,21 +254,23 @@ class StreamingMelFrontend:
         if first < self._kept_from:
             raise ValueError(f"frame {first} is no longer kept (frames from {self._kept_from} are)")
         tentative = self._log_mel_of(self.complete, valid, self._x)
-        mel = np.concatenate([self._log_mel[:, max(0, first - self._kept_from) :].astype(np.float64),
+        mel = np.concatenate([self._log_mel[:, max(0, first - self._kept_from) :],
                               tentative[:, max(0, first - self.complete) :]], axis=1)
         if c.normalize is None or valid == 0:
             return mel.astype(np.float32)
-        total = self._sum + tentative.sum(axis=1)
-        squares = self._squares + (tentative * tentative).sum(axis=1)
+        shift = self._shift if self._shift is not None else (
+            tentative[:, :1] if c.normalize != "all_features" else tentative[:, :1].mean())
+        total = self._sum + (tentative - shift).sum(axis=1)
+        squares = self._squares + ((tentative - shift) ** 2).sum(axis=1)
         if c.normalize == "per_feature":
-            mean = total / valid
+            mean = total / valid  # of the shifted values
             std = np.sqrt(np.maximum(squares - valid * mean * mean, 0.0) / (valid - 1)) if valid > 1 else 0.0
-            return ((mel - mean[:, None]) / (std + NORMALIZE_EPSILON)[..., None] if valid > 1 else
-                    (mel - mean[:, None]) / NORMALIZE_EPSILON).astype(np.float32)
+            return ((mel - shift - mean[:, None]) / (std + NORMALIZE_EPSILON)[:, None] if valid > 1 else
+                    (mel - shift - mean[:, None]) / NORMALIZE_EPSILON).astype(np.float32)
         count = valid * c.n_mels
         mean = total.sum() / count
         std = np.sqrt(max(squares.sum() - count * mean * mean, 0.0) / (count - 1)) if count > 1 else 0.0
-        return ((mel - mean) / (std + NORMALIZE_EPSILON)).astype(np.float32)
+        return ((mel - shift - mean) / (std + NORMALIZE_EPSILON)).astype(np.float32)
 
 
 class OnnxMelFrontend:
