@@ -58,6 +58,10 @@ STREAM_BEAM_SIZE = 8
 # one thread, and a second ONNX Runtime thread only contends with it and with gRPC for two cores (INT8 windows of
 # 16 streams: 62 ms on one thread, 171 ms on two, on the shared 2-core machine)
 STREAM_ONNX_THREADS = 1
+# Instances of a model when --instances does not name it (others: one). asr_streaming's work per chunk is mostly
+# Python (the decoder), one core per process: two processes use both cores, each with its own streams (Triton's
+# sequence batcher keeps a stream on the instance that took its START).
+MODEL_INSTANCES = {"asr_streaming": 2}
 MAX_STREAM_SECONDS = 600.0  # a stream keeps its audio for the final transcript: 38 MB at most
 STREAM_IDLE_SECONDS = 10.0  # a stream that sends nothing for this long is freed (an open one delays a graceful stop)
 MAX_STREAMS = 64  # streams the sequence batcher serves at once; more wait for a slot

@@ -322,9 +322,13 @@ def test_asr_streaming_is_a_sequence_model_with_the_asr_weights(tmp_path, quartz
                                                                   / "1" / name)
 
 
-def test_a_sequence_model_keeps_one_instance(tmp_path, quartznet_export):
-    with pytest.raises(ConfigError, match="asr_streaming: a sequence model keeps its streams in its process"):
-        build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(instances={"asr_streaming": 2}))
+def test_asr_streaming_has_two_instances_unless_told(tmp_path, quartznet_export):
+    build(tmp_path / "default", Exports(asr=quartznet_export))
+    build(tmp_path / "one", Exports(asr=quartznet_export), RepositorySettings(instances={"asr_streaming": 1}))
+    counts = {name: parse(tmp_path / name / "asr_streaming" / "config.pbtxt").instance_group[0].count
+              for name in ("default", "one")}
+    assert counts == {"default": 2, "one": 1}
+    assert parse(tmp_path / "default" / "quartznet" / "config.pbtxt").instance_group[0].count == 1
 
 
 def test_steps_before_a_sequence_model_in_an_ensemble_have_one_instance():

@@ -20,7 +20,7 @@ class RepositorySettings:
     max_batch_size: int = defaults.MAX_BATCH_SIZE
     max_queue_delay_us: int = defaults.MAX_QUEUE_DELAY_US
     preferred_batch_sizes: tuple[int, ...] = ()
-    # model name -> instance count; models not named get one instance
+    # model name -> instance count; models not named get defaults.MODEL_INSTANCES' count, or one
     instances: Mapping[str, int] = field(default_factory=dict)
     max_audio_seconds: float = defaults.MAX_AUDIO_SECONDS
     # asr_long: recordings up to this long, in overlapping windows (within max_audio_seconds) sent to asr
@@ -118,5 +118,5 @@ class RepositorySettings:
             max_batch_size=self.max_batch_size,
             max_queue_delay_us=self.max_queue_delay_us,
             preferred_batch_sizes=self.preferred_batch_sizes,
-            instance_count=int(self.instances.get(model, 1)),
+            instance_count=int(self.instances.get(model, defaults.MODEL_INSTANCES.get(model, 1))),
         )
