@@ -23,7 +23,7 @@ from triton_speech.ensembles.spec import (
     Tensor,
     read_export,
 )
-from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
+from triton_speech.export.precision import DERIVED_GRAPHS, PrecisionDriftError, derived_graph
 from triton_speech.runtime.asr.acoustic import frame_seconds
 from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.features import MelFrontend
@@ -58,8 +58,11 @@ def models(export_dir: Path, settings: RepositorySettings,
     # What the first step checks (runtime.backend.audio_rows): a frame's worth of samples at least, the limit at most.
     audio_checks = {"sample_rate": str(info["sample_rate"]), "max_audio_seconds": str(settings.max_audio_seconds),
                     "min_samples": str(frontend.config.hop_length)}
-    acoustic_graph = (derived_graph(export_dir / "model.onnx", settings.precision, export_dir)
-                      if "quartznet" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
+    try:
+        acoustic_graph = (derived_graph(export_dir / "model.onnx", settings.precision, export_dir)
+                          if "quartznet" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
+    except PrecisionDriftError as error:
+        raise ConfigError(f"quartznet: {error}") from error
     logprobs = Tensor("LOGPROBS", "FP32", (-1, num_classes))
     logprobs_length = Tensor("LOGPROBS_LENGTH", "INT64", (1,))
     audio = warmup.speech_like(int(info["sample_rate"]))
