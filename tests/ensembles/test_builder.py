@@ -351,3 +351,16 @@ def test_long_windows_fit_within_what_asr_takes(tmp_path, quartznet_export):
     with pytest.raises(ConfigError, match="asr_long: max_long_audio_seconds 5 is below asr's max_audio_seconds 8"):
         build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(max_audio_seconds=8.0,
                                                                           max_long_audio_seconds=5.0))
+
+
+def test_the_build_command_serves_int8_on_cpus_unless_told(monkeypatch, tmp_path):
+    """make repository / python -m ensembles: INT8 QuartzNet for the pip target on the CPU, FP32 one flag away; FP32
+    on GPUs (the RepositorySettings of code stay FP32 unless given a precision)."""
+    from triton_speech.ensembles import builder
+
+    built = []
+    monkeypatch.setattr(builder, "build", lambda output, exports, settings: built.append(settings.precision) or [])
+    for argv in ([], ["--precision", "fp32"], ["--device", "gpu"], ["--target", "ngc"], ["--precision", "fp16"]):
+        assert builder.main(["--output", str(tmp_path), *argv]) == 0
+    assert built == ["int8", "fp32", "fp32", "fp32", "fp16"]
+    assert RepositorySettings().precision == "fp32"

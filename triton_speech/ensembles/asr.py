@@ -129,7 +129,7 @@ def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logpr
         outputs=(logprobs, logprobs_length),
         batching=settings.batching("quartznet"),
         parameters={"onnx_model": "model.onnx", "intra_op_threads": str(settings.onnx_threads),
-                    "max_frames": str(max_frames),
+                    "max_frames": str(max_frames), "precision": settings.precision,
                     **gpu.python_parameters(settings, "quartznet", {"model.onnx": graphs["model.onnx"]})},
         # export.json travels with the weights: where they came from and the parity measured.
         artifacts={"model.onnx": acoustic_graph, "export.json": export_dir / "export.json"},
@@ -281,6 +281,7 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
             max_queue_delay_us=settings.max_queue_delay_us, preferred_batch_sizes=settings.preferred_batch_sizes),
         parameters={
             "intra_op_threads": str(settings.stream_onnx_threads),
+            "precision": settings.precision,
             **{key: decoder.parameters[key] for key in decoding if key in decoder.parameters},
             "buffer_seconds": str(settings.stream_buffer_seconds),
             "lookahead_seconds": str(settings.stream_lookahead_seconds),
