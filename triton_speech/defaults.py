@@ -23,12 +23,22 @@ TTS_SAMPLE_RATE = 22050
 
 # Serving (python -m ensembles): dynamic batching and request limits.
 MAX_BATCH_SIZE = 16
-MAX_QUEUE_DELAY_US = 2000
+# The dynamic batcher takes what queued while the instance was busy; waiting for more only delays a request: at
+# 2000 us each step of the asr ensemble waited 2.2 ms at concurrency 1 (a 2 s clip: 8.8 ms of queue beside 14 ms of
+# compute, RTFx 82 vs 114 without), and batched no better under load (perf_analyzer, shared 2-core machine).
+MAX_QUEUE_DELAY_US = 0
 MAX_AUDIO_SECONDS = 60.0  # asr: longer audio is refused, never truncated
 MAX_PUNCTUATION_CHARS = 5000  # a 60 s transcript is about 1000 characters; long texts are windowed
 MAX_TEXT_CHARS = 1000  # tts request text
 MAX_SENTENCE_CHARS = 250  # tts text is split into sentences of at most this many characters
 MAX_SPEECH_SECONDS = 150.0  # the longest audio one tts request yields (about twice 1000 characters of speech)
+
+# ONNX Runtime's CPU threads: whether they spin for more work after a run (ONNX Runtime's default) or sleep. Served,
+# several python models (each a process with its own thread pool) share the cores, and one model's spinning threads
+# take them from the next step of the same request: on the shared 2-core machine the asr ensemble served a 2 s clip
+# in 27 ms (p99, alone) with sleeping threads and 175 ms with spinning ones (RTFx 125 vs 22; perf_analyzer,
+# benchmarks/results/perf.md).
+ONNX_SPINNING = False
 
 # TensorRT engines of the ngc target (ONNX Runtime's TensorRT accelerator): one folder per model under this path in
 # the container, a volume that outlives it (building an engine takes minutes); the launcher creates the folders.

@@ -24,7 +24,8 @@ THROUGHPUT_LABELS = {"rtfx": "RTFx (audio seconds per wall second)", "throughput
 # One colour per system, the same in every plot (modes not listed take the next free colour)
 COLOURS = {"in-process onnxruntime": "tab:blue", "served grpc": "tab:orange",
            "served grpc (perf_analyzer)": "tab:orange", "served http (perf_analyzer)": "tab:green",
-           "nemo transcribe (seed)": "tab:gray", "baseline": "tab:gray", "as built": "tab:red"}
+           "nemo transcribe (seed)": "tab:gray", "in-process onnxruntime, int8": "tab:cyan",
+           "served grpc (perf_analyzer), int8": "tab:red", "baseline": "tab:gray", "as built": "tab:red"}
 SPARE_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 
