@@ -27,10 +27,11 @@ TTS_DATA_DIR ?= build/tts_data
 # Minutes of training for each TTS model (they train side by side, one core each).
 TTS_MINUTES ?= 90
 # Where and how the repository runs (docs/deploy-gpu.md): TARGET pip (the bundled Triton) or ngc (NVIDIA's
-# container, native backends), DEVICE cpu or gpu (pip target), PRECISION fp32, fp16 (GPU) or int8 (CPU).
+# container, native backends), DEVICE cpu or gpu (pip target), PRECISION fp32, fp16 (GPU) or int8 (CPU); unset:
+# the builder's default for the target and device (int8 for the pip target on the CPU, fp32 elsewhere).
 TARGET ?= pip
 DEVICE ?= cpu
-PRECISION ?= fp32
+PRECISION ?=
 # Builder settings (see `python -m ensembles --help`)
 REPOSITORY_FLAGS ?=
 # make repository REPOSITORY_BUCKET=s3://[host:port/]bucket/path also copies the built repository there (AWS_*
@@ -153,7 +154,8 @@ repository: export
 	$(PYTHON) -m triton_speech.ensembles --output $(REPOSITORY) --asr-export $(EXPORT_DIR)/quartznet \
 	  --punctuator-export $(EXPORT_DIR)/punctuator --tacotron2-export $(EXPORT_DIR)/tacotron2 \
 	  --waveglow-export $(EXPORT_DIR)/waveglow $(if $(QUARTZNET_LEXICON),--lexicon $(QUARTZNET_LEXICON)) \
-	  --vocoder $(VOCODER) --target $(TARGET) --device $(DEVICE) --precision $(PRECISION) $(REPOSITORY_FLAGS)
+	  --vocoder $(VOCODER) --target $(TARGET) --device $(DEVICE) $(if $(PRECISION),--precision $(PRECISION)) \
+	  $(REPOSITORY_FLAGS)
 	$(if $(REPOSITORY_BUCKET),$(PYTHON) -m triton_speech.server.upload $(REPOSITORY) $(REPOSITORY_BUCKET))
 
 serve: repository
@@ -209,7 +211,7 @@ gpu-setup: setup
 	  c([CUDA, TENSORRT]); print('GPU libraries: all load')"
 
 gpu-check: gpu-setup export
-	$(PYTHON) tools/gpu_check.py --exports $(EXPORT_DIR) --precision $(PRECISION)
+	$(PYTHON) tools/gpu_check.py --exports $(EXPORT_DIR) $(if $(PRECISION),--precision $(PRECISION))
 
 # ruff over the whole tree (pyproject.toml [tool.ruff]); CI runs it before the tests.
 lint: setup

@@ -23,12 +23,22 @@ TTS_SAMPLE_RATE = 22050
 
 # Serving (python -m ensembles): dynamic batching and request limits.
 MAX_BATCH_SIZE = 16
-MAX_QUEUE_DELAY_US = 2000
+# The dynamic batcher takes what queued while the instance was busy; waiting for more only delays a request: at
+# 2000 us each step of the asr ensemble waited 2.2 ms at concurrency 1 (a 2 s clip: 8.8 ms of queue beside 14 ms of
+# compute, RTFx 82 vs 114 without), and batched no better under load (perf_analyzer, shared 2-core machine).
+MAX_QUEUE_DELAY_US = 0
 MAX_AUDIO_SECONDS = 60.0  # asr: longer audio is refused, never truncated
 MAX_PUNCTUATION_CHARS = 5000  # a 60 s transcript is about 1000 characters; long texts are windowed
 MAX_TEXT_CHARS = 1000  # tts request text
 MAX_SENTENCE_CHARS = 250  # tts text is split into sentences of at most this many characters
 MAX_SPEECH_SECONDS = 150.0  # the longest audio one tts request yields (about twice 1000 characters of speech)
+
+# ONNX Runtime's CPU threads: whether they spin for more work after a run (ONNX Runtime's default) or sleep. Served,
+# several python models (each a process with its own thread pool) share the cores, and one model's spinning threads
+# take them from the next step of the same request: on the shared 2-core machine the asr ensemble served a 2 s clip
+# in 27 ms (p99, alone) with sleeping threads and 175 ms with spinning ones (RTFx 125 vs 22; perf_analyzer,
+# benchmarks/results/perf.md).
+ONNX_SPINNING = False
 
 # TensorRT engines of the ngc target (ONNX Runtime's TensorRT accelerator): one folder per model under this path in
 # the container, a volume that outlives it (building an engine takes minutes); the launcher creates the folders.
@@ -45,6 +55,23 @@ LONG_WINDOWS_IN_FLIGHT = 8  # asr_long: windows sent to asr at once, for batches
 # for the partial transcript; at END over the whole stream (as asr, or in asr_long's windows when longer).
 STREAM_CHUNK_MS = 320  # what the client sends per request
 STREAM_BUFFER_SECONDS = 2.0
+# A frame's log-probs are kept (and decoded once) when this much audio follows it: the default QuartzNet's frames
+# agree with its whole-utterance ones 32% of the time with 0.5 s of audio after them, 84% with 1 s, 92% with 2 s
+# (argmax, 30 held-out clips), and partials hearing 1 s agree better with the truth than partials over a
+# re-run 2 s buffer (benchmarks/results/streaming.md)
+STREAM_LOOKAHEAD_SECONDS = 1.0
+# Partials' beam search width (the final transcript is decoded with CTC_BEAM_SIZE, as offline): on the held-out set
+# beam 8 misses one word more than 32 (WER 2.90% vs 2.68%) and costs a fifth on the speech the default model hears
+# least well
+STREAM_BEAM_SIZE = 8
+# ONNX Runtime threads of asr_streaming: its runs (a batch of short windows) alternate with the decoder's Python in
+# one thread, and a second ONNX Runtime thread only contends with it and with gRPC for two cores (INT8 windows of
+# 16 streams: 62 ms on one thread, 171 ms on two, on the shared 2-core machine)
+STREAM_ONNX_THREADS = 1
+# Instances of a model when --instances does not name it (others: one). asr_streaming's work per chunk is mostly
+# Python (the decoder), one core per process: two processes use both cores, each with its own streams (Triton's
+# sequence batcher keeps a stream on the instance that took its START).
+MODEL_INSTANCES = {"asr_streaming": 2}
 MAX_STREAM_SECONDS = 600.0  # a stream keeps its audio for the final transcript: 38 MB at most
 STREAM_IDLE_SECONDS = 10.0  # a stream that sends nothing for this long is freed (an open one delays a graceful stop)
 MAX_STREAMS = 64  # streams the sequence batcher serves at once; more wait for a slot

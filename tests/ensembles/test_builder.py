@@ -387,9 +387,13 @@ def test_asr_streaming_is_a_sequence_model_with_the_asr_weights(tmp_path, quartz
                                                                   / "1" / name)
 
 
-def test_a_sequence_model_keeps_one_instance(tmp_path, quartznet_export):
-    with pytest.raises(ConfigError, match="asr_streaming: a sequence model keeps its streams in its process"):
-        build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(instances={"asr_streaming": 2}))
+def test_asr_streaming_has_two_instances_unless_told(tmp_path, quartznet_export):
+    build(tmp_path / "default", Exports(asr=quartznet_export))
+    build(tmp_path / "one", Exports(asr=quartznet_export), RepositorySettings(instances={"asr_streaming": 1}))
+    counts = {name: parse(tmp_path / name / "asr_streaming" / "config.pbtxt").instance_group[0].count
+              for name in ("default", "one")}
+    assert counts == {"default": 2, "one": 1}
+    assert parse(tmp_path / "default" / "quartznet" / "config.pbtxt").instance_group[0].count == 1
 
 
 def test_steps_before_a_sequence_model_in_an_ensemble_have_one_instance():
@@ -412,3 +416,16 @@ def test_long_windows_fit_within_what_asr_takes(tmp_path, quartznet_export):
     with pytest.raises(ConfigError, match="asr_long: max_long_audio_seconds 5 is below asr's max_audio_seconds 8"):
         build(tmp_path, Exports(asr=quartznet_export), RepositorySettings(max_audio_seconds=8.0,
                                                                           max_long_audio_seconds=5.0))
+
+
+def test_the_build_command_serves_int8_on_cpus_unless_told(monkeypatch, tmp_path):
+    """make repository / python -m ensembles: INT8 QuartzNet for the pip target on the CPU, FP32 one flag away; FP32
+    on GPUs (the RepositorySettings of code stay FP32 unless given a precision)."""
+    from triton_speech.ensembles import builder
+
+    built = []
+    monkeypatch.setattr(builder, "build", lambda output, exports, settings: built.append(settings.precision) or [])
+    for argv in ([], ["--precision", "fp32"], ["--device", "gpu"], ["--target", "ngc"], ["--precision", "fp16"]):
+        assert builder.main(["--output", str(tmp_path), *argv]) == 0
+    assert built == ["int8", "fp32", "fp32", "fp32", "fp16"]
+    assert RepositorySettings().precision == "fp32"

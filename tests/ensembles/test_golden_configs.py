@@ -18,11 +18,13 @@ GOLDEN = DATA / "golden_configs"
 @pytest.fixture(scope="module")
 def default_configs(default_quartznet_export, default_punctuator_export, default_tacotron2_export) -> dict[str, str]:
     from triton_speech.ensembles.builder import Exports, describe
-    from triton_speech.ensembles.settings import RepositorySettings
+    from triton_speech.ensembles.settings import RepositorySettings, default_precision
     from triton_speech.ensembles.spec import to_text, validate_repository
 
-    # The Makefile's default build: the default QuartzNet over its lexicon, Griffin-Lim (no WaveGlow ships).
-    settings = RepositorySettings(lexicon=str(DEFAULTS / "quartznet_small.lexicon.txt"), vocoder="griffin_lim")
+    # The Makefile's default build: the default QuartzNet over its lexicon, Griffin-Lim (no WaveGlow ships), the
+    # builder's precision for the pip target on the CPU (INT8 QuartzNet)
+    settings = RepositorySettings(lexicon=str(DEFAULTS / "quartznet_small.lexicon.txt"), vocoder="griffin_lim",
+                                  precision=default_precision("pip", "cpu"))
     described = describe(Exports(asr=default_quartznet_export, punctuator=default_punctuator_export,
                                  tacotron2=default_tacotron2_export), settings)
     configs = [entry.config() for entry in described]

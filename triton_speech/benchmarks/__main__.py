@@ -15,6 +15,7 @@ first interim result when streaming). Every section has knobs to shrink it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -22,9 +23,11 @@ import platform
 import shutil
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from triton_speech.benchmarks import (
     asr,
@@ -43,11 +46,12 @@ from triton_speech.benchmarks import (
     tuning,
     warmup,
 )
+from triton_speech.client.audio import load_audio
 from triton_speech.defaults import ASR_SAMPLE_RATE, STREAM_CHUNK_MS
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.runtime.asr.pipeline import ASRPipeline
-from triton_speech.server import TritonServer
+from triton_speech.server import Ports, TritonServer
 
 SECTIONS = ("asr", "punctuation", "tts", "precision", "warmup", "tts_streaming", "baseline", "perf", "tuning",
             "streaming", "gateway", "riva")
@@ -98,6 +102,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     perf_group = parser.add_argument_group("perf")
     perf_group.add_argument("--perf-concurrency", type=int, nargs="+", default=[1, 4, 8], help="asr, gRPC")
+    perf_group.add_argument("--perf-precisions", nargs="+", choices=("fp32", "int8"), default=["fp32", "int8"],
+                            help="QuartzNet's precisions served side by side (asr)")
+    perf_group.add_argument("--perf-quartznet-concurrency", type=int, nargs="*", default=[8],
+                            help="the acoustic model served alone (features in), in each precision")
     perf_group.add_argument("--perf-http-concurrency", type=int, nargs="*", default=[1],
                             help="asr over HTTP, on the clips nearest 5 s")
     perf_group.add_argument("--perf-punctuator-concurrency", type=int, nargs="*", default=[1, 8])
@@ -115,7 +123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     tuning_group = parser.add_argument_group("tuning")
     tuning_group.add_argument("--tune-max-batch-size", type=int, nargs="+", default=[8, 16])
-    tuning_group.add_argument("--tune-queue-delay-us", type=int, nargs="+", default=[2000, 10000])
+    tuning_group.add_argument("--tune-queue-delay-us", type=int, nargs="+", default=[0, 2000])
     tuning_group.add_argument("--tune-preferred", type=_preferred, nargs="+", default=[(), (4, 8)],
                               help="preferred batch size sets, e.g. none 4,8")
     tuning_group.add_argument("--tune-instances", type=int, nargs="+", default=[1, 2])
@@ -127,12 +135,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                               help="keep settings whose lowest-concurrency p50 is within this factor of the best's")
 
     streaming_group = parser.add_argument_group("streaming")
-    streaming_group.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 8, 32],
+    streaming_group.add_argument("--stream-concurrency", type=int, nargs="+", default=[1, 8, 16, 32],
                                  help="concurrent real-time streams")
     streaming_group.add_argument("--stream-chunk-ms", type=float, default=STREAM_CHUNK_MS)
     streaming_group.add_argument("--stream-seconds", type=float, default=12.0, help="audio per stream")
     streaming_group.add_argument("--stream-search-steps", type=int, default=2,
                                  help="bisection steps for the most streams that keep up")
+    streaming_group.add_argument("--stream-rounds", type=int, default=2, help="clips each client streams in a row")
+    streaming_group.add_argument("--stream-repeats", type=int, default=1,
+                                 help="sweeps of the baseline and the built repository, alternating")
     streaming_group.add_argument("--long-minutes", type=float, default=10.0, help="the long recording (minutes)")
     streaming_group.add_argument("--long-concurrency", type=int, default=8, help="requests in flight")
 
@@ -234,17 +245,28 @@ def main(argv: list[str] | None = None) -> int:
               f"ASR baselines\n\nMachine: {machine}. Export: {asr_export}. {baseline.__doc__.strip()}")
 
     if "perf" in args.only:
-        rows, split = run_perf(args, data, asr_export, settings)
+        rows, split, stages = run_perf(args, data, asr_export, settings)
         write(args.output, "perf", rows, f"Served models under perf_analyzer\n\nMachine: {machine}. Export: "
-              f"{asr_export}. Settings: ensembles/settings.py defaults. {perf.__doc__.strip()}")
+              f"{asr_export}. Settings: ensembles/settings.py defaults, QuartzNet in each precision. "
+              f"{perf.__doc__.strip()}")
         write(args.output, "perf_server", split, "Server-side split per ensemble step (Triton statistics)\n\n"
               "Per request: mean queue and compute time (ms) of each step; avg_batch: the dynamic batches formed.")
+        served_rows = [r for r in rows if r["model"] == "asr"]
+        write(args.output, "perf_ratios", perf.ratios(served_rows), f"Served / in-process and INT8 / FP32 (asr)\n\n"
+              f"Machine: {machine}. {inspect.cleandoc(perf.ratios.__doc__)}",
+              extra="## What each step costs (one request at a time)\n\n"
+                    f"{inspect.cleandoc(perf.step_costs.__doc__)}\n\n"
+                    + report.markdown_table(perf.step_costs(served_rows, split, stages)))
         for model, throughput in (("asr", "rtfx"), ("punctuator", "throughput_rps"), ("tts", "rtfx")):
             served = [r for r in rows if r["model"] == model]
             if served:
-                report.plot_throughput_latency(served + (baseline_rows if model == "asr" else []),
-                                               args.output / f"perf_{model}.png", throughput, f"{model}: ")
-        ratios = baseline.comparison(rows, baseline_rows)
+                report.plot_throughput_latency(
+                    [dict(r, mode=perf.system(r)) for r in served]
+                    + ([r for r in baseline_rows if r["mode"] == baseline.NEMO_MODE] if model == "asr" else []),
+                    args.output / f"perf_{model}.png", throughput, f"{model}: ")
+        fp32 = [r for r in rows if r.get("precision", "fp32") == "fp32"]
+        ratios = baseline.comparison(fp32, [r for r in fp32 if r["mode"] == baseline.ONNX_MODE]
+                                     + [r for r in baseline_rows if r["mode"] == baseline.NEMO_MODE])
         if ratios:
             write(args.output, "served_vs_baselines", ratios,
                   f"Served / baselines (ASR, same audio and weights)\n\nMachine: {machine}. "
@@ -265,45 +287,94 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_perf(args: argparse.Namespace, data: inputs.InputData, asr_export: Path,
-             settings: perf.PerfSettings) -> tuple[list[dict], list[dict]]:
-    """perf_analyzer over every point on one server: asr (gRPC per length and concurrency, HTTP on the clips
-    nearest 5 s), punctuator, and tts (gate off, each sentence decoding ``--perf-tts-seconds`` of speech)."""
+             settings: perf.PerfSettings) -> tuple[list[dict], list[dict], dict]:
+    """perf_analyzer over every point, asr in each precision (``--perf-precisions``) on its own server, all up at
+    once: for each clip length the in-process pipeline (each precision, each batch size), the served points of each
+    precision, then the in-process pipeline again (its two passes merged), so that served and in-process see the
+    same load; then asr over HTTP on the clips nearest 5 s, the punctuator and tts (gate off, each sentence decoding
+    ``--perf-tts-seconds`` of speech) on the FP32 server. Returns the rows, the per-step split and the in-process
+    stage times per (precision, clip length)."""
     frames = round(args.perf_tts_seconds * tts.FRAMES_PER_SECOND)
     with_tts = bool(args.perf_tts_concurrency)
-    exports = Exports(asr=asr_export, punctuator=args.punctuator_export,
-                      tacotron2=args.tacotron2_export if with_tts else None,
-                      waveglow=args.waveglow_export if with_tts else None)
-    repository = args.work_dir / "perf_repository"
-    shutil.rmtree(repository, ignore_errors=True)
-    build(repository, exports, tts.fixed_length_settings(frames, max(len(t) for t in inputs.TTS_SENTENCES)))
-
-    http_length = min(args.perf_seconds, key=lambda s: abs(s - 5.0))
-    asr_points = [(s, "grpc", c) for s in args.perf_seconds for c in args.perf_concurrency]
-    asr_points += [(http_length, "http", c) for c in args.perf_http_concurrency]
-    points = [perf.Point("asr", data.asr[s], c, protocol, s, perf.requests_for_audio(args.perf_window_audio_s, s))
-              for s, protocol, c in asr_points]
-    points += [perf.Point("punctuator", data.punctuator, c) for c in args.perf_punctuator_concurrency]
-    points += [perf.Point("tts", data.tts, c, audio_seconds=round(frames / tts.FRAMES_PER_SECOND, 3),
-                          requests_per_window=args.perf_tts_requests) for c in args.perf_tts_concurrency]
-    with TritonServer(repository) as server:
-        return perf.sweep(server.grpc_url, server.http_url, points, settings, admin_key=server.admin_key)
+    fixed = tts.fixed_length_settings(frames, max(len(t) for t in inputs.TTS_SENTENCES))
+    repositories = {}
+    for kind in args.perf_precisions:
+        exports = Exports(asr=asr_export, punctuator=args.punctuator_export,
+                          tacotron2=args.tacotron2_export if with_tts and kind == "fp32" else None,
+                          waveglow=args.waveglow_export if with_tts and kind == "fp32" else None)
+        repositories[kind] = args.work_dir / f"perf_repository_{kind}"
+        shutil.rmtree(repositories[kind], ignore_errors=True)
+        build(repositories[kind], exports, replace(fixed, precision=kind))
+    pipelines = {kind: perf.in_process_pipeline(asr_export, args.punctuator_export, kind)
+                 for kind in args.perf_precisions}
+    rows, split, stages = [], [], {}
+    with contextlib.ExitStack() as stack:
+        servers = {kind: stack.enter_context(serving(repository)) for kind, repository in repositories.items()}
+        for seconds in tqdm(args.perf_seconds, desc="perf", unit="clip length"):
+            clips = [load_audio(path, ASR_SAMPLE_RATE) for path in data.audio[seconds]]
+            features = inputs.features_input_data(data.audio[seconds], asr_export,
+                                                  args.work_dir / "inputs" / f"features_{seconds:g}s.json")
+            first = {(p, b): asr.in_process(pipeline, clips, seconds, b, args.baseline_rounds)
+                     for p, pipeline in pipelines.items() for b in args.baseline_batch}
+            first_stages = {p: asr.stage_times(pipeline, clips) for p, pipeline in pipelines.items()}
+            for kind, server in servers.items():
+                window = perf.requests_for_audio(args.perf_window_audio_s, seconds)
+                points = [perf.Point("asr", data.asr[seconds], c, "grpc", seconds, window)
+                          for c in args.perf_concurrency]
+                points += [perf.Point("quartznet", features, c, "grpc", seconds, window)
+                           for c in args.perf_quartznet_concurrency]
+                found, steps = perf.sweep(server.grpc_url, server.http_url, points, settings,
+                                          desc=f"asr {seconds:g} s {kind}", admin_key=server.admin_key)
+                rows += [dict(r, precision=kind) for r in found]
+                split += [dict(r, precision=kind) for r in steps]
+            for (kind, batch), measured in first.items():
+                again = asr.in_process(pipelines[kind], clips, seconds, batch, args.baseline_rounds)
+                rows.append(dict(perf.in_process_row(asr.merged(measured, again).row()), precision=kind))
+            for kind, pipeline in pipelines.items():
+                again = asr.stage_times(pipeline, clips)
+                stages[kind, seconds] = {stage: round((ms + again[stage]) / 2, 2)
+                                         for stage, ms in first_stages[kind].items()}
+        fp32 = servers.get("fp32") or next(iter(servers.values()))
+        http_length = min(args.perf_seconds, key=lambda s: abs(s - 5.0))
+        points = [perf.Point("asr", data.asr[http_length], c, "http", http_length,
+                             perf.requests_for_audio(args.perf_window_audio_s, http_length))
+                  for c in args.perf_http_concurrency]
+        points += [perf.Point("punctuator", data.punctuator, c) for c in args.perf_punctuator_concurrency]
+        if "fp32" in servers and with_tts:
+            points += [perf.Point("tts", data.tts, c, audio_seconds=round(frames / tts.FRAMES_PER_SECOND, 3),
+                                  requests_per_window=args.perf_tts_requests) for c in args.perf_tts_concurrency]
+        found, steps = perf.sweep(fp32.grpc_url, fp32.http_url, points, settings, admin_key=fp32.admin_key)
+        kind = "fp32" if "fp32" in servers else next(iter(servers))
+        rows += [dict(r, precision=kind) for r in found]
+        split += [dict(r, precision=kind) for r in steps]
+    return rows, split, stages
 
 
 def run_streaming(args: argparse.Namespace, machine: str) -> None:
-    """asr_streaming and asr_long of the built repository, on espeak-ng speech."""
+    """asr_streaming of the built repository beside the baseline (built here), then asr_long, on espeak-ng speech."""
     pieces = audio.utterances()
     corpus = np.concatenate(pieces)
     length = int(args.stream_seconds * ASR_SAMPLE_RATE)
-    clips = [np.roll(corpus, -k * length)[:length] for k in range(max(args.stream_concurrency))]
+    clips = [np.roll(corpus, -k * length)[:length] for k in range(2 * max(args.stream_concurrency))]
+    baseline_repository = args.work_dir / "streaming_baseline"
+    build(baseline_repository, Exports(asr=args.asr_export), streaming.baseline_settings(args.lexicon))
+    rows, most = [], {}
+    for repeat in range(args.stream_repeats):
+        for system, repository in (("baseline", baseline_repository), ("as built", args.model_repository)):
+            with serving(repository) as server:
+                found, best = streaming.streaming(server.grpc_url, clips, tuple(args.stream_concurrency),
+                                                  args.stream_chunk_ms, args.stream_search_steps, args.stream_rounds)
+            most.setdefault(system, []).append(best)
+            rows += [{"system": system, "repeat": repeat + 1, **row} for row in found]
     with TritonServer(args.model_repository) as server:
-        rows, most = streaming.streaming(server.grpc_url, clips, tuple(args.stream_concurrency), args.stream_chunk_ms,
-                                         args.stream_search_steps)
         long_rows = streaming.long_audio(server.grpc_url, server.http_url, pieces, args.long_minutes,
                                          args.long_concurrency)
+    kept = ", ".join(f"{system} {' / '.join(map(str, counts))}" for system, counts in most.items())
     write(args.output, "streaming", rows,
           f"Streaming ASR (asr_streaming)\n\nMachine: {machine}. {args.stream_seconds:g} s of speech per stream, "
           f"chunks of {args.stream_chunk_ms:g} ms sent in real time. {streaming.__doc__.strip()}",
-          extra=f"Most real-time streams kept up with (p99 within one chunk): **{most}**.")
+          extra=f"Most real-time streams kept up with (p99 within one chunk), per repeat: **{kept}**.")
+    report.plot_streaming(rows, args.output / "streaming.png")
     separate = long_rows[0]["rtfx"]
     for row in long_rows:
         row["vs_one_by_one"] = round(row["rtfx"] / separate, 2)
@@ -316,6 +387,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def serving(repository: Path) -> TritonServer:
+    """A server of ``repository`` on free ports (the benchmark may run two at once, or beside `make serve`)."""
+    return TritonServer(repository, ports=Ports(http=free_port(), grpc=free_port(), metrics=free_port()))
 
 
 def write(folder: Path, name: str, rows: list[dict], heading: str, extra: str = "") -> None:

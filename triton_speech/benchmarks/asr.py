@@ -40,6 +40,7 @@ class Measurement:
             "p50_ms": round(float(np.percentile(latencies, 50)), 1),
             "p90_ms": round(float(np.percentile(latencies, 90)), 1),
             "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+            "mean_ms": round(float(latencies.mean()), 1),
         }
 
 
@@ -54,6 +55,34 @@ def in_process(pipeline: ASRPipeline, clips: list[np.ndarray], clip_seconds: flo
             latencies.append((time.perf_counter() - t) * 1000)
     wall = time.perf_counter() - started
     return Measurement("in-process onnxruntime", clip_seconds, batch, rounds * len(clips), wall, latencies)
+
+
+def merged(first: Measurement, second: Measurement) -> Measurement:
+    """Two measurements of the same point as one (their requests and times together)."""
+    return Measurement(first.mode, first.clip_seconds, first.concurrency_or_batch, first.requests + second.requests,
+                       first.wall_seconds + second.wall_seconds, first.latencies_ms + second.latencies_ms)
+
+
+def stage_times(pipeline: ASRPipeline, clips: list[np.ndarray]) -> dict[str, float]:
+    """Median milliseconds per clip of each stage in-process, one clip at a time (the steps the served ensemble
+    runs as models): the front-end, the acoustic model, CTC decoding (the text) and punctuation."""
+    times: dict[str, list[float]] = {"feature_extractor": [], "quartznet": [], "ctc_decoder": [], "punctuator": []}
+    for audio in clips:
+        started = time.perf_counter()
+        (features,) = pipeline.frontend([audio])
+        after_frontend = time.perf_counter()
+        (logprobs,) = pipeline.acoustic([features])
+        after_acoustic = time.perf_counter()
+        text = pipeline.decoder(logprobs)
+        after_decoder = time.perf_counter()
+        if pipeline.punctuator is not None:
+            pipeline.punctuator([text])
+        done = time.perf_counter()
+        for stage, (begin, end) in zip(times, ((started, after_frontend), (after_frontend, after_acoustic),
+                                               (after_acoustic, after_decoder), (after_decoder, done))):
+            times[stage].append((end - begin) * 1000)
+    return {stage: round(float(np.median(values)), 2) for stage, values in times.items()
+            if stage != "punctuator" or pipeline.punctuator is not None}
 
 
 def served(url: str, clips: list[np.ndarray], clip_seconds: float, concurrency: int, rounds: int) -> Measurement:

@@ -36,6 +36,21 @@ def audio_entry(samples: np.ndarray) -> dict:
     return {"AUDIO": {"b64": base64.b64encode(samples.tobytes()).decode("ascii"), "shape": [int(samples.shape[0])]}}
 
 
+def features_entry(features: np.ndarray) -> dict:
+    """One ``quartznet`` request: ``FEATURES`` FP32 ``[n_mels, T]`` and ``FEATURES_LENGTH`` INT64 ``[1]``."""
+    features = np.asarray(features, dtype="<f4")
+    return {"FEATURES": {"b64": base64.b64encode(features.tobytes()).decode("ascii"), "shape": list(features.shape)},
+            "FEATURES_LENGTH": {"content": [int(features.shape[1])], "shape": [1]}}
+
+
+def features_input_data(paths: Sequence[Path], export_dir: Path, output: Path) -> Path:
+    """``--input-data`` JSON of the features of audio files by an export's front-end: the acoustic model alone."""
+    from triton_speech.runtime.asr.features import OnnxMelFrontend
+
+    features = OnnxMelFrontend.load(export_dir)([load_audio(path, SAMPLE_RATE) for path in paths])
+    return write_json([features_entry(item) for item in features], output)
+
+
 def text_entry(text: str) -> dict:
     """One ``punctuator`` or ``tts`` request: ``TEXT`` BYTES ``[1]``."""
     return {"TEXT": {"content": [text], "shape": [1]}}

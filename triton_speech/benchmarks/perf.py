@@ -189,6 +189,10 @@ def measure(url: str, point: Point, statistics: ServerStatistics,
     measured, stable = run_perf_analyzer(url, point, settings, statistics.admin_key)
     split = server_split(before, statistics.snapshot(), steps)
     throughput = float(measured["Inferences/Second"])
+    # perf_analyzer's mean latency, as the sum of its parts (microseconds)
+    parts = ("Client Send", "Network+Server Send/Recv", "Server Queue", "Server Compute Input",
+             "Server Compute Infer", "Server Compute Output", "Client Recv")
+    mean_ms = round(sum(float(measured[part]) for part in parts if part in measured) / 1000, 1)
     row = {
         "model": point.model,
         "mode": f"served {point.protocol} (perf_analyzer)",
@@ -197,6 +201,7 @@ def measure(url: str, point: Point, statistics: ServerStatistics,
         "throughput_rps": round(throughput, 3),
         "rtfx": round(throughput * point.audio_seconds, 2) if point.audio_seconds is not None else "",
         **{f"p{q}_ms": round(float(measured[f"p{q} latency"]) / 1000, 1) for q in (50, 90, 99)},
+        "mean_ms": mean_ms,
         "server_queue_ms": round(sum(s["queue_ms"] for s in split), 2),
         "server_compute_ms": round(sum(s["compute_ms"] for s in split), 2),
         "stable": stable,
@@ -220,3 +225,95 @@ def sweep(grpc_url: str, http_url: str, points: Sequence[Point], settings: PerfS
     finally:
         statistics.close()
     return rows, splits
+
+
+IN_PROCESS = "in-process onnxruntime"
+
+
+def in_process_pipeline(asr_export: Path, punctuator_export: Path | None, precision: str):
+    """The asr pipeline in this process with QuartzNet's graph in ``precision`` (as the builder derives it)."""
+    from triton_speech.export.precision import derived_graph
+    from triton_speech.runtime.asr.acoustic import AcousticModel
+    from triton_speech.runtime.asr.pipeline import ASRPipeline
+
+    pipeline = ASRPipeline.from_export(asr_export, punctuator_export)
+    pipeline.acoustic = AcousticModel.load(derived_graph(asr_export / "model.onnx", precision, asr_export))
+    return pipeline
+
+
+def in_process_row(measured: dict) -> dict:
+    """An in-process measurement (``benchmarks.asr``) as a row of this table."""
+    return {"model": "asr", **{key: measured[key] for key in ("mode", "clip_s", "concurrency_or_batch")},
+            "throughput_rps": measured["throughput_rps"], "rtfx": measured["rtfx"],
+            **{key: measured[key] for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")},
+            "server_queue_ms": "", "server_compute_ms": "", "stable": ""}
+
+
+def system(row: dict) -> str:
+    """What a row measured, for the plots: its mode and, beside FP32, its precision."""
+    precision = row.get("precision", "fp32")
+    return row["mode"] if precision == "fp32" else f"{row['mode']}, {precision}"
+
+
+def ratios(rows: Sequence[dict]) -> list[dict]:
+    """Per precision and clip length, from rows of one run (served gRPC rows of ``asr`` and the in-process pipeline
+    measured before and after them): ``served/in_process``, the best served RTFx over concurrencies against the
+    best in-process RTFx over batch sizes; ``p99 served/in_process``, one request at a time (concurrency 1 against
+    batch 1); and per clip length the best served RTFx of INT8 against FP32's (the same clips, servers up side by
+    side): ``int8/fp32 served asr``, the whole ensemble, and ``... quartznet``, the acoustic model served alone
+    (features in), the part quantization speeds up."""
+    out = []
+    best: dict = {}
+    for row in rows:
+        kind = "in-process" if row["mode"] == IN_PROCESS else "served" if row["mode"].startswith("served grpc") else ""
+        if kind:
+            key = (row.get("precision", "fp32"), row["clip_s"], kind if row["model"] == "asr" else row["model"])
+            best[key] = max(best.get(key, 0.0), row["rtfx"])
+    alone = {(r.get("precision", "fp32"), r["clip_s"], r["mode"] == IN_PROCESS): r["p99_ms"] for r in rows
+             if r["concurrency_or_batch"] == 1 and r["model"] == "asr"
+             and (r["mode"] == IN_PROCESS or r["mode"].startswith("served grpc"))}
+    for precision, clip in sorted({(p, c) for p, c, kind in best if kind in ("served", "in-process")},
+                                  key=lambda k: (k[1], k[0])):
+        served, local = best.get((precision, clip, "served")), best.get((precision, clip, "in-process"))
+        p99 = alone.get((precision, clip, False)), alone.get((precision, clip, True))
+        row = {"precision": precision, "clip_s": clip, "served_best_rtfx": served or "",
+               "in_process_best_rtfx": local or "",
+               "served/in_process": round(served / local, 2) if served and local else "",
+               "served_p99_ms_c1": p99[0] or "", "in_process_p99_ms_b1": p99[1] or "",
+               "p99 served/in_process": round(p99[0] / p99[1], 2) if all(p99) else ""}
+        fp32 = best.get(("fp32", clip, "served"))
+        row["int8/fp32 served asr"] = round(served / fp32, 2) if precision == "int8" and served and fp32 else ""
+        alone, alone_fp32 = best.get((precision, clip, "quartznet")), best.get(("fp32", clip, "quartznet"))
+        row["int8/fp32 served quartznet"] = (round(alone / alone_fp32, 2) if precision == "int8" and alone
+                                             and alone_fp32 else "")
+        out.append(row)
+    return out
+
+
+def step_costs(rows: Sequence[dict], split: Sequence[dict], stages: dict) -> list[dict]:
+    """Where a request's time goes, served at concurrency 1 against the same stages in-process (one clip at a time):
+    per ensemble step, Triton's queue and compute time (compute: the python stub's execute with its input and output
+    tensor copies) against the in-process stage (medians of the passes before and after the served points), and the
+    rest of the client's mean latency (gRPC, the ensemble's hops between steps, the response). ``extra_ms``: served
+    minus in-process."""
+    out = []
+    for row in rows:
+        if row["model"] != "asr" or not row["mode"].startswith("served grpc") or row["concurrency_or_batch"] != 1:
+            continue
+        precision, clip = row.get("precision", "fp32"), row["clip_s"]
+        local = stages.get((precision, clip), {})
+        steps = [s for s in split if s.get("precision", "fp32") == precision and s["clip_s"] == clip
+                 and s["mode"] == row["mode"] and s["concurrency_or_batch"] == 1]
+        for step in steps:
+            served = step["queue_ms"] + step["compute_ms"]
+            out.append({"precision": precision, "clip_s": clip, "step": step["step"], "queue_ms": step["queue_ms"],
+                        "compute_ms": step["compute_ms"], "in_process_ms": local.get(step["step"], ""),
+                        "extra_ms": round(served - local[step["step"]], 2) if step["step"] in local else ""})
+        inside = sum(s["queue_ms"] + s["compute_ms"] for s in steps)
+        out.append({"precision": precision, "clip_s": clip,
+                    "step": "gRPC, ensemble hops, response (client mean - steps)", "queue_ms": "", "compute_ms": "",
+                    "in_process_ms": 0.0, "extra_ms": round(row["mean_ms"] - inside, 2)})
+        out.append({"precision": precision, "clip_s": clip, "step": "total (client mean / in-process sum)",
+                    "queue_ms": "", "compute_ms": row["mean_ms"], "in_process_ms": round(sum(local.values()), 2),
+                    "extra_ms": round(row["mean_ms"] - sum(local.values()), 2)})
+    return out

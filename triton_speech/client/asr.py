@@ -43,6 +43,7 @@ class StreamResult:
     chunk: int
     latency_s: float
     words: list[Word] | None = field(default=None, compare=False)
+    sent_at: float = field(default=0.0, compare=False)  # time.perf_counter() when the chunk went out
 
 
 class ASRClient:
@@ -231,7 +232,7 @@ class ASRClient:
                 yield StreamResult(tensors["TRANSCRIPT"].reshape(-1)[0].decode("utf-8"),
                                    final=bool(last) and index == last[0], chunk=index,
                                    latency_s=arrived - sent[index],
-                                   words=unpack_words(tensors)[0] if timestamps else None)
+                                   words=unpack_words(tensors)[0] if timestamps else None, sent_at=sent[index])
         finally:
             client.stop_stream(cancel_requests=True)
             client.close()

@@ -24,7 +24,7 @@ from triton_speech.ensembles.spec import (
     Tensor,
     read_export,
 )
-from triton_speech.export.precision import DERIVED_GRAPHS, derived_graph
+from triton_speech.export.precision import DERIVED_GRAPHS, PrecisionDriftError, derived_graph
 from triton_speech.runtime.asr.acoustic import frame_seconds
 from triton_speech.runtime.asr.ctc import load_decoder
 from triton_speech.runtime.asr.features import MelFrontend
@@ -68,8 +68,11 @@ def models(export_dir: Path, settings: RepositorySettings,
     # What the first step checks (runtime.backend.audio_rows): a frame's worth of samples at least, the limit at most.
     audio_checks = AudioLimits(sample_rate=int(info["sample_rate"]), min_samples=frontend.config.hop_length,
                                max_audio_seconds=settings.max_audio_seconds)
-    acoustic_graph = (derived_graph(export_dir / "model.onnx", settings.precision, export_dir)
-                      if "quartznet" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
+    try:
+        acoustic_graph = (derived_graph(export_dir / "model.onnx", settings.precision, export_dir)
+                          if "quartznet" in DERIVED_GRAPHS.get(settings.precision, {}) else export_dir / "model.onnx")
+    except PrecisionDriftError as error:
+        raise ConfigError(f"quartznet: {error}") from error
     logprobs = Tensor("LOGPROBS", "FP32", (-1, num_classes))
     logprobs_length = Tensor("LOGPROBS_LENGTH", "INT64", (1,))
     audio = warmup.speech_like(int(info["sample_rate"]))
@@ -136,7 +139,7 @@ def _pip_front(export_dir, settings, acoustic_graph, audio_checks, n_mels, logpr
         outputs=(logprobs, logprobs_length),
         batching=settings.batching("quartznet"),
         settings=QuartzNetSettings(onnx_model="model.onnx", intra_op_threads=settings.onnx_threads,
-                                   max_frames=max_frames),
+                                   max_frames=max_frames, precision=settings.precision),
         parameters=gpu.python_parameters(settings, "quartznet", {"model.onnx": graphs["model.onnx"]}),
         # export.json travels with the weights: where they came from and the parity measured.
         artifacts={"model.onnx": acoustic_graph, "export.json": export_dir / "export.json"},
@@ -263,9 +266,13 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
     one model that keeps each stream's audio."""
     for name, value in (("stream_buffer_seconds", settings.stream_buffer_seconds),
                         ("max_stream_seconds", settings.max_stream_seconds),
-                        ("stream_idle_seconds", settings.stream_idle_seconds)):
+                        ("stream_idle_seconds", settings.stream_idle_seconds),
+                        ("stream_beam_size", settings.stream_beam_size)):
         if value <= 0:
             raise ConfigError(f"asr_streaming: {name} must be positive, got {value:g}")
+    if settings.stream_lookahead_seconds < 0:
+        raise ConfigError(f"asr_streaming: stream_lookahead_seconds must be 0 or more, got "
+                          f"{settings.stream_lookahead_seconds:g}")
     batching = settings.batching("asr_streaming")
     window, overlap = long_windows(settings)
     decoding = {item.name: getattr(decoder.settings, item.name) for item in fields(Decoding)}
@@ -278,7 +285,9 @@ def asr_streaming(export_dir: Path, settings: RepositorySettings, acoustic_graph
             idle_us=int(settings.stream_idle_seconds * 1e6), max_candidate_sequences=settings.max_streams,
             max_queue_delay_us=settings.max_queue_delay_us, preferred_batch_sizes=settings.preferred_batch_sizes),
         settings=AsrStreamingSettings(
-            intra_op_threads=settings.onnx_threads, **decoding, buffer_seconds=settings.stream_buffer_seconds,
+            intra_op_threads=settings.stream_onnx_threads, precision=settings.precision, **decoding,
+            buffer_seconds=settings.stream_buffer_seconds, lookahead_seconds=settings.stream_lookahead_seconds,
+            partial_beam_size=settings.stream_beam_size, partials=settings.stream_partials,
             max_stream_seconds=settings.max_stream_seconds, idle_seconds=settings.stream_idle_seconds,
             max_audio_seconds=settings.max_audio_seconds, window_seconds=window, overlap_seconds=overlap),
         parameters=gpu.python_parameters(settings, "asr_streaming", graphs),

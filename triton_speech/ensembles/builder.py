@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from triton_speech.ensembles import asr, punctuation, tts
-from triton_speech.ensembles.settings import TARGETS, RepositorySettings
+from triton_speech.ensembles.settings import TARGETS, RepositorySettings, default_precision
 from triton_speech.ensembles.spec import (
     GENERATED_HEADER,
     WARMUP_DIR,
@@ -31,10 +31,12 @@ from triton_speech.ensembles.spec import (
 )
 from triton_speech.ensembles.tts import VOCODERS
 from triton_speech.export.precision import PRECISIONS
+from triton_speech.runtime.asr.streaming import PARTIALS
 
 SOURCE_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 # Settings with a fixed set of values (argparse lists them in --help).
-CHOICES = {"target": TARGETS, "device": ("cpu", "gpu"), "precision": PRECISIONS, "vocoder": VOCODERS}
+CHOICES = {"target": TARGETS, "device": ("cpu", "gpu"), "precision": PRECISIONS, "vocoder": VOCODERS,
+           "stream_partials": PARTIALS}
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.add_argument(flag, type=int, nargs="*", default=list(default))
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif setting.name == "precision":
+            parser.add_argument(flag, choices=PRECISIONS, default=None,
+                                help="default: int8 for the pip target on the CPU, else fp32 (default_precision)")
         else:
             parser.add_argument(flag, type=type(default), default=default, choices=CHOICES.get(setting.name))
     args = parser.parse_args(argv)
+    args.precision = args.precision or default_precision(args.target, args.device)
     try:
         settings = RepositorySettings(**{
             f.name: _instances(args.instances) if f.name == "instances"

@@ -15,12 +15,19 @@ TARGETS = ("pip", "ngc")
 ENGINE_CACHE_ENV = "TRITON_SPEECH_ENGINE_CACHE"
 
 
+def default_precision(target: str, device: str) -> str:
+    """What the build commands serve unless told: QuartzNet in INT8 on CPUs (the pip target on the CPU), where it
+    serves 2.5-4x FP32's throughput and the build refuses a graph whose transcripts drift (export.precision); FP32
+    elsewhere (TensorRT takes no asymmetric INT8 graph; FP16 is a GPU deployment's choice)."""
+    return "int8" if (target, device) == ("pip", "cpu") else "fp32"
+
+
 @dataclass(frozen=True)
 class RepositorySettings:
     max_batch_size: int = defaults.MAX_BATCH_SIZE
     max_queue_delay_us: int = defaults.MAX_QUEUE_DELAY_US
     preferred_batch_sizes: tuple[int, ...] = ()
-    # model name -> instance count; models not named get one instance
+    # model name -> instance count; models not named get defaults.MODEL_INSTANCES' count, or one
     instances: Mapping[str, int] = field(default_factory=dict)
     max_audio_seconds: float = defaults.MAX_AUDIO_SECONDS
     # asr_long: recordings up to this long, in overlapping windows (within max_audio_seconds) sent to asr
@@ -28,9 +35,16 @@ class RepositorySettings:
     long_window_seconds: float = defaults.LONG_WINDOW_SECONDS
     long_overlap_seconds: float = defaults.LONG_OVERLAP_SECONDS
     long_windows_in_flight: int = defaults.LONG_WINDOWS_IN_FLIGHT
-    # asr_streaming: seconds of the stream each partial transcript is computed over, the longest stream, how long
-    # an idle stream is kept, how many streams are served at once
+    # asr_streaming: seconds of the stream the model runs over for each partial transcript, the longest stream, how
+    # long an idle stream is kept, how many streams are served at once
     stream_buffer_seconds: float = defaults.STREAM_BUFFER_SECONDS
+    # ... how much audio must follow a frame before its log-probs are kept and decoded once, the partials' beam width
+    stream_lookahead_seconds: float = defaults.STREAM_LOOKAHEAD_SECONDS
+    stream_beam_size: int = defaults.STREAM_BEAM_SIZE
+    # "incremental" partials, or "buffered" (the model and decoder over the whole buffer again after every chunk)
+    stream_partials: str = "incremental"
+    # ONNX Runtime intra-op threads of asr_streaming (0: ONNX Runtime's default, all cores)
+    stream_onnx_threads: int = defaults.STREAM_ONNX_THREADS
     max_stream_seconds: float = defaults.MAX_STREAM_SECONDS
     stream_idle_seconds: float = defaults.STREAM_IDLE_SECONDS
     max_streams: int = defaults.MAX_STREAMS
@@ -72,7 +86,8 @@ class RepositorySettings:
     target: str = "pip"
     # pip target: "cpu", or "gpu" (GPU instances; ONNX Runtime asks for TensorRT, then CUDA)
     device: str = "cpu"
-    # "fp32", "fp16" (the GPU networks converted) or "int8" (QuartzNet quantized for CPUs), derived from the export
+    # "fp32", "fp16" (the GPU networks converted) or "int8" (QuartzNet quantized for CPUs), derived from the export.
+    # The build commands (make repository, python -m ensembles) default to default_precision(target, device).
     precision: str = "fp32"
     # ngc target: ONNX Runtime's TensorRT execution accelerator (FP16, engine cache) for the native ONNX models
     tensorrt_accelerator: bool = False
@@ -85,11 +100,13 @@ class RepositorySettings:
     def __post_init__(self):
         from triton_speech.ensembles.spec import ConfigError
         from triton_speech.export.precision import PRECISIONS
+        from triton_speech.runtime.asr.streaming import PARTIALS
         from triton_speech.runtime.tts.text import NORMALIZATIONS
 
         for name, value, allowed in (("target", self.target, TARGETS), ("device", self.device, ("cpu", "gpu")),
                                      ("precision", self.precision, PRECISIONS),
-                                     ("text-normalization", self.text_normalization, ("", *NORMALIZATIONS))):
+                                     ("text-normalization", self.text_normalization, ("", *NORMALIZATIONS)),
+                                     ("stream-partials", self.stream_partials, PARTIALS)):
             if value not in allowed:
                 shown = ", ".join(value or "'' (the export's)" for value in allowed)
                 raise ConfigError(f"--{name} must be one of {shown}, got {value!r}")
@@ -115,5 +132,5 @@ class RepositorySettings:
             max_batch_size=self.max_batch_size,
             max_queue_delay_us=self.max_queue_delay_us,
             preferred_batch_sizes=self.preferred_batch_sizes,
-            instance_count=int(self.instances.get(model, 1)),
+            instance_count=int(self.instances.get(model, defaults.MODEL_INSTANCES.get(model, 1))),
         )

@@ -167,10 +167,10 @@ class PythonModel:
     warmup: tuple[WarmupSample, ...] = ()
 
     def __post_init__(self):
+        # A sequence model may have several instances: Triton's sequence batcher gives each instance its own batch
+        # slots and keeps a sequence on the instance whose slot took its START, so each process sees all of the
+        # streams it serves (tests/integration/test_streaming.py streams through two).
         if self.sequence_batching is not None:
-            if self.batching.instance_count != 1:
-                raise ConfigError(f"{self.name}: a sequence model keeps its streams in its process: one instance, "
-                                  f"not {self.batching.instance_count}")
             if any(size > self.batching.max_batch_size for size in self.sequence_batching.preferred_batch_sizes):
                 raise ConfigError(f"{self.name}: preferred batch sizes exceed {self.batching.max_batch_size}")
         if self.settings is not None:

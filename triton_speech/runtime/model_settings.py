@@ -82,6 +82,7 @@ class FeatureExtractorSettings(AudioLimits, Threads):
 class QuartzNetSettings(Threads):
     onnx_model: str = "model.onnx"
     max_frames: int  # the frames of the longest audio asr takes: longer FEATURES are refused
+    precision: str  # which graph model.onnx is (export.precision.PRECISIONS): recorded, not read
 
 
 @settings
@@ -131,7 +132,11 @@ class AsrLongSettings(ModelSettings):
 @settings
 class AsrStreamingSettings(Decoding, Threads):
     # runtime.asr.streaming.StreamSettings, which the model makes of these
+    precision: str  # which graph model.onnx is: recorded, not read
     buffer_seconds: float
+    lookahead_seconds: float
+    partial_beam_size: int
+    partials: str
     max_stream_seconds: float
     idle_seconds: float
     max_audio_seconds: float

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from triton_speech.defaults import ONNX_SPINNING
 from triton_speech.runtime.profiles import Profile
 
 DEVICES = ("cpu", "gpu")
@@ -185,10 +186,11 @@ def cpu_fallback_disabled(options) -> bool:
 
 
 def onnx_session(path: str | Path, intra_op_threads: int = 0, device: str | Placement = "cpu",
-                 spinning: bool = True):
+                 spinning: bool = ONNX_SPINNING):
     """A session of the graph at ``path`` on ``device`` (a device name or a model instance's ``Placement``).
-    ``spinning`` False: ONNX Runtime's threads sleep as soon as a run ends instead of spinning for more work, which
-    would take the cores from numpy work between runs in the same process (the streaming vocoder)."""
+    ``spinning`` False (``defaults.ONNX_SPINNING``): ONNX Runtime's threads sleep as soon as a run ends instead of
+    spinning for more work, which would take the cores from the other served models' processes and from numpy work
+    between runs in the same process (the streaming vocoder)."""
     import onnxruntime
 
     path = Path(path)

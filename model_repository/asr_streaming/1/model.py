@@ -20,9 +20,11 @@ class TritonPythonModel:
         # decoder's word list or LM
         pipeline = ASRPipeline.from_export(model.directory, intra_op_threads=settings.intra_op_threads,
                                            device=model.placement(), **settings.decoder_arguments(model.directory))
-        pipeline.warm_up()  # no model_warmup for a sequence model: warm before Triton reports it ready
         self.streams = StreamingRecognizer(pipeline, StreamSettings(**{
             name: getattr(settings, name) for name in StreamSettings.__dataclass_fields__}))
+        # no model_warmup for a sequence model: warm before Triton reports it ready
+        pipeline.warm_up()
+        self.streams.warm_up()
         self.stop_sweeping = self.streams.sweep_in_background()
 
     def execute(self, requests):
@@ -41,7 +43,8 @@ class TritonPythonModel:
 
         corrid = input_array(pb_utils, request, "CORRID")
         sequence = int(corrid.reshape(-1)[0]) if corrid is not None else int(request.correlation_id())
-        return Chunk(sequence, flag("START"), flag("END"), input_array(pb_utils, request, "AUDIO"))
+        return Chunk(sequence, flag("START"), flag("END"), input_array(pb_utils, request, "AUDIO"),
+                     requested_words(request))
 
     def pack(self, transcript, words):
         tensors = [pb_utils.Tensor("TRANSCRIPT", bytes_column([transcript.raw]))]

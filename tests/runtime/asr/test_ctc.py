@@ -217,3 +217,74 @@ def test_the_served_decoding_reads_the_files_and_settings_a_config_names(tmp_pat
     given = decoding({"lm": "lm.arpa", "beam_size": "8", "lm_alpha": "0.7", "lm_beta": "2"})
     assert given == dict(lexicon=None, lm=tmp_path / "1" / "lm.arpa", beam_size=8, lm_alpha=0.7, lm_beta=2.0)
     assert decoding({"lexicon": "lexicon.txt"})["lexicon"] == tmp_path / "1" / "lexicon.txt"
+
+
+# --- decoding in pieces (asr_streaming) ----------------------------------------------------------------------
+
+from triton_speech.runtime.asr.ctc import LanguageModelCTCDecoder  # noqa: E402
+
+
+def pyctcdecode_beams(decoder, logprobs: np.ndarray) -> list:
+    """pyctcdecode's own decode_beams (the library's frame loop): every beam's words and frames, best first."""
+    return [frames for _, _, frames, *_ in decoder._decoder.decode_beams(logprobs.astype(np.float32),
+                                                                         beam_width=decoder.beam_size)]
+
+
+def in_pieces(decoder, logprobs: np.ndarray, sizes: list[int]):
+    state, start = decoder.begin(), 0
+    for size in sizes:
+        state = decoder.advance(state, logprobs[start : start + size])
+        start += size
+    return decoder.advance(state, logprobs[start:])
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.integers(1, 60).flatmap(lambda frames: arrays(np.float32, (frames, len(LABELS) + 1),
+                                                        elements=st.floats(-12, 0, width=32))),
+       st.lists(st.integers(0, 9), max_size=8), st.sampled_from([1, 3, 8, 32]))
+def test_lexicon_beam_search_in_pieces_is_pyctcdecodes_at_once(logprobs, sizes, beam):
+    """Every beam (words and frames, in order) of the resumable search, fed in any pieces, is pyctcdecode's."""
+    decoder = LexiconCTCDecoder(LABELS, ["a", "ab", "cab", "c'a", "b", "bb"], beam_size=beam)
+    state = in_pieces(decoder, logprobs, sizes)
+    assert decoder._ended(state) == pyctcdecode_beams(decoder, logprobs)
+    assert decoder.state_words(state) == decoder.frame_words(logprobs)
+
+
+def test_lm_beam_search_in_pieces_is_pyctcdecodes_at_once():
+    from pathlib import Path
+
+    lm = Path(__file__).parents[3] / "defaults" / "lm_general.arpa"
+    labels = [" ", *"abcdefghijklmnopqrstuvwxyz", "'"]
+    decoder = LanguageModelCTCDecoder(labels, lm, beam_size=16)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        logits = rng.normal(0, 3, (70, len(labels) + 1)).astype(np.float32)
+        logprobs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        beams = pyctcdecode_beams(decoder, logprobs)
+        assert decoder._ended(in_pieces(decoder, logprobs, [5, 16, 1, 30])) == beams
+        assert decoder._beams(logprobs) == beams
+
+
+@settings(max_examples=200, deadline=None)
+@given(logprob_matrices, st.lists(st.integers(0, 9), max_size=8))
+def test_greedy_words_in_pieces_are_the_words_at_once(logprobs, sizes):
+    decoder = GreedyCTCDecoder(LABELS)
+    assert decoder.state_words(in_pieces(decoder, logprobs, sizes)) == decoder.frame_words(logprobs)
+
+
+def test_a_state_can_be_continued_along_two_paths():
+    decoder = LexiconCTCDecoder(LABELS, ["ab", "c'b"], beam_size=8)
+    frames = scored_frames([{A: -0.1}, {BLANK: -0.1}, {B: -0.1}, {SPACE: -0.1}, {C: -0.1}, {QUOTE: -0.1},
+                            {B: -0.1}])
+    start = decoder.advance(decoder.begin(), frames[:4])
+    assert [w.text for w in decoder.state_words(decoder.advance(start, frames[4:]))] == ["ab", "c'b"]
+    assert [w.text for w in decoder.state_words(start)] == ["ab"]  # unchanged by the continuation
+
+
+def test_a_narrower_beam_is_the_same_decoder_with_another_width():
+    decoder = LexiconCTCDecoder(LABELS, ["ab", "c'b"], beam_size=32)
+    narrow = decoder.with_beam_size(2)
+    assert (narrow.beam_size, decoder.beam_size, narrow.lexicon) == (2, 32, decoder.lexicon)
+    with pytest.raises(ValueError, match="beam size must be at least 1"):
+        decoder.with_beam_size(0)
+    assert GreedyCTCDecoder(LABELS).with_beam_size(4).__class__ is GreedyCTCDecoder

@@ -78,3 +78,53 @@ def test_rejects_configs_it_cannot_reproduce():
         MelConfig.from_nemo({"frame_splicing": 3})
     with pytest.raises(ValueError, match="only AudioToMelSpectrogramPreprocessor"):
         MelConfig.from_nemo({"_target_": "nemo.collections.asr.modules.AudioToMFCCPreprocessor"})
+
+
+# --- a stream's features, computed as its audio comes --------------------------------------------------------
+
+# StreamingMelFrontend against MelFrontend over the whole audio so far: the same float64 arithmetic, frames summed
+# into the normalization's statistics in another order
+STREAMING_TOLERANCE = 1e-5
+
+
+def random_frontend(**config) -> MelFrontend:
+    rng = np.random.default_rng(3)
+    mel = MelConfig(**config)
+    window = np.hanning(mel.win_length)
+    return MelFrontend(mel, window, rng.uniform(0, 0.05, (mel.n_mels, mel.n_fft // 2 + 1)))
+
+
+@pytest.mark.parametrize("config", [{}, {"normalize": "all_features"}, {"normalize": None, "preemph": None},
+                                    {"exact_pad": True, "log_zero_guard_type": "clamp"}])
+@pytest.mark.parametrize("pieces", [[5120] * 8, [1, 2, 159, 161, 480, 3, 7000, 160, 20000], [160] * 30 + [17]])
+def test_streaming_features_are_the_whole_audios_so_far(config, pieces):
+    from triton_speech.runtime.asr.features import StreamingMelFrontend
+
+    frontend = random_frontend(**config)
+    audio = speechlike(sum(pieces) / 16000 + 0.01, 4)
+    stream, received = StreamingMelFrontend(frontend), 0
+    for piece in pieces:
+        stream.append(audio[received : received + piece])
+        received += piece
+        assert stream.frames == frontend.num_frames(received)
+        if stream.frames == 0:  # (MelFrontend needs a frame's worth of audio)
+            continue
+        whole = frontend(audio[:received])
+        for first in sorted({0, max(0, stream.frames - 100), stream.frames}):
+            window = stream.window(first)
+            assert window.shape == whole[:, first:].shape
+            assert np.abs(window - whole[:, first:]).max(initial=0) <= STREAMING_TOLERANCE
+
+
+def test_released_frames_are_forgotten_and_later_ones_unchanged():
+    from triton_speech.runtime.asr.features import StreamingMelFrontend
+
+    frontend = random_frontend()
+    audio = speechlike(3.0, 5)
+    stream = StreamingMelFrontend(frontend)
+    stream.append(audio[:32000])
+    stream.release(150)
+    stream.append(audio[32000:])
+    assert np.abs(stream.window(150) - frontend(audio)[:, 150:]).max() <= STREAMING_TOLERANCE
+    with pytest.raises(ValueError, match="frame 149 is no longer kept"):
+        stream.window(149)

@@ -1,12 +1,16 @@
 """Streaming recognition in-process, on the tone model (words whose times are known): partials after every
-chunk, the final transcript as offline, streams kept apart, each chunk's error its own, idle streams freed."""
+chunk (computed incrementally: for the tone model, whose outputs depend on their own frames only, each partial is
+the offline transcript of the stream so far), the final transcript as offline, streams kept apart, each chunk's
+error its own, idle streams freed."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from tests.helpers import tone_clip
+from tests.helpers import tone_clip, tone_speech
 from triton_speech.runtime.asr.streaming import Chunk, StreamingRecognizer, StreamSettings
 from triton_speech.runtime.errors import InputError
 
@@ -42,6 +46,17 @@ def chunks_of(audio: np.ndarray, chunk_ms: float, sequence: int = 7) -> list[Chu
     return [Chunk(sequence, k == 0, k == len(pieces) - 1, piece[None]) for k, piece in enumerate(pieces)]
 
 
+# A partial's word confidences against offline's: its features are the numpy front-end's (frontend.onnx's within
+# 4e-5, tests/models/test_frontend.py), so probabilities agree to float rounding
+CONFIDENCE_TOLERANCE = 1e-4
+
+
+def same_words(streamed, offline) -> bool:
+    """The same words at the same times, their confidences within the tolerance."""
+    return [(w.text, w.start_s, w.end_s) for w in streamed] == [(w.text, w.start_s, w.end_s) for w in offline] and \
+        all(abs(a.confidence - b.confidence) <= CONFIDENCE_TOLERANCE for a, b in zip(streamed, offline))
+
+
 def run(recognizer, chunks) -> list:
     return [recognizer.step([chunk])[0] for chunk in chunks]
 
@@ -72,11 +87,77 @@ def test_partials_follow_the_audio_and_equal_offline_while_the_stream_fits_the_b
     for chunk, answer in zip(chunks[:-1], run(recognizer, chunks)):
         received += chunk.audio.shape[1]
         if received <= 2 * 16000:
-            assert answer.words == tone_pipeline.recognize([audio[:received]], words=True)[0].words
+            assert same_words(answer.words, tone_pipeline.recognize([audio[:received]], words=True)[0].words)
         else:  # the buffer's words merged into what earlier buffers heard: every word said so far is there
             said = tone_pipeline.recognize([audio[:received]], words=True)[0].raw.split()
             heard = answer.raw.split()
             assert heard[: len(said) - 1] == said[:-1]  # the newest word may still be cut by the chunk's end
+
+
+@pytest.mark.parametrize("chunk_ms", [250, 320, 1000])
+@pytest.mark.parametrize("lookahead_s", [0.0, 0.3])
+def test_every_partial_is_the_offline_transcript_of_the_stream_so_far(tone_pipeline, clock, chunk_ms, lookahead_s):
+    """Far longer than the buffer, chunks that do not end on a log-prob frame (250 ms: 25 feature frames, 4 per
+    log-prob frame): words, times and confidences as offline, the tone model's features and log-probs being local."""
+    recognizer = StreamingRecognizer(tone_pipeline, replace(SETTINGS, lookahead_seconds=lookahead_s), clock)
+    audio = clip(25, 6)
+    received = 0
+    for chunk in chunks_of(audio, chunk_ms)[:-1]:
+        (answer,) = recognizer.step([chunk])
+        received += chunk.audio.shape[1]
+        offline = tone_pipeline.recognize([audio[:received]], words=True)[0]
+        assert answer.raw == offline.raw and same_words(answer.words, offline.words)
+
+
+def test_lexicon_partials_are_offline_lexicon_decoding_of_the_stream_so_far(tone_export, clock):
+    """Beam search over a word list, resumed chunk by chunk, at the final's beam width: as offline."""
+    from tests.helpers import tone_words
+    from triton_speech.runtime.asr.pipeline import ASRPipeline
+
+    words = tone_words(40, 9)
+    lexicon = tone_export.parent / "tone_lexicon.txt"
+    lexicon.write_text("\n".join(words[::2] + ["ab", "cd"]))  # half the words said, and two others
+    pipeline = ASRPipeline.from_export(tone_export, lexicon=lexicon, beam_size=8)
+    recognizer = StreamingRecognizer(pipeline, replace(SETTINGS, partial_beam_size=0), clock)
+    audio = tone_speech(words[:14], [0.3] * 15)[0]
+    received = 0
+    for chunk in chunks_of(audio, 320)[:-1]:
+        (answer,) = recognizer.step([chunk])
+        received += chunk.audio.shape[1]
+        assert same_words(answer.words, pipeline.recognize([audio[:received]], words=True)[0].words)
+
+
+def test_a_chunk_that_asks_no_words_gets_the_text_alone(recognizer):
+    audio = clip(4, 12)
+    first, second, *_ = chunks_of(audio, 640)
+    timed = recognizer.step([first])[0]
+    (plain,) = recognizer.step([Chunk(7, False, False, second.audio, words=False)])
+    assert plain.words is None and timed.words is not None and plain.raw.startswith(timed.raw.split(" ")[0])
+
+
+def test_buffered_partials_rerun_the_buffer_and_merge(tone_pipeline, clock):
+    """The previous method (--stream-partials buffered): offline while the stream fits the buffer, every word said
+    so far after it."""
+    recognizer = StreamingRecognizer(tone_pipeline, replace(SETTINGS, partials="buffered"), clock)
+    audio = clip(30, 3)
+    chunks = chunks_of(audio, 320)
+    received = 0
+    for chunk, answer in zip(chunks[:-1], run(recognizer, chunks)):
+        received += chunk.audio.shape[1]
+        offline = tone_pipeline.recognize([audio[:received]], words=True)[0]
+        if received <= 2 * 16000:
+            assert answer.words == offline.words
+        else:
+            assert answer.raw.split()[: len(offline.raw.split()) - 1] == offline.raw.split()[:-1]
+    assert recognizer.streams == {}
+
+
+def test_an_unknown_partials_mode_is_refused():
+    settings = dict(buffer_seconds=2.0, max_stream_seconds=600, idle_seconds=10, max_audio_seconds=60,
+                    window_seconds=30, overlap_seconds=5, lookahead_seconds=1.0, partial_beam_size=8)
+    assert StreamSettings(**settings, partials="buffered").partials == "buffered"
+    with pytest.raises(ValueError, match="partials must be one of incremental, buffered"):
+        StreamSettings(**settings, partials="sometimes")
 
 
 def test_interleaved_streams_do_not_mix(recognizer, tone_pipeline):

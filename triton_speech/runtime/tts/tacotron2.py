@@ -19,7 +19,7 @@ import numpy as np
 from triton_speech.defaults import GATE_THRESHOLD, MAX_DECODER_STEPS, PRENET_DROPOUT, TEXT_NORMALIZATION
 from triton_speech.runtime.batching import pad_batch, per_item_seeds
 from triton_speech.runtime.errors import InputError
-from triton_speech.runtime.onnx import onnx_session, static_dim
+from triton_speech.runtime.onnx import ONNX_SPINNING, onnx_session, static_dim
 from triton_speech.runtime.tts.text import check_normalization, export_normalization
 
 # Tensor names of the exported graphs (triton_speech.export.tacotron2 writes them, the engine reads them).
@@ -111,7 +111,7 @@ class Tacotron2Engine:
 
     @classmethod
     def load(cls, directory: str | Path, settings: DecoderSettings | None = None,
-             intra_op_threads: int = 0, device: str = "cpu", spinning: bool = True) -> "Tacotron2Engine":
+             intra_op_threads: int = 0, device: str = "cpu", spinning: bool = ONNX_SPINNING) -> "Tacotron2Engine":
         directory = Path(directory)
         sessions = [onnx_session(directory / f"{name}.onnx", intra_op_threads, device, spinning)
                     for name in ("encoder", "decoder_step", "postnet")]

@@ -14,7 +14,7 @@ import numpy as np
 from triton_speech.defaults import DENOISER_STRENGTH, SIGMA
 from triton_speech.runtime.batching import pad_batch, per_item_seeds
 from triton_speech.runtime.errors import InputError
-from triton_speech.runtime.onnx import onnx_session, static_dim
+from triton_speech.runtime.onnx import ONNX_SPINNING, onnx_session, static_dim
 from triton_speech.runtime.tts.stft import STFT_SIZE, istft, stft
 
 # Tensor names of the exported graph (triton_speech.export.waveglow writes them, the engine reads them).
@@ -47,7 +47,7 @@ class WaveGlowEngine:
 
     @classmethod
     def load(cls, path: str | Path, sigma: float = SIGMA, denoiser_strength: float = DENOISER_STRENGTH,
-             intra_op_threads: int = 0, device: str = "cpu", spinning: bool = True) -> "WaveGlowEngine":
+             intra_op_threads: int = 0, device: str = "cpu", spinning: bool = ONNX_SPINNING) -> "WaveGlowEngine":
         """``path``: ``waveglow.onnx`` or the export directory holding it."""
         path = Path(path)
         if path.is_dir():
