@@ -21,15 +21,15 @@ import tritonclient.http as httpclient
 
 from tests.helpers import free_port, free_ports, tone_clip
 from triton_speech.client import ASRClient
-from triton_speech.fleet.balancer import Listen, Replica, balancer, haproxy, render, server_stats
+from triton_speech.fleet.balancer import GatewayPorts, Listen, Replica, balancer, haproxy, render, server_stats
 from triton_speech.server import TritonServer
 
-LISTEN = Listen("127.0.0.1", 18001, 18000, 18080)
+LISTEN = Listen("127.0.0.1", 18001, 18000, 18080, 18051)
 
 
 def test_the_rendered_configuration_is_valid_and_names_every_server(tmp_path):
     replicas = [Replica(http=9000 + i, grpc=9100 + i) for i in range(3)]
-    config = render(LISTEN, replicas, [9200, 9201], tmp_path / "stats.sock")
+    config = render(LISTEN, replicas, [GatewayPorts(9200, 9300), GatewayPorts(9201, 9301)], tmp_path / "stats.sock")
     (tmp_path / "haproxy.cfg").write_text(config)
     check = subprocess.run([haproxy(), "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -37,7 +37,8 @@ def test_the_rendered_configuration_is_valid_and_names_every_server(tmp_path):
         assert f"server triton-{i} 127.0.0.1:{replica.grpc} proto h2 check port {replica.http}" in config
         assert f"server triton-{i} 127.0.0.1:{replica.http} check" in config
     assert "server gateway-1 127.0.0.1:9201 check" in config
-    for port in (18001, 18000, 18080):
+    assert "server gateway-1 127.0.0.1:9301 proto h2 check port 9201" in config  # Riva, checked on /health
+    for port in (18001, 18000, 18080, 18051):
         assert f"bind 127.0.0.1:{port}" in config
     assert config.count("uri /v2/health/ready") == 2 and "uri /health " in config
 
@@ -64,9 +65,10 @@ def balanced(tone_repository, tmp_path_factory):
     servers = [TritonServer(tone_repository, ports=free_ports(), log_path=folder / f"triton-{i}.log") for i in (0, 1)]
     for server in servers:
         server.start()
-    listen = Listen("127.0.0.1", free_port(), free_port(), free_port())
+    listen = Listen("127.0.0.1", free_port(), free_port(), free_port(), free_port())
     config, stats = folder / "haproxy.cfg", folder / "haproxy.sock"
-    config.write_text(render(listen, [Replica(s.ports.http, s.ports.grpc) for s in servers], [free_port()], stats))
+    config.write_text(render(listen, [Replica(s.ports.http, s.ports.grpc) for s in servers],
+                             [GatewayPorts(free_port(), free_port())], stats))
     proxy = balancer(config, listen, folder / "haproxy.log").start()
     try:
         proxy.wait_ready(30, threading.Event())

@@ -42,7 +42,8 @@ REQUESTS_PER_CLIENT = 12
 def fleet(fleet_repository, tmp_path_factory):
     settings = FleetSettings(str(fleet_repository), replicas=2, gateways=2,
                              run_dir=tmp_path_factory.mktemp("fleet"), triton_grpc_port=free_port(),
-                             triton_http_port=free_port(), app_port=free_port(), database_url=None, media_url=None,
+                             triton_http_port=free_port(), app_port=free_port(), riva_port=free_port(),
+                             database_url=None, media_url=None,
                              environment={"APP_MEDIA_SWEEP_GRACE_SECONDS": str(GRACE_S),
                                           "APP_RATE_LIMIT": "100000/minute", "APP_MAX_CONCURRENT_INFERENCE": "64"})
     fleet = Fleet(settings)
@@ -173,6 +174,27 @@ def test_both_gateways_store_into_one_database_and_bucket(fleet, api_key):
         assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
         key = f"gateway/speech/{stored[row_id]}"
         assert audio.content == fleet.object_store.client().get_object(Bucket="media", Key=key)["Body"].read()
+
+
+def test_the_riva_api_answers_through_the_balancer_from_each_gateway(fleet, api_key):
+    """A Riva client of the fleet's RIVA_PORT, with an API key: the balancer sends its calls to both gateways, and
+    each answers what the balanced asr ensemble answers."""
+    from riva.client import ASRService, Auth, RecognitionConfig
+    from riva.client.proto import riva_asr_pb2 as rasr
+
+    data = recording(7)
+    audio, _ = soundfile.read(io.BytesIO(data), dtype="float32")
+    expected = ASRClient(fleet.triton_grpc_url).recognize(audio).raw
+    before = server_stats(fleet.stats_socket)
+    for _ in range(4):  # a new channel each: round robin reaches both gateways
+        asr = ASRService(Auth(uri=f"127.0.0.1:{fleet.settings.riva_port}"))
+        # the key per call: riva.client sends Auth's metadata over TLS only (docs/riva-api.md)
+        response = asr.stub.Recognize(rasr.RecognizeRequest(config=RecognitionConfig(), audio=data),
+                                      metadata=[("authorization", f"Bearer {api_key}")])
+        assert response.results[0].alternatives[0].transcript == expected
+    after = server_stats(fleet.stats_socket)
+    sent = [int(after["riva", g.name]["stot"]) - int(before["riva", g.name]["stot"]) for g in fleet.gateways]
+    assert all(count > 0 for count in sent), sent
 
 
 def test_a_gateway_killed_under_load_leaves_nothing_half_stored(fleet, api_key):

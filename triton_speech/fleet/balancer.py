@@ -59,15 +59,24 @@ class Replica:
 
 @dataclass(frozen=True)
 class Listen:
-    """Where the balancer answers: Triton's gRPC and HTTP (as one server), and the gateways."""
+    """Where the balancer answers: Triton's gRPC and HTTP (as one server), the gateways, and their Riva API."""
 
     host: str
     triton_grpc: int
     triton_http: int
     gateway: int
+    riva: int
 
 
-def render(listen: Listen, replicas: list[Replica], gateways: list[int], stats_socket: Path,
+@dataclass(frozen=True)
+class GatewayPorts:
+    """A gateway's ports on loopback: its REST API (and health) and its Riva API."""
+
+    http: int
+    riva: int
+
+
+def render(listen: Listen, replicas: list[Replica], gateways: list[GatewayPorts], stats_socket: Path,
            host: str = "127.0.0.1") -> str:
     """The HAProxy configuration (see the module's description)."""
     triton_check = (f"option httpchk\n    http-check send meth GET uri /v2/health/ready ver HTTP/1.1 hdr Host {host}\n"
@@ -140,8 +149,24 @@ backend gateways
     http-request disable-l7-retry unless METH_GET
 """
     # the gateways log every request: checked less often than Triton
-    lines += "".join(f"    server gateway-{i} {host}:{port} check inter {GATEWAY_CHECK_INTERVAL_MS}ms\n"
-                     for i, port in enumerate(gateways))
+    lines += "".join(f"    server gateway-{i} {host}:{g.http} check inter {GATEWAY_CHECK_INTERVAL_MS}ms\n"
+                     for i, g in enumerate(gateways))
+    # The Riva API (gRPC): a call is retried elsewhere only if its gateway refused the connection (a streamed
+    # recognition cannot be sent again); a gateway is up when its REST side's /health says so.
+    lines += f"""
+frontend riva
+    bind {listen.host}:{listen.riva} proto h2
+    default_backend riva
+
+backend riva
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /health ver HTTP/1.1 hdr Host {host}
+    http-check expect status 200
+    retry-on conn-failure
+"""
+    lines += "".join(f"    server gateway-{i} {host}:{g.riva} proto h2 check port {g.http} check-proto h1 "
+                     f"inter {GATEWAY_CHECK_INTERVAL_MS}ms\n" for i, g in enumerate(gateways))
     return lines
 
 
@@ -155,7 +180,7 @@ def haproxy() -> str:
 def balancer(config: Path, listen: Listen, log_path: Path) -> Child:
     """HAProxy in the foreground (``-db``) on ``config``; ready once it listens on every frontend."""
     return Child("balancer", [haproxy(), "-db", "-f", str(config)], {}, log_path,
-                 listening(listen.host, listen.triton_grpc, listen.triton_http, listen.gateway))
+                 listening(listen.host, listen.triton_grpc, listen.triton_http, listen.gateway, listen.riva))
 
 
 def server_stats(stats_socket: Path) -> dict[tuple[str, str], dict[str, str]]:

@@ -56,6 +56,7 @@ class FleetSettings:
     triton_grpc_port: int = field(default_factory=lambda: defaults.from_env("TRITON_GRPC_PORT", int))
     triton_http_port: int = field(default_factory=lambda: defaults.from_env("TRITON_HTTP_PORT", int))
     app_port: int = field(default_factory=lambda: defaults.from_env("APP_PORT", int))
+    riva_port: int = field(default_factory=lambda: defaults.from_env("RIVA_PORT", int))
     # Given: used as they are; else a PostgreSQL database and a bucket of the fleet's own
     database_url: str | None = field(default_factory=lambda: _env("DATABASE_URL"))
     media_url: str | None = field(default_factory=lambda: _env("APP_MEDIA_URL"))
@@ -82,7 +83,7 @@ class Fleet:
         self.repository_url = self.database_url = self.media_url = self.page = None
         self.stats_socket = self.run_dir / "haproxy.sock"
         self.listen = haproxy.Listen(settings.host, settings.triton_grpc_port, settings.triton_http_port,
-                                     settings.app_port)
+                                     settings.app_port, settings.riva_port)
         self._restart_at: dict[str, float] = {}
         self._restart_wait: dict[str, float] = {}
         self._lost: set[str] = set()
@@ -137,7 +138,8 @@ class Fleet:
             replica.start()
         for replica in self.replicas:
             replica.wait_ready(settings.ready_timeout_s, self.stopping)
-        gateway_ports = [free_port(settings.host) for _ in range(settings.gateways)]
+        gateway_ports = [haproxy.GatewayPorts(free_port(settings.host), free_port(settings.host))
+                         for _ in range(settings.gateways)]
         config = self.run_dir / "haproxy.cfg"
         config.write_text(haproxy.render(self.listen, [r.balanced for r in self.replicas], gateway_ports,
                                          self.stats_socket, settings.host))
@@ -275,10 +277,10 @@ class Fleet:
         lines = [f"Fleet ready: {len(self.replicas)} Triton replica(s) and {len(self.gateways)} gateway(s) behind "
                  f"HAProxy (log {self.run_dir}).",
                  f"  Triton, balanced: gRPC {self.triton_grpc_url}, HTTP {self.triton_http_url}",
-                 f"  Gateways, balanced: open {self.page}"]
+                 f"  Gateways, balanced: open {self.page}; Riva API {s.host}:{s.riva_port}"]
         lines += [f"  {r.name}: HTTP {r.ports.http}, gRPC {r.ports.grpc}, metrics {r.ports.metrics}" for r in
                   self.replicas]
-        lines += [f"  {g.name}: port {g.port}" for g in self.gateways]
+        lines += [f"  {g.name}: port {g.port}, Riva {g.riva_port}" for g in self.gateways]
         store = f" ({self.object_store.endpoint_url})" if self.object_store else ""
         lines += [f"  Model repository: {self.repository_url}", f"  Media: {self.media_url}{store}",
                   f"  Database: {self.database_url}", f"  Balancer statistics: HAProxy's socket {self.stats_socket}",
