@@ -444,7 +444,7 @@ def tone_speech(words: list[str], gaps_s: list[float], sample_rate: int = 16000)
 def heldout_items(count: int | None = None) -> list[dict]:
     """The first ``count`` entries of the held-out set (tests/data/asr_heldout: voices and sentences the default
     QuartzNet never heard)."""
-    from triton_speech.training.manifest import read_manifest
+    from triton_speech.corpus.manifest import read_manifest
 
     return read_manifest(DATA / "asr_heldout" / "manifest.json")[:count]
 

@@ -26,7 +26,7 @@ import soxr
 from tests.gateway.support import GATEWAY_LIMITS
 from tests.helpers import DATA, free_port, spoken_wav, words_of
 from triton_speech.client import ASRClient
-from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES
+from triton_speech.corpus.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES
 
 pytestmark = pytest.mark.server
 # The default models hear espeak-ng's template sentences nearly perfectly (make demo); a margin of a word or two.

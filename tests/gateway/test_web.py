@@ -19,7 +19,7 @@ import pytest
 import soundfile
 
 from tests.helpers import REPOSITORY_ROOT, spoken_wav, words_of
-from triton_speech.training.templates import DEMO_ASR_TEXT
+from triton_speech.corpus.templates import DEMO_ASR_TEXT
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium"))

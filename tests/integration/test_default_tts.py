@@ -72,8 +72,8 @@ def synthesized(server, texts: list[str]) -> list[np.ndarray]:
 
 
 def test_what_the_default_tts_says_judged_by_whisper(default_tts_server, judge):
+    from triton_speech.corpus.manifest import read_manifest
     from triton_speech.training.judge import score
-    from triton_speech.training.manifest import read_manifest
 
     texts = [item["text"] for item in read_manifest(DATA / "asr_heldout" / "manifest.json")][:SENTENCES]
     audio = synthesized(default_tts_server, texts)
