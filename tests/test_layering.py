@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPOSITORY_ROOT
+from tests.support.paths import REPOSITORY_ROOT
 
 PACKAGE = REPOSITORY_ROOT / "triton_speech"
 SERVED = {"defaults", "runtime"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from tests.helpers import DEFAULT_LEXICON
+from tests.support.paths import DEFAULT_LEXICON
 from triton_speech.corpus import templates
 
 

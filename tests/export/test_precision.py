@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, speechlike
+from tests.support.audio import speechlike
+from tests.support.paths import DATA
 from triton_speech.export.precision import (
     CALIBRATION_SEED,
     CALIBRATION_UTTERANCES,

@@ -11,7 +11,9 @@ import shutil
 import jiwer
 import pytest
 
-from tests.helpers import DATA, DEFAULT_LEXICON, free_ports, heldout_items
+from tests.support.paths import DATA, DEFAULT_LEXICON
+from tests.support.ports import free_ports
+from tests.support.speech import heldout_items
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.pipeline import ASRPipeline

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.helpers import DATA, DEFAULTS
+from tests.support.paths import DATA, DEFAULTS
 from triton_speech.client import ASRClient
 from triton_speech.corpus.manifest import read_manifest
 from triton_speech.training import robustness

@@ -18,7 +18,7 @@ import soxr
 from riva.client import ASRService, AudioEncoding, RecognitionConfig, StreamingRecognitionConfig
 from riva.client.proto import riva_asr_pb2 as rasr
 
-from tests.helpers import spoken_wav, words_of
+from tests.support.speech import spoken_wav, words_of
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.client.connection import TritonConnection

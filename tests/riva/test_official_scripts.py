@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from tests.helpers import spoken_wav
+from tests.support.speech import spoken_wav
 from triton_speech.client import ASRClient, PunctuatorClient, TTSClient
 from triton_speech.client.audio import load_audio
 from triton_speech.corpus.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT

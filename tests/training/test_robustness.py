@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, heldout_items
+from tests.support.paths import DATA
+from tests.support.speech import heldout_items
 from triton_speech.client.audio import load_audio
 from triton_speech.corpus.manifest import read_manifest
 from triton_speech.corpus.templates import HELD_OUT_TEMPLATES, sentences, vocabulary

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import TINY_TACOTRON2, tiny_tacotron2, tiny_waveglow
+from tests.support.models import TINY_TACOTRON2, tiny_tacotron2, tiny_waveglow
 from triton_speech.corpus.manifest import read_manifest
 from triton_speech.export import tacotron2 as tts
 from triton_speech.export import waveglow as waveglow_exporter
