@@ -195,7 +195,7 @@ mutation: setup
 	# mutmut forks each mutant's tests from one process: thread pools used before the fork (the tokenizers', torch's
 	# OpenMP) would deadlock the children (they sat idle until pytest-timeout stopped them)
 	TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HYPOTHESIS_PROFILE=mutation \
-	  $(PYTHON) -m mutmut run --max-children 2 || true
+	  $(PYTHON) -m mutmut run --max-children 2 $(MUTANTS) || true
 	$(PYTHON) tools/mutation_report.py build/mutation/report.md
 
 # On a machine with an NVIDIA GPU (docs/deploy-gpu.md): the GPU set in place of onnxruntime (requirements/gpu.txt,
