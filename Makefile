@@ -188,14 +188,15 @@ test: setup judge helm
 	$(PYTHON) -m pytest $(PYTEST_FLAGS)
 
 # Mutation testing of the pure modules ([tool.mutmut] in pyproject.toml) against the tests that need no export
-# or server: score and surviving mutants in build/mutation/report.md. Not part of `make test`.
+# or server: score and surviving mutants (per module) in build/mutation/report.md; MUTANTS="triton_speech.gateway.*"
+# runs only the mutants of those names. Not part of `make test`.
 mutation: setup
 	$(PIP) install -q -c requirements/constraints.txt -e ".[mutation]"
 	rm -rf mutants
 	# mutmut forks each mutant's tests from one process: thread pools used before the fork (the tokenizers', torch's
 	# OpenMP) would deadlock the children (they sat idle until pytest-timeout stopped them)
 	TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HYPOTHESIS_PROFILE=mutation \
-	  $(PYTHON) -m mutmut run --max-children 2 || true
+	  $(PYTHON) -m mutmut run --max-children 2 $(MUTANTS) || true
 	$(PYTHON) tools/mutation_report.py build/mutation/report.md
 
 # On a machine with an NVIDIA GPU (docs/deploy-gpu.md): the GPU set in place of onnxruntime (requirements/gpu.txt,

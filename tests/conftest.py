@@ -18,25 +18,19 @@ settings.register_profile("mutation", derandomize=True, max_examples=25,
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-from tests.helpers import DEFAULT_LEXICON, DEFAULTS, TEST_SETTINGS, free_ports  # noqa: E402
-
-# Fixtures that export models (seconds to a minute each): tests using them are marked `export`, so that quick
-# runs (make mutation) can leave them out with -m "not export".
-EXPORTING_FIXTURES = {"quartznet_model", "quartznet_export", "calibrated_quartznet", "calibrated_quartznet_export",
-                      "punctuator_export", "default_punctuator_export",
-                      "tacotron2_checkpoint", "tacotron2_export", "waveglow_export", "repository", "triton",
-                      "tts_pipeline", "pipeline", "decoding_case", "small_export", "context_free_export",
-                      "custom_punctuator", "custom_punctuator_nemo", "custom_export", "tone_export", "tone_pipeline",
-                      "tone_triton", "tone_repository", "default_asr_server", "default_speech_server", "gateway"}
+from tests.support.markers import mark_items, marks  # noqa: E402
+from tests.support.paths import DEFAULT_LEXICON, DEFAULTS  # noqa: E402
+from tests.support.ports import free_ports  # noqa: E402
+from tests.support.repository import TEST_SETTINGS  # noqa: E402
 
 
 def pytest_collection_modifyitems(items):
-    for item in items:
-        if EXPORTING_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.export)
+    """``export`` and ``postgres`` come from the fixtures each test uses (tests/support/markers.py)."""
+    mark_items(items)
 
 
 @pytest.fixture(scope="session")
+@marks("export")
 def quartznet_model():
     """QuartzNet 15x5 with the deterministic random weights the export uses (NeMo model, eval mode)."""
     from triton_speech.export import quartznet
@@ -68,11 +62,12 @@ CALIBRATION_SPEECH = [
 
 
 @pytest.fixture(scope="session")
+@marks("export")
 def calibrated_quartznet(tmp_path_factory):
     """(model, .nemo path) of a stand-in for a trained QuartzNet 15x5: NeMo's EncDecCTCModel of the real 15x5
     config, random weights at full scale, BatchNorm statistics re-estimated on espeak-ng speech (as training leaves
     them), then eval. Its float32 run is about 1e-2 in log-prob from its float64 run, like a real checkpoint's."""
-    from tests.helpers import spoken_wav
+    from tests.support.speech import spoken_wav
     from triton_speech.client.audio import load_audio
     from triton_speech.export import quartznet
 
@@ -137,10 +132,11 @@ def default_tacotron2_export(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@marks("export")
 def tacotron2_checkpoint(tmp_path_factory) -> Path:
     import torch
 
-    from tests.helpers import TINY_TACOTRON2, dle_wrapped, tiny_tacotron2
+    from tests.support.models import TINY_TACOTRON2, dle_wrapped, tiny_tacotron2
 
     path = tmp_path_factory.mktemp("tts") / "tacotron2.pt"
     torch.save(dle_wrapped(tiny_tacotron2(), {**TINY_TACOTRON2, "n_frames_per_step": 1, "gate_threshold": 0.5}), path)
@@ -159,7 +155,7 @@ def tacotron2_export(tacotron2_checkpoint, tmp_path_factory) -> tuple[Path, dict
 def waveglow_export(tmp_path_factory) -> tuple[Path, dict]:
     import torch
 
-    from tests.helpers import TINY_WAVEGLOW, dle_wrapped, tiny_waveglow
+    from tests.support.models import TINY_WAVEGLOW, dle_wrapped, tiny_waveglow
     from triton_speech.export.waveglow import export_waveglow
 
     directory = tmp_path_factory.mktemp("tts")
@@ -168,9 +164,10 @@ def waveglow_export(tmp_path_factory) -> tuple[Path, dict]:
 
 
 @pytest.fixture(scope="session")
+@marks("export")
 def decoding_case():
     """(model, sequences, seeds, decoder settings, stop steps) where the tiny Tacotron2 items stop apart."""
-    from tests.helpers import decoding_case
+    from tests.support.decoding import decoding_case
 
     return decoding_case()
 
@@ -224,9 +221,10 @@ def pipeline(quartznet_export, punctuator_export):
 
 
 @pytest.fixture(scope="session")
+@marks("export")
 def custom_punctuator():
     """A small random punctuator with 2-layer gelu heads and five punctuation labels."""
-    from tests.helpers import CUSTOM_CAPIT, CUSTOM_PUNCT
+    from tests.support.archives import CUSTOM_CAPIT, CUSTOM_PUNCT
     from triton_speech.models.punctuator import random_punctuator
 
     return random_punctuator(seed=2, num_fc_layers=2, activation="gelu", punct_labels=CUSTOM_PUNCT,
@@ -244,8 +242,8 @@ def custom_punctuator_nemo(custom_punctuator, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tone_export(tmp_path_factory) -> Path:
-    """The tone model (tests/helpers.py): words whose times are known, with a log-prob stride of 40 ms."""
-    from tests.helpers import tone_export
+    """The tone model (tests/support/tones.py): words whose times are known, with a log-prob stride of 40 ms."""
+    from tests.support.tones import tone_export
 
     return tone_export(tmp_path_factory.mktemp("export") / "tone")
 
@@ -261,7 +259,7 @@ def tone_pipeline(tone_export):
 def tone_repository(tone_export, tmp_path_factory) -> Path:
     """asr, asr_long and asr_streaming over the tone model (TONE_SETTINGS: short windows, buffer and idle time, so
     that the tests reach every edge quickly); small and quick to start, also for tests that kill servers."""
-    from tests.helpers import TONE_SETTINGS
+    from tests.support.tones import TONE_SETTINGS
     from triton_speech.ensembles.builder import Exports, build
     from triton_speech.ensembles.settings import RepositorySettings
 

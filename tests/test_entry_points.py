@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPOSITORY_ROOT
+from tests.support.paths import REPOSITORY_ROOT
 
 COMMANDS = ("export", "export.data", "export.train_asr", "export.train_tts", "export.train_punctuator",
             "export.evaluate_asr", "export.lexicon", "client", "ensembles", "benchmarks", "benchmarks.inputs")

@@ -18,7 +18,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from tests.helpers import REPOSITORY_ROOT
+from tests.support.paths import REPOSITORY_ROOT
 from triton_speech.gpu_stack import HOST_PYTHON, NGC
 from triton_speech.runtime.onnx import CUDA_LIBRARIES, TENSORRT_LIBRARIES
 

@@ -215,6 +215,7 @@ def run(args: argparse.Namespace, budget: Budget, lines: list[str], failures: li
     from triton_speech.benchmarks import inputs, perf
     from triton_speech.client import ASRClient, TTSClient
     from triton_speech.client.audio import load_audio
+    from triton_speech.corpus.manifest import read_manifest
     from triton_speech.ensembles.builder import Exports, build
     from triton_speech.ensembles.settings import RepositorySettings
     from triton_speech.runtime.asr.pipeline import ASRPipeline
@@ -222,7 +223,6 @@ def run(args: argparse.Namespace, budget: Budget, lines: list[str], failures: li
     from triton_speech.runtime.tts.pipeline import TTSPipeline
     from triton_speech.runtime.tts.tacotron2 import Tacotron2Engine
     from triton_speech.server import TritonServer
-    from triton_speech.training.manifest import read_manifest
 
     lexicon = str(args.lexicon) if args.lexicon.exists() else ""
     items = read_manifest(Path("tests/data/asr_heldout/manifest.json"))

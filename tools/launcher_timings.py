@@ -25,7 +25,7 @@ from pathlib import Path
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
-from tests.helpers import free_ports  # noqa: E402
+from tests.support.ports import free_ports  # noqa: E402
 
 
 def children(pid: int) -> list[int]:

@@ -20,11 +20,11 @@ from triton_speech.benchmarks.warmup import steady_ms
 from triton_speech.client.asr import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.client.tts import TTSClient
+from triton_speech.corpus import voices
+from triton_speech.corpus.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT
+from triton_speech.corpus.voices import DEMO_VOICE
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.server import TritonServer
-from triton_speech.training import voices
-from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT
-from triton_speech.training.voices import DEMO_VOICE
 
 # Requests after the first whose median the demo prints as the steady state.
 STEADY_REPEATS = 3

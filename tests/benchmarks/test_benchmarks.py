@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import free_ports, speechlike
+from tests.support.audio import speechlike
+from tests.support.ports import free_ports
 from triton_speech.benchmarks import asr, baseline, gateway, inputs, perf, punctuation, report, riva, tts, tuning
 from triton_speech.benchmarks.__main__ import summary, write
 from triton_speech.client.audio import load_audio
@@ -226,7 +227,7 @@ def test_tuning_grid_and_pick():
 
 
 def test_streaming_and_long_audio_benchmarks(tone_triton, tmp_path):
-    from tests.helpers import tone_speech, tone_words
+    from tests.support.tones import tone_speech, tone_words
     from triton_speech.benchmarks import streaming
 
     clip = tone_speech(tone_words(3, 1), [0.2, 0.2, 0.2, 0.2])[0]

@@ -9,7 +9,8 @@ import signal
 import numpy as np
 import pytest
 
-from tests.helpers import free_ports, tone_clip
+from tests.support.ports import free_ports
+from tests.support.tones import tone_clip
 from triton_speech.client import ASRClient, InferenceError, ServerUnavailable, StreamLost
 from triton_speech.client.asr import chunked
 from triton_speech.server import TritonServer

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import free_port, speechlike
+from tests.support.audio import speechlike
+from tests.support.ports import free_port
 from triton_speech.client import ASRClient, ServerUnreachable
 from triton_speech.client.audio import load_audio
 

@@ -15,7 +15,7 @@ import pytest
 from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
-from tests.helpers import free_port
+from tests.support.ports import free_port
 from triton_speech.client.connection import (
     GRPC_RETRY_ATTEMPTS,
     InferenceError,

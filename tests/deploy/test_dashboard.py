@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from tests.deploy.chart import CHART, adapter_rules, manifests
-from tests.helpers import free_port, tone_clip
+from tests.support.ports import free_port
+from tests.support.tones import tone_clip
 from triton_speech import defaults
 from triton_speech.client import ASRClient
 from triton_speech.client.asr import chunked

@@ -6,7 +6,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from tests.helpers import DEFAULTS
+from tests.support.paths import DEFAULTS
 from triton_speech.ensembles import asr
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.helpers import DATA, DEFAULTS
+from tests.support.paths import DATA, DEFAULTS
 
 GOLDEN = DATA / "golden_configs"
 

@@ -15,7 +15,8 @@ import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
-from tests.helpers import REPOSITORY_ROOT, FakeGpuRuntime
+from tests.support.gpu import FakeGpuRuntime
+from tests.support.paths import REPOSITORY_ROOT
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.gpu_stack import NGC

@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, speechlike
+from tests.support.audio import speechlike
+from tests.support.paths import DATA
 from triton_speech.export.precision import (
     CALIBRATION_SEED,
     CALIBRATION_UTTERANCES,
@@ -68,8 +69,8 @@ def test_fp32_is_the_export_itself(own_export):
 
 
 def test_int8_calibration_and_check_speak_no_sentence_of_a_test_set():
-    from triton_speech.training.manifest import read_manifest
-    from triton_speech.training.templates import DEMO_ASR_TEXT, sentences
+    from triton_speech.corpus.manifest import read_manifest
+    from triton_speech.corpus.templates import DEMO_ASR_TEXT, sentences
 
     calibration = set(sentences(CALIBRATION_UTTERANCES, seed=CALIBRATION_SEED))
     check = set(sentences(CHECK_UTTERANCES, seed=CHECK_SEED))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import CUSTOM_CAPIT, CUSTOM_PUNCT
+from tests.support.archives import CUSTOM_CAPIT, CUSTOM_PUNCT
 from triton_speech.export import punctuator
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import DATA, speechlike
+from tests.support.audio import speechlike
+from tests.support.paths import DATA
 from triton_speech.export import quartznet
 from triton_speech.runtime.asr.acoustic import AcousticModel
 from triton_speech.runtime.asr.features import MelFrontend

@@ -4,7 +4,7 @@ front-end; without TensorRT and a GPU the command says so and exits 2."""
 import subprocess
 import sys
 
-from tests.helpers import REPOSITORY_ROOT
+from tests.support.paths import REPOSITORY_ROOT
 from triton_speech.export.tensorrt import FP16_ENGINES, engine_profiles
 from triton_speech.runtime.asr.features import MelConfig
 

@@ -91,7 +91,7 @@ def test_tacotron2_export_refuses_a_graph_that_differs_from_pytorch(tacotron2_ch
 
 def test_waveglow_export_refuses_a_graph_that_differs_from_pytorch(tmp_path, monkeypatch):
     """... and WaveGlow exported with one coupling weight nudged by 1e-3."""
-    from tests.helpers import TINY_WAVEGLOW, dle_wrapped, tiny_waveglow
+    from tests.support.models import TINY_WAVEGLOW, dle_wrapped, tiny_waveglow
 
     torch.save(dle_wrapped(tiny_waveglow(), TINY_WAVEGLOW), tmp_path / "waveglow.pt")
     export_graph = waveglow_exporter.export_graph

@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def fleet_repository(tone_export, tacotron2_export, waveglow_export, decoding_case, tmp_path_factory) -> Path:
-    from tests.helpers import TONE_SETTINGS
+    from tests.support.tones import TONE_SETTINGS
     from triton_speech.ensembles.builder import Exports, build
     from triton_speech.ensembles.settings import RepositorySettings
 

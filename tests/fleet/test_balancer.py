@@ -19,7 +19,8 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
-from tests.helpers import free_port, free_ports, tone_clip
+from tests.support.ports import free_port, free_ports
+from tests.support.tones import tone_clip
 from triton_speech.client import ASRClient
 from triton_speech.fleet.balancer import GatewayPorts, Listen, Replica, balancer, haproxy, render, server_stats
 from triton_speech.server import TritonServer

@@ -21,8 +21,13 @@ import httpx
 import pytest
 import soundfile
 
-from tests.gateway.support import bearer, read_rows
-from tests.helpers import SEEDS, TEXTS, free_port, snr_db, tone_clip
+from tests.support.audio import snr_db
+from tests.support.decoding import SEEDS, TEXTS
+from tests.support.gateway import bearer, read_rows
+from tests.support.markers import marks
+from tests.support.ports import free_port
+from tests.support.tones import tone_clip
+from tests.support.waiting import wait_for
 from triton_speech.client import ASRClient, TTSClient
 from triton_speech.fleet import Fleet, FleetSettings
 from triton_speech.fleet.balancer import server_stats
@@ -39,6 +44,7 @@ REQUESTS_PER_CLIENT = 12
 
 
 @pytest.fixture(scope="module")
+@marks("postgres")  # the fleet starts its own PostgreSQL
 def fleet(fleet_repository, tmp_path_factory):
     settings = FleetSettings(str(fleet_repository), replicas=2, gateways=2,
                              run_dir=tmp_path_factory.mktemp("fleet"), triton_grpc_port=free_port(),
@@ -57,14 +63,6 @@ def fleet(fleet_repository, tmp_path_factory):
     finally:
         fleet.stop()
         supervisor.join()
-
-
-def wait_for(condition, timeout_s: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout_s, f"{what}: not within {timeout_s:.0f} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def all_up(fleet: Fleet) -> bool:

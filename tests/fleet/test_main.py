@@ -12,7 +12,9 @@ import sys
 import httpx
 import pytest
 
-from tests.helpers import REPOSITORY_ROOT, free_port, tone_clip
+from tests.support.paths import REPOSITORY_ROOT
+from tests.support.ports import free_port
+from tests.support.tones import tone_clip
 from triton_speech.client import ASRClient
 from triton_speech.server import procfs
 

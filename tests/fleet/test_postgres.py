@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
-from tests.helpers import free_port
+from tests.support.ports import free_port
 from triton_speech.fleet.postgres import PostgresServer
 from triton_speech.server import procfs
 
 
+# (the test starts its own server rather than use a fixture's: what it checks is that server)
+@pytest.mark.postgres
 def test_a_private_server_serves_a_new_database_and_leaves_nothing_when_closed():
     server = PostgresServer(free_port())
     with server:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.helpers import tone_clip
+from tests.support.tones import tone_clip
 from triton_speech.client import ASRClient
 from triton_speech.fleet.replicas import new_ports, triton_replica
 from triton_speech.server import procfs, python_stubs

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gateway.support import (
+from tests.support.gateway import (
     DATABASES,
     GATEWAY_LIMITS,
     Api,
@@ -17,11 +17,13 @@ from tests.gateway.support import (
     new_database,
     running_api,
 )
-from tests.helpers import free_port
+from tests.support.markers import marks
+from tests.support.ports import free_port
 from triton_speech.fleet.postgres import PostgresServer, bin_dir
 
 
 @pytest.fixture(scope="session")
+@marks("postgres")
 def postgres() -> Iterator[PostgresServer]:
     if bin_dir() is None:
         pytest.fail("PostgreSQL's server is not installed (make setup installs it: apt-get install postgresql)")

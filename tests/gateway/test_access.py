@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.gateway.support import bearer, error_of, running_api, wav
+from tests.support.gateway import bearer, error_of, running_api, wav
 
 PROTECTED = [("GET", "/api/transcriptions"), ("GET", "/api/speech/1"), ("DELETE", "/api/speech/1"),
              ("GET", "/api/speech/1/audio"), ("POST", "/api/speech"), ("POST", "/v1/audio/speech"),

@@ -23,10 +23,13 @@ import pytest
 import soundfile
 import soxr
 
-from tests.gateway.support import GATEWAY_LIMITS
-from tests.helpers import DATA, free_port, spoken_wav, words_of
+from tests.support.gateway import GATEWAY_LIMITS
+from tests.support.paths import DATA
+from tests.support.ports import free_port
+from tests.support.speech import spoken_wav, words_of
+from tests.support.waiting import wait_for
 from triton_speech.client import ASRClient
-from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES
+from triton_speech.corpus.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT, TEMPLATES
 
 pytestmark = pytest.mark.server
 # The default models hear espeak-ng's template sentences nearly perfectly (make demo); a margin of a word or two.
@@ -328,8 +331,13 @@ def test_request_ids_reach_the_answer_and_the_logs(http, caplog):
     assert given.headers["x-request-id"] == "client-id.42"
     made = http.get("/api/speech", headers={"X-Request-ID": "bad id\twith spaces"})
     assert made.headers["x-request-id"] != "bad id\twith spaces" and len(made.headers["x-request-id"]) == 32
-    ids = {getattr(record, "request_id", None) for record in caplog.records if "GET /api/speech" in record.message}
-    assert {"client-id.42", made.headers["x-request-id"]} <= ids
+
+    def logged() -> set:
+        return {getattr(record, "request_id", None) for record in list(caplog.records)
+                if "GET /api/speech" in record.getMessage()}
+
+    # the access line is written after the answer is sent: wait for it (bounded), not for a while
+    wait_for(lambda: {"client-id.42", made.headers["x-request-id"]} <= logged(), 30, "the access log lines")
 
 
 @ONE_DATABASE

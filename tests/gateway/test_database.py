@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from tests.gateway.support import read_rows
+from tests.support.gateway import read_rows
 from triton_speech.gateway.database import Base, Database, Speech, Transcription, migrate
 
 

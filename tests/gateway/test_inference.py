@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.gateway.support import gateway_settings
-from tests.helpers import free_port, free_ports, tone_clip
+from tests.support.gateway import gateway_settings
+from tests.support.ports import free_port, free_ports
+from tests.support.tones import tone_clip
 from triton_speech.gateway.inference import Inference, words_of
 
 OUTPUTS = {"TRANSCRIPT": np.array([[b"Hello there."]], dtype=object),

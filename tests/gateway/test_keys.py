@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.gateway.support import read_rows
+from tests.support.gateway import read_rows
 from triton_speech.gateway.database import Database
 from triton_speech.gateway.keys import ANONYMOUS, KeyProblem, KeyStore, bearer_token
 

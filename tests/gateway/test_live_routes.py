@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
-from tests.gateway.support import AWAY, FAKE_RAW, FAKE_TEXT, FAKE_WORDS, bearer, error_of, running_api
-from tests.helpers import free_port
+from tests.support.gateway import AWAY, FAKE_RAW, FAKE_TEXT, FAKE_WORDS, bearer, error_of, running_api
+from tests.support.ports import free_port
 from triton_speech.client.connection import InferenceError
 
 PATH = "/api/transcriptions/live"

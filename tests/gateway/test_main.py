@@ -16,7 +16,7 @@ import urllib.request
 import grpc
 import pytest
 
-from tests.helpers import free_port, free_ports
+from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.server
 

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.gateway.support import DATABASES, bearer, gateway_settings, new_database, read_rows, wav
-from tests.helpers import free_port
+from tests.support.gateway import DATABASES, bearer, gateway_settings, new_database, read_rows, wav
+from tests.support.ports import free_port
 
 # Room over the decoding of one upload within the limits: 60 s at 16 kHz (3.8 MB of float32), decoder buffers,
 # the upload itself and the allocator's slack. Before decoding went frame by frame, the 384 kHz bomb alone took
@@ -210,6 +210,7 @@ def test_sigkills_under_load_leave_no_file_without_its_row(default_speech_server
 
 
 @pytest.mark.server
+@pytest.mark.postgres  # a server of its own, which it stops
 def test_postgres_stopped_under_load_is_503_and_not_ready_then_recovers(default_speech_server, tmp_path, caplog):
     """PostgreSQL stops (immediate shutdown) while transcriptions are stored and listed, and starts again: every
     answer meanwhile is a success or a 503 in the JSON error shape, /health is not ready, each 503 is in the log

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.gateway.support import (
+from tests.support.gateway import (
     AWAY,
     BAD_INPUT,
     FAKE_RAW,

@@ -196,7 +196,7 @@ def test_a_missing_bucket_or_a_url_that_is_not_s3_is_a_clear_error(bucket_url):
 def test_the_gateway_stores_serves_and_deletes_media_in_a_bucket(database_url, bucket_url, object_store, tmp_path):
     """The application with APP_MEDIA_URL: every stored row's file is an object in the bucket (none on disk), its
     audio is served from there, a delete removes both, and the startup sweep removes an object a crash left."""
-    from tests.gateway.support import read_rows, running_api, wav
+    from tests.support.gateway import read_rows, running_api, wav
     from triton_speech.gateway.storage import MediaBucket
 
     recording = wav(0.5)

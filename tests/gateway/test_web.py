@@ -18,8 +18,9 @@ import jiwer
 import pytest
 import soundfile
 
-from tests.helpers import REPOSITORY_ROOT, spoken_wav, words_of
-from triton_speech.training.templates import DEMO_ASR_TEXT
+from tests.support.paths import REPOSITORY_ROOT
+from tests.support.speech import spoken_wav, words_of
+from triton_speech.corpus.templates import DEMO_ASR_TEXT
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/lib/chromium/chromium"))

@@ -9,7 +9,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tests.helpers import TEST_MAX_AUDIO_SECONDS, inference_stats, speechlike
+from tests.support.audio import speechlike
+from tests.support.repository import TEST_MAX_AUDIO_SECONDS
+from tests.support.triton import inference_stats
 from triton_speech.client import ASRClient, InferenceError, TritonConnection
 from triton_speech.runtime.errors import InputError
 

@@ -11,7 +11,9 @@ import shutil
 import jiwer
 import pytest
 
-from tests.helpers import DATA, DEFAULT_LEXICON, free_ports, heldout_items
+from tests.support.paths import DATA, DEFAULT_LEXICON
+from tests.support.ports import free_ports
+from tests.support.speech import heldout_items
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.pipeline import ASRPipeline
@@ -65,9 +67,9 @@ def test_demo_sample_is_transcribed_word_for_word(default_asr_server, tmp_path):
 def test_demo_voice_evaluation_speaks_unseen_sentences(default_asr_server, tmp_path):
     """`python -m export.evaluate_asr --demo-voice N`: the demo's conditions, reproducibly (measured over 120:
     WER 4.9% greedy, 2.4% over the lexicon)."""
+    from triton_speech.corpus.manifest import read_manifest
+    from triton_speech.corpus.templates import DEMO_ASR_TEXT
     from triton_speech.training.evaluate_asr import demo_voice_set, evaluate
-    from triton_speech.training.manifest import read_manifest
-    from triton_speech.training.templates import DEMO_ASR_TEXT
 
     manifest = demo_voice_set(tmp_path / "demo_voice", 6, seed=5, exclude=[HELDOUT / "manifest.json"])
     texts = [item["text"] for item in read_manifest(manifest)]

@@ -13,10 +13,10 @@ import json
 
 import pytest
 
-from tests.helpers import DATA, DEFAULTS
+from tests.support.paths import DATA, DEFAULTS
 from triton_speech.client import ASRClient
+from triton_speech.corpus.manifest import read_manifest
 from triton_speech.training import robustness
-from triton_speech.training.manifest import read_manifest
 
 pytestmark = pytest.mark.server
 ITEMS = read_manifest(DATA / "asr_robustness" / "manifest.json")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DEFAULTS, free_ports
+from tests.support.paths import DEFAULTS
+from tests.support.ports import free_ports
 from triton_speech.client import PunctuatorClient
 from triton_speech.export.punctuator import OUTPUT_NAMES
 from triton_speech.models.punctuator import NEMO_CAPIT_LABELS, NEMO_PUNCT_LABELS, read_nemo

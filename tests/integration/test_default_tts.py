@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import soxr
 
-from tests.helpers import DATA, GRIFFIN_LIM_STREAM_MIN_SNR_DB, assert_chunks_in_order, free_ports, snr_db
+from tests.support.audio import GRIFFIN_LIM_STREAM_MIN_SNR_DB, assert_chunks_in_order, snr_db
+from tests.support.paths import DATA
+from tests.support.ports import free_ports
 from triton_speech.client import ASRClient, InferenceError, TTSClient
 
 pytestmark = pytest.mark.server
@@ -47,7 +49,7 @@ def test_the_default_tts_hears_the_readings_it_was_trained_on(default_tts_server
     DLE's hyphens and "%" is said, as in its training."""
     import json
 
-    from tests.helpers import DATA
+    from tests.support.paths import DATA
     from triton_speech.client import TritonConnection
 
     symbols = json.loads((DATA / "tacotron2_text.json").read_text())["symbols"]
@@ -72,8 +74,8 @@ def synthesized(server, texts: list[str]) -> list[np.ndarray]:
 
 
 def test_what_the_default_tts_says_judged_by_whisper(default_tts_server, judge):
+    from triton_speech.corpus.manifest import read_manifest
     from triton_speech.training.judge import score
-    from triton_speech.training.manifest import read_manifest
 
     texts = [item["text"] for item in read_manifest(DATA / "asr_heldout" / "manifest.json")][:SENTENCES]
     audio = synthesized(default_tts_server, texts)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import TONE_SETTINGS, TONE_TIME_BOUND_S, heldout_items, tone_speech, tone_words
+from tests.support.speech import heldout_items
+from tests.support.tones import TONE_SETTINGS, TONE_TIME_BOUND_S, tone_speech, tone_words
 from triton_speech.client import ASRClient, InferenceError, TritonConnection
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.words import WORD_OUTPUTS, unpack_words

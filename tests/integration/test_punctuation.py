@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.helpers import TEST_MAX_PUNCTUATION_CHARS, speechlike
+from tests.support.audio import speechlike
+from tests.support.repository import TEST_MAX_PUNCTUATION_CHARS
 from triton_speech.client import ASRClient, InferenceError, PunctuatorClient
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.punctuation import Punctuator

@@ -14,7 +14,9 @@ import pytest
 import soundfile
 import tritonclient.grpc as grpcclient
 
-from tests.helpers import TONE_SETTINGS, TONE_TIME_BOUND_S, heldout_audio, inference_stats, tone_clip
+from tests.support.speech import heldout_audio
+from tests.support.tones import TONE_SETTINGS, TONE_TIME_BOUND_S, tone_clip
+from tests.support.triton import inference_stats
 from triton_speech.client import ASRClient, InferenceError, TritonConnection
 from triton_speech.client.asr import chunked
 from triton_speech.client.connection import _inputs

@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.helpers import TONE_TIME_BOUND_S, heldout_audio, tone_speech, tone_words
+from tests.support.speech import heldout_audio
+from tests.support.tones import TONE_TIME_BOUND_S, tone_speech, tone_words
 from triton_speech.client import ASRClient, TritonConnection
 from triton_speech.client.audio import load_audio
 from triton_speech.runtime.asr.words import WORD_OUTPUTS, unpack_words

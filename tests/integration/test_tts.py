@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import SEEDS, TEXTS, inference_stats
+from tests.support.decoding import SEEDS, TEXTS
+from tests.support.triton import inference_stats
 from triton_speech.client import InferenceError, TritonConnection, TTSClient
 from triton_speech.runtime.tts.text import text_to_sequence
 
@@ -69,7 +70,8 @@ def test_the_served_text_normalizer_gives_a_dle_checkpoint_dles_ids(triton):
     the server takes as one sentence as it is (no whitespace to collapse, no sentence to split)."""
     import json
 
-    from tests.helpers import DATA, TEST_SETTINGS
+    from tests.support.paths import DATA
+    from tests.support.repository import TEST_SETTINGS
     from triton_speech.runtime.tts.text import split_sentences
 
     table = json.loads((DATA / "tacotron2_dle_ids.json").read_text(encoding="utf-8"))

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.helpers import SEEDS, TEST_STREAM_BLOCK_FRAMES, TEXTS, assert_chunks_in_order
+from tests.support.audio import assert_chunks_in_order
+from tests.support.decoding import SEEDS, TEXTS
+from tests.support.repository import TEST_STREAM_BLOCK_FRAMES
 from triton_speech.client import InferenceError, TritonConnection, TTSClient
 from triton_speech.runtime.errors import InputError
 

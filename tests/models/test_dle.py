@@ -5,13 +5,8 @@ import json
 import pytest
 import torch
 
-from tests.helpers import (
-    DATA,
-    dle_wrapped,
-    layout,
-    tiny_tacotron2,
-    tiny_waveglow,
-)
+from tests.support.models import dle_wrapped, layout, tiny_tacotron2, tiny_waveglow
+from tests.support.paths import DATA
 from triton_speech.export import waveglow as waveglow_exporter
 from triton_speech.models.dle import load_dle_checkpoint
 from triton_speech.models.tacotron2 import Tacotron2

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import speechlike
+from tests.support.audio import speechlike
 from triton_speech.export import quartznet
 from triton_speech.runtime.asr.features import MelFrontend, OnnxMelFrontend
 

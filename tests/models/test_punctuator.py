@@ -7,7 +7,8 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import CUSTOM_CAPIT, CUSTOM_PUNCT, DATA, edited_checkpoint, read_archive, write_archive
+from tests.support.archives import CUSTOM_CAPIT, CUSTOM_PUNCT, edited_checkpoint, read_archive, write_archive
+from tests.support.paths import DATA
 from triton_speech.models.punctuator import (
     LEGACY_POSITION_IDS,
     PunctuationCapitalizationModel,

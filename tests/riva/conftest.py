@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.helpers import free_port
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ import soxr
 from riva.client import ASRService, AudioEncoding, RecognitionConfig, StreamingRecognitionConfig
 from riva.client.proto import riva_asr_pb2 as rasr
 
-from tests.helpers import spoken_wav, words_of
+from tests.support.speech import spoken_wav, words_of
 from triton_speech.client import ASRClient
 from triton_speech.client.audio import load_audio
 from triton_speech.client.connection import TritonConnection
-from triton_speech.training.templates import DEMO_ASR_TEXT
+from triton_speech.corpus.templates import DEMO_ASR_TEXT
 
 pytestmark = pytest.mark.server
 MAX_WER = 0.15  # as the gateway's tests: the default models hear espeak-ng's template sentences nearly perfectly

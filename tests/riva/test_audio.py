@@ -12,7 +12,7 @@ import soxr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import speechlike
+from tests.support.audio import speechlike
 from triton_speech.riva import audio
 from triton_speech.riva.audio import ALAW, FLAC, LINEAR_PCM, MULAW, OGGOPUS, UNSPECIFIED
 from triton_speech.runtime.errors import InputError

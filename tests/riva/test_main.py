@@ -10,7 +10,8 @@ import sys
 import grpc
 from riva.client.proto import riva_nlp_pb2, riva_nlp_pb2_grpc
 
-from tests.helpers import REPOSITORY_ROOT, free_port
+from tests.support.paths import REPOSITORY_ROOT
+from tests.support.ports import free_port
 
 
 def test_serves_until_sigterm():

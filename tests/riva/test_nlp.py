@@ -6,8 +6,8 @@ import grpc
 import pytest
 from riva.client import NLPService
 
-from tests.helpers import inference_stats
 from tests.riva.test_asr import expect_invalid
+from tests.support.triton import inference_stats
 from triton_speech.client import PunctuatorClient
 
 pytestmark = pytest.mark.server

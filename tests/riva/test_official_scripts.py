@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from tests.helpers import spoken_wav
+from tests.support.speech import spoken_wav
 from triton_speech.client import ASRClient, PunctuatorClient, TTSClient
 from triton_speech.client.audio import load_audio
-from triton_speech.training.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT
+from triton_speech.corpus.templates import DEMO_ASR_TEXT, DEMO_TTS_TEXT
 
 CLIENTS = os.environ.get("RIVA_PYTHON_CLIENTS")
 pytestmark = [pytest.mark.server,

@@ -12,7 +12,7 @@ from riva.client.proto import riva_asr_pb2_grpc, riva_nlp_pb2_grpc, riva_tts_pb2
 from riva.client.proto import riva_nlp_pb2 as rnlp
 from riva.client.proto import riva_tts_pb2 as rtts
 
-from tests.helpers import free_port
+from tests.support.ports import free_port
 from triton_speech.riva.auth import bearer
 from triton_speech.riva.server import RivaServer, RivaStartError
 from triton_speech.riva.settings import RivaSettings

@@ -15,10 +15,11 @@ import soundfile
 from riva.client import AudioEncoding, SpeechSynthesisService
 from riva.client.proto import riva_tts_pb2 as rtts
 
-from tests.helpers import inference_stats, words_of
 from tests.riva.test_asr import MAX_WER, expect_invalid
+from tests.support.speech import words_of
+from tests.support.triton import inference_stats
 from triton_speech.client import TTSClient
-from triton_speech.training.templates import DEMO_TTS_TEXT
+from triton_speech.corpus.templates import DEMO_TTS_TEXT
 
 pytestmark = pytest.mark.server
 TWO_SENTENCES = "The train leaves at seven. Call me when you arrive."

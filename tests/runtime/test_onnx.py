@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.helpers import FakeGpuRuntime
+from tests.support.gpu import FakeGpuRuntime
 from triton_speech.runtime.backend import ModelArgs
 from triton_speech.runtime.onnx import (
     CUDA_LIBRARIES,

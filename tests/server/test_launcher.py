@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import free_ports
 from tests.server.launcher import command, environment
+from tests.support.ports import free_ports
 from triton_speech.server import Ports, ServerError, TritonServer
 
 pytestmark = pytest.mark.server

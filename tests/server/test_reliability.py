@@ -14,7 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.helpers import BAD_INPUTS, CASES, free_ports, outputs_of, speechlike
+from tests.support.audio import speechlike
+from tests.support.bad_inputs import BAD_INPUTS, CASES
+from tests.support.ports import free_ports
+from tests.support.triton import outputs_of
 from triton_speech.client import ASRClient, InferenceError, ServerUnavailable, TritonConnection, TTSClient
 
 pytestmark = pytest.mark.server

@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPOSITORY_ROOT, free_port, free_ports, tone_clip
+from tests.support.paths import REPOSITORY_ROOT
+from tests.support.ports import free_port, free_ports
+from tests.support.tones import tone_clip
 from triton_speech.client import ASRClient
 from triton_speech.server import ServerError, TritonServer
 from triton_speech.server.repository import S3Location, built_models

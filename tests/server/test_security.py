@@ -20,8 +20,9 @@ import pytest
 import tritonclient.grpc as grpc_client
 from tritonclient.utils import InferenceServerException
 
-from tests.helpers import REPOSITORY_ROOT, free_ports
 from tests.server.launcher import serve, stop
+from tests.support.paths import REPOSITORY_ROOT
+from tests.support.ports import free_ports
 from triton_speech.benchmarks.perf import executable as perf_executable
 from triton_speech.server import python_stubs
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from tqdm import tqdm
 
-from tests.helpers import snr_db
+from tests.support.audio import snr_db
 from triton_speech.client import ASRClient, InferenceError, TritonConnection, TTSClient
 from triton_speech.server import TritonServer, python_stubs
 
@@ -46,7 +46,8 @@ def rss_mb(server: TritonServer) -> float:
 
 def bad_requests(connection: TritonConnection, served: set[str]) -> list:
     """(model, case, send) for every bad input of the reliability tests whose model is served here."""
-    from tests.helpers import BAD_INPUTS, outputs_of
+    from tests.support.bad_inputs import BAD_INPUTS
+    from tests.support.triton import outputs_of
 
     cases = []
     for model, table in BAD_INPUTS.items():

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.helpers import free_ports
 from tests.server.launcher import serve, server_of, stop
+from tests.support.ports import free_ports
 from triton_speech.server import TritonServer, procfs, python_stubs
 
 pytestmark = pytest.mark.server

@@ -9,7 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import TEST_SETTINGS, free_ports, speechlike
+from tests.support.audio import speechlike
+from tests.support.ports import free_ports
+from tests.support.repository import TEST_SETTINGS
 from triton_speech.benchmarks.warmup import pipeline_calls, timed_ms
 
 pytestmark = pytest.mark.server

@@ -15,7 +15,7 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper
 
-from tests.helpers import REPOSITORY_ROOT
+from tests.support.paths import REPOSITORY_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_the_server_log_must_show_every_gpu_graph_on_gpu_providers(gpu_check):
 
 def test_the_session_log_line_is_what_the_check_reads(gpu_check, monkeypatch, tmp_path, caplog):
     """The line the served models' sessions log (runtime.onnx) parses as the check expects."""
-    from tests.helpers import FakeGpuRuntime
+    from tests.support.gpu import FakeGpuRuntime
     from triton_speech.runtime.onnx import GraphOptions, Placement, onnx_session
     from triton_speech.runtime.profiles import Profile
 

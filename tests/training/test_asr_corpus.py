@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from triton_speech.corpus.voices import Voice, available
 from triton_speech.training import asr_corpus
 from triton_speech.training.asr_corpus import HELDOUT_VOICES, Utterance, heldout_plan, synthesize, training_plan
-from triton_speech.training.voices import Voice, available
 
 HELDOUT = Path(__file__).parents[1] / "data" / "general_heldout"
 GENERAL = [f"general sentence number {i} about things" for i in range(500)]

@@ -172,7 +172,7 @@ def test_an_empty_mix_leaves_the_plan_as_it_was():
 
 
 def test_mix_makes_each_kind_of_clip_in_about_its_share():
-    from triton_speech.training.templates import vocabulary
+    from triton_speech.corpus.templates import vocabulary
 
     texts = data.sentences(2000, seed=2)
     planned = data.plan(texts, data.ACCENTS, data.VARIANTS, 5, Path("x"), augment=True, pad_fraction=0.3,

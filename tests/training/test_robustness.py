@@ -8,13 +8,14 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, heldout_items
+from tests.support.paths import DATA
+from tests.support.speech import heldout_items
 from triton_speech.client.audio import load_audio
+from triton_speech.corpus.manifest import read_manifest
+from triton_speech.corpus.templates import HELD_OUT_TEMPLATES, sentences, vocabulary
 from triton_speech.runtime.asr.ctc import Word
 from triton_speech.runtime.asr.words import Transcript
 from triton_speech.training import asr_data, robustness
-from triton_speech.training.manifest import read_manifest
-from triton_speech.training.templates import HELD_OUT_TEMPLATES, sentences, vocabulary
 
 SET = DATA / "asr_robustness"
 ITEMS = read_manifest(SET / "manifest.json")

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import TINY_TACOTRON2, tiny_tacotron2, tiny_waveglow
+from tests.support.models import TINY_TACOTRON2, tiny_tacotron2, tiny_waveglow
+from triton_speech.corpus.manifest import read_manifest
 from triton_speech.export import tacotron2 as tts
 from triton_speech.export import waveglow as waveglow_exporter
 from triton_speech.models.dle import MelSpectrogram
@@ -23,7 +24,6 @@ from triton_speech.models.waveglow import WAVEGLOW_HOP
 from triton_speech.runtime.tts.stft import SAMPLE_RATE
 from triton_speech.runtime.tts.text import text_to_sequence
 from triton_speech.training import train_tts
-from triton_speech.training.manifest import read_manifest
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is installed by make setup")
 
@@ -150,7 +150,7 @@ def test_round_trip_scores_what_the_asr_hears_in_the_synthesized_speech(tacotron
     import jiwer
     import soundfile
 
-    from triton_speech.training.manifest import read_manifest
+    from triton_speech.corpus.manifest import read_manifest
 
     manifest = train_tts.HELDOUT_MANIFEST
     result = train_tts.round_trip(tacotron2_checkpoint, waveglow_export[0].parent / "waveglow.pt", quartznet_export,

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from triton_speech.training.voices import Voice, speak
+from triton_speech.corpus.voices import Voice, speak
 
 SENTENCES = [
     "please call stella and ask her to bring these things with her from the store",

@@ -12,6 +12,7 @@ import jiwer
 import numpy as np
 from tqdm import tqdm
 
+from triton_speech.corpus.manifest import read_manifest
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.export.precision import derived_graph
 from triton_speech.runtime.asr.acoustic import AcousticModel
@@ -53,6 +54,5 @@ def measure(asr_export: Path, clips: dict[float, list[np.ndarray]], batches: tup
 
 def heldout_set(manifest: Path) -> list[tuple[np.ndarray, str]]:
     from triton_speech.client.audio import load_audio
-    from triton_speech.training.manifest import read_manifest
 
     return [(load_audio(item["audio_filepath"], ASR_SAMPLE_RATE), item["text"]) for item in read_manifest(manifest)]

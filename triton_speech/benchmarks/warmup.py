@@ -19,10 +19,10 @@ import numpy as np
 from tqdm import tqdm
 
 from triton_speech.client import ASRClient, PunctuatorClient, TTSClient
+from triton_speech.corpus.templates import DEMO_TTS_TEXT
 from triton_speech.ensembles.builder import Exports, build
 from triton_speech.ensembles.settings import RepositorySettings
 from triton_speech.server import TritonServer
-from triton_speech.training.templates import DEMO_TTS_TEXT
 
 PUNCTUATOR_TEXT = "so i think we should meet on monday and talk about the budget for next year"
 

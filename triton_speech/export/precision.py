@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from triton_speech.corpus.calibration import spoken_sentences
 
 PRECISIONS = ("fp32", "fp16", "int8")
 # Which exported graphs each precision changes (the others are served in FP32).
@@ -92,14 +93,9 @@ def calibration_features(export_dir: Path, count: int = CALIBRATION_UTTERANCES,
     """Features of template sentences spoken by espeak-ng (the export's own front-end), for INT8 calibration (and,
     of another seed, the drift check)."""
     from triton_speech.runtime.asr.features import OnnxMelFrontend
-    from triton_speech.training.templates import sentences
-    from triton_speech.training.voices import Voice, speak
 
-    if shutil.which("espeak-ng") is None:
-        raise RuntimeError("INT8 calibration speaks with espeak-ng: apt-get install espeak-ng (make setup does)")
     frontend = OnnxMelFrontend.load(export_dir)
-    return frontend([speak(text, Voice.espeak(), frontend.config.sample_rate)
-                     for text in sentences(count, seed=seed)])
+    return frontend(spoken_sentences(count, seed, frontend.config.sample_rate))
 
 
 def transcript_drift(source: Path, target: Path, export_dir: Path, features: list[np.ndarray]) -> dict:

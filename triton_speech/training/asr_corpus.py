@@ -1,5 +1,5 @@
 """The general-English ASR corpus: real sentences (``text_corpus``) and a share of the template sentences
-(``training.templates``), spoken by several synthesizers (``voices``), augmented with sox and noise; NeMo manifests.
+(``corpus.templates``), spoken by several synthesizers (``voices``), augmented with sox and noise; NeMo manifests.
 
     python -m triton_speech.training.asr_corpus train --text build/text/train.txt --count 8000 \
         --output build/asr_general
@@ -31,6 +31,9 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from triton_speech.corpus.manifest import read_manifest
+from triton_speech.corpus.templates import DEMO_ASR_TEXT, sentences
+from triton_speech.corpus.voices import PIPER_PACKAGES, Voice, available, packaged_piper_voice, speak_to_file
 from triton_speech.training.asr_data import (
     HELDOUT_VOICES,
     NOISE_KINDS,
@@ -41,7 +44,6 @@ from triton_speech.training.asr_data import (
     noise_signal,
     sox_effects,
 )
-from triton_speech.training.voices import Voice, available, speak_to_file
 
 # Share of training utterances per synthesizer (piper only when voices are given).
 FAMILY_WEIGHTS = {"espeak-ng": 0.55, "flite": 0.25, "festival": 0.2}
@@ -152,7 +154,6 @@ def training_plan(general: list[str], count: int, seed: int, output: Path, templ
     (without repeats), in the training voices; then ``noise_share`` x ``count`` more with no speech (silence,
     noise, hum: transcript "") so that the model learns to say nothing when nothing is said."""
     from triton_speech.training.asr_data import VARIANTS, espeak_data_with, synthetic_speakers
-    from triton_speech.training.templates import DEMO_ASR_TEXT, sentences
 
     rng = random.Random(f"asr general {seed}")
     templates = round(count * template_share)
@@ -229,8 +230,6 @@ def main(argv: list[str] | None = None) -> int:
         plan = heldout_plan(read_lines(args.text), args.per_family, args.seed, output, max_words=args.max_words)
         manifest = write_manifest(plan, output / "manifest.json", args.workers, relative_to=output)
     else:
-        from triton_speech.training.manifest import read_manifest
-
         for family in {"flite", "festival"}:
             if not available(family):
                 parser.error(f"{family} is not installed (make setup installs it when root)")
@@ -238,16 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.exclude:
             exclude |= ({item["text"] for item in read_manifest(path)} if path.suffix == ".json"
                         else set(read_lines(path)))
-        from triton_speech.training.voices import PIPER_PACKAGES, packaged_piper_voice
-
         piper = [packaged_piper_voice(m) if m in PIPER_PACKAGES else m for m in args.piper]
         plan = training_plan(read_lines(args.text), args.count, args.seed, output, args.template_share,
                              args.clean_fraction, exclude, piper_models=piper, noise_share=args.noise_share)
         (output / "train.plan.json").write_text(json.dumps([asdict(u) for u in plan], indent=0))
         manifest = write_manifest(plan, output / "train.json", args.workers)
         if args.validation.exists():
-            from triton_speech.training.manifest import read_manifest
-
             items = read_manifest(args.validation)
             for item in items:
                 item["audio_filepath"] = str(Path(item["audio_filepath"]).resolve())

@@ -28,10 +28,10 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from triton_speech.corpus.manifest import read_manifest, write_manifest
+from triton_speech.corpus.templates import DEMO_ASR_TEXT, random_words, sentences, vocabulary
+from triton_speech.corpus.voices import ESPEAK_DEFAULT_WPM, Voice, speak_to_file
 from triton_speech.defaults import ASR_SAMPLE_RATE
-from triton_speech.training.manifest import read_manifest
-from triton_speech.training.templates import DEMO_ASR_TEXT, random_words, sentences, vocabulary
-from triton_speech.training.voices import ESPEAK_DEFAULT_WPM, Voice, speak_to_file
 
 SAMPLE_RATE = ASR_SAMPLE_RATE
 # espeak-ng's own English voices (no mbrola needed). The last accent is only ever heard in evaluation.
@@ -405,7 +405,7 @@ def write_split(name: str, utterances: list[Utterance], output: Path, workers: i
     with ProcessPoolExecutor(workers) as pool:
         lines = list(tqdm(pool.map(synthesize, utterances, chunksize=8), total=len(utterances), desc=f"data {name}"))
     manifest = output / f"{name}.json"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    write_manifest(manifest, lines)
     (output / f"{name}.plan.json").write_text(json.dumps([asdict(u) for u in utterances], indent=0))
     return manifest
 

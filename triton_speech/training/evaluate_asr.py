@@ -19,9 +19,11 @@ import jiwer
 from tqdm import tqdm
 
 from triton_speech.client.audio import load_audio
+from triton_speech.corpus.manifest import read_manifest, write_manifest
+from triton_speech.corpus.templates import DEMO_ASR_TEXT, sentences
+from triton_speech.corpus.voices import DEMO_VOICE, speak
 from triton_speech.defaults import ASR_SAMPLE_RATE
 from triton_speech.runtime.asr.pipeline import ASRPipeline
-from triton_speech.training.manifest import read_manifest
 
 
 def voice_of(item: dict, plan: dict[str, dict]) -> str:
@@ -56,19 +58,14 @@ def demo_voice_set(output: Path, count: int, seed: int, exclude: list[Path]) -> 
     speaks its sample; a NeMo manifest in ``output``. Measures the conditions a newcomer sees."""
     import soundfile
 
-    from triton_speech.training.templates import DEMO_ASR_TEXT, sentences
-    from triton_speech.training.voices import DEMO_VOICE, speak
-
     excluded = {item["text"] for manifest in exclude for item in read_manifest(manifest)} | {DEMO_ASR_TEXT}
     output.mkdir(parents=True, exist_ok=True)
     lines = []
     for index, text in enumerate(tqdm(sentences(count, seed, exclude=excluded), desc="speak", unit="sentence")):
         path = output / f"{index:04d}.wav"
         soundfile.write(path, speak(text, DEMO_VOICE, ASR_SAMPLE_RATE), ASR_SAMPLE_RATE)
-        lines.append(json.dumps({"audio_filepath": path.name, "text": text, "voice": "en-us"}) + "\n")
-    manifest = output / "manifest.json"
-    manifest.write_text("".join(lines))
-    return manifest
+        lines.append({"audio_filepath": path.name, "text": text, "voice": "en-us"})
+    return write_manifest(output / "manifest.json", lines)
 
 
 def main(argv: list[str] | None = None) -> int:

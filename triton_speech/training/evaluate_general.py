@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from triton_speech.client.audio import load_audio
+from triton_speech.corpus.manifest import read_manifest, write_manifest
 from triton_speech.training.judge import score
 
 GENERAL_HELDOUT = Path("tests/data/general_heldout/manifest.json")
@@ -34,10 +36,9 @@ def alsa_manifest(folder: Path = Path("build/eval/alsa")) -> Path | None:
     if not clips:
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"audio_filepath": str(clip), "text": clip.stem.replace("_", " ").lower(),
-                         "family": "human (alsa-utils)"}) for clip in clips]
-    (folder / "manifest.json").write_text("\n".join(lines) + "\n")
-    return folder / "manifest.json"
+    return write_manifest(folder / "manifest.json", [
+        {"audio_filepath": str(clip), "text": clip.stem.replace("_", " ").lower(), "family": "human (alsa-utils)"}
+        for clip in clips])
 
 
 def export_nemo(nemo: Path, output: Path) -> Path:
@@ -95,9 +96,6 @@ class Recognizer:
 
 
 def evaluate_manifest(recognizer: Recognizer, manifest: Path, group_by: str = "family") -> dict:
-    from triton_speech.client.audio import load_audio
-    from triton_speech.training.manifest import read_manifest
-
     items = read_manifest(manifest)
     started = time.time()
     logprobs = recognizer.logprobs([load_audio(item["audio_filepath"], 16000) for item in items])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from triton_speech.corpus.manifest import read_manifest
 from triton_speech.runtime.tts.text import english_cleaners
 
 MODELS = ("base", "tiny.en")
@@ -120,8 +121,6 @@ class Judge:
 def score_manifest(judge: Judge, manifest: Path, group_by: str = "family") -> dict:
     """The judge's WER/CER on a NeMo manifest, overall and per ``group_by`` field (e.g. family, voice)."""
     from tqdm import tqdm
-
-    from triton_speech.training.manifest import read_manifest
 
     items = read_manifest(manifest)
     hypotheses = [judge.transcribe_files([item["audio_filepath"]])[0]

@@ -23,6 +23,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from triton_speech.corpus.templates import DEMO_ASR_TEXT
+from triton_speech.corpus.templates import sentences as template_sentences
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 LOG10_ZERO = -99.0
 
@@ -180,9 +183,6 @@ def build(text: Path, output: Path, order: int = 3, min_counts: Sequence[int] = 
     """Estimate from ``text`` (one sentence a line) plus ``templates`` template sentences; write ARPA."""
     sentences = [line.strip() for line in Path(text).read_text().splitlines() if line.strip()]
     if templates:
-        from triton_speech.training.templates import DEMO_ASR_TEXT
-        from triton_speech.training.templates import sentences as template_sentences
-
         sentences += template_sentences(templates, seed, exclude=set(exclude) | {DEMO_ASR_TEXT})
     sentences = [s for s in sentences if s not in exclude]
     model = estimate(sentences, order, min_counts)
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order", type=int, default=3)
     parser.add_argument("--min-count", type=int, nargs="+", default=[1, 2, 2],
                         help="least count kept per order (unigrams, bigrams, trigrams...)")
-    parser.add_argument("--templates", type=int, default=0, help="template sentences added (training.templates)")
+    parser.add_argument("--templates", type=int, default=0, help="template sentences added (corpus.templates)")
     parser.add_argument("--exclude", type=Path, action="append", default=[], metavar="TXT_OR_MANIFEST",
                         help="sentences never used: one a line, or a NeMo manifest's texts (repeatable)")
     args = parser.parse_args(argv)

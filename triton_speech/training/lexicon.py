@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from triton_speech.training.manifest import read_manifest
+from triton_speech.corpus.manifest import read_manifest
 
 
 def manifest_words(manifests: Iterable[Path]) -> list[str]:

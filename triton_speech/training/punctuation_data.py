@@ -15,8 +15,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from triton_speech.runtime.tts.text import number_to_words, ordinal_to_words, year_to_words
-from triton_speech.training.templates import (
+from triton_speech.corpus.templates import (
     ITEMS,
     MONTHS,
     NAMES,
@@ -29,6 +28,7 @@ from triton_speech.training.templates import (
     _time,
     sentences,
 )
+from triton_speech.runtime.tts.text import number_to_words, ordinal_to_words, year_to_words
 
 MARKS = (",", ".", "?")  # the punctuation labels besides the pad label
 NO_MARK = "O"

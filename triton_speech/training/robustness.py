@@ -44,6 +44,9 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from triton_speech.corpus.manifest import read_manifest, write_manifest
+from triton_speech.corpus.templates import HELD_OUT_TEMPLATES, NEW_COMBINATIONS, random_words, sentences, vocabulary
+from triton_speech.corpus.voices import Voice, speak_to_file
 from triton_speech.training.asr_data import (
     ACCENTS,
     HELD_OUT_ACCENTS,
@@ -54,9 +57,6 @@ from triton_speech.training.asr_data import (
     noise_signal,
     speak_parts,
 )
-from triton_speech.training.manifest import read_manifest
-from triton_speech.training.templates import HELD_OUT_TEMPLATES, NEW_COMBINATIONS, random_words, sentences, vocabulary
-from triton_speech.training.voices import Voice, speak_to_file
 
 DEFAULT_SET = Path("tests/data/asr_robustness")
 DEFAULT_LEXICON = Path("defaults/quartznet_small.lexicon.txt")
@@ -210,9 +210,7 @@ def build(output: Path, seed: int = 0) -> Path:
         name = f"{clip['kind']}_{index:03d}.flac"
         soundfile.write(output / name, np.clip(audio, -1, 1).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
         lines.append({"audio_filepath": name, "duration": round(len(audio) / SAMPLE_RATE, 3), **clip, **extra})
-    manifest = output / "manifest.json"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return manifest
+    return write_manifest(output / "manifest.json", lines)
 
 
 def _wer(references: list[str], hypotheses: list[str]) -> float | None:

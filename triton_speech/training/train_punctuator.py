@@ -27,6 +27,7 @@ from tqdm import tqdm
 from transformers import BertConfig
 
 from triton_speech.defaults import PUNCTUATION_MAX_SEQ_LENGTH
+from triton_speech.export.punctuator import export_punctuator
 from triton_speech.models.punctuator import (
     NEMO_CAPIT_LABELS,
     NEMO_PUNCT_LABELS,
@@ -101,7 +102,6 @@ def batches(encoded: list, batch_size: int, rng: random.Random, pad_id: int):
 
 def evaluate(nemo: Path, examples: list[dict]) -> dict:
     """Scores on ``examples`` through the ONNX export and the serving ``Punctuator`` (default windows)."""
-    from triton_speech.export.punctuator import export_punctuator
     from triton_speech.runtime.punctuation import Punctuator
 
     with tempfile.TemporaryDirectory() as export_dir:

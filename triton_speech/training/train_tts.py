@@ -34,7 +34,12 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from triton_speech.corpus.manifest import read_manifest, write_manifest
+from triton_speech.corpus.templates import sentences
+from triton_speech.corpus.voices import Voice, speak_to_file
 from triton_speech.defaults import GATE_THRESHOLD, MAX_DECODER_STEPS, TEXT_NORMALIZATION
+from triton_speech.export.tacotron2 import export_tacotron2
+from triton_speech.export.waveglow import export_waveglow
 from triton_speech.models.dle import MelSpectrogram, read_checkpoint
 from triton_speech.models.tacotron2 import Tacotron2
 from triton_speech.models.waveglow import WaveGlow
@@ -45,9 +50,6 @@ from triton_speech.runtime.tts.text import (
     check_normalization,
     text_to_sequence,
 )
-from triton_speech.training.manifest import read_manifest
-from triton_speech.training.templates import sentences
-from triton_speech.training.voices import Voice, speak_to_file
 
 # One voice, as DLE's LJSpeech models have: espeak-ng's default American English at a conversational rate.
 VOICE = "en-us"
@@ -107,7 +109,7 @@ def build_corpus(output: Path, count: int, seed: int, workers: int, exclude: lis
     with ProcessPoolExecutor(workers) as pool:
         lines = list(tqdm(pool.map(speak, jobs, chunksize=16), total=len(jobs), desc="tts data", file=sys.stderr))
     manifest = output / "train.json"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    write_manifest(manifest, lines)
     print(f"{len(lines)} utterances, {sum(x['duration'] for x in lines) / 3600:.2f} h -> {manifest}", file=sys.stderr)
     return manifest
 
@@ -351,8 +353,6 @@ def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifes
     import soxr
 
     from triton_speech.ensembles.settings import RepositorySettings
-    from triton_speech.export.tacotron2 import export_tacotron2
-    from triton_speech.export.waveglow import export_waveglow
     from triton_speech.runtime.asr.pipeline import ASRPipeline
     from triton_speech.runtime.tts.pipeline import TTSPipeline
     from triton_speech.runtime.tts.tacotron2 import Tacotron2Engine

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import speechlike
+from tests.support.audio import speechlike
 from triton_speech.runtime.asr.features import MelConfig, MelFrontend
 
 TOLERANCE = 1e-4

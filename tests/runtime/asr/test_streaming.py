@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.helpers import tone_clip, tone_speech
+from tests.support.tones import tone_clip, tone_speech
 from triton_speech.runtime.asr.streaming import Chunk, StreamingRecognizer, StreamSettings
 from triton_speech.runtime.errors import InputError
 
@@ -111,7 +111,7 @@ def test_every_partial_is_the_offline_transcript_of_the_stream_so_far(tone_pipel
 
 def test_lexicon_partials_are_offline_lexicon_decoding_of_the_stream_so_far(tone_export, clock):
     """Beam search over a word list, resumed chunk by chunk, at the final's beam width: as offline."""
-    from tests.helpers import tone_words
+    from tests.support.tones import tone_words
     from triton_speech.runtime.asr.pipeline import ASRPipeline
 
     words = tone_words(40, 9)

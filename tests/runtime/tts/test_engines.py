@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import (
-    MAX_STEPS,
-    TEXTS,
-    tiny_waveglow,
-)
+from tests.support.decoding import MAX_STEPS, TEXTS
+from tests.support.models import tiny_waveglow
 from triton_speech.models.tacotron2 import Tacotron2
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.tts.pipeline import TTSPipeline

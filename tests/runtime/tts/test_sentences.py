@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import DATA
+from tests.support.paths import DATA
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.tts.text import (
     SYMBOLS,

