@@ -160,3 +160,15 @@ def test_round_trip_scores_what_the_asr_hears_in_the_synthesized_speech(tacotron
     assert result["sentences"] == 2 and [e["text"] for e in result["examples"]] == texts
     assert result["cer"] == pytest.approx(jiwer.cer(texts, [e["heard"] for e in result["examples"]]), abs=1e-4)
     assert soundfile.info(str(tmp_path / "round_trip_0.wav")).samplerate == SAMPLE_RATE
+
+
+def test_tuning_sentences_are_in_no_tts_corpus_and_not_in_the_test_set():
+    from triton_speech.corpus.manifest import read_manifest
+    from triton_speech.corpus.templates import sentences
+    from triton_speech.training.train_tts import HELDOUT_MANIFEST, heldout_template_sentences
+
+    tuning = heldout_template_sentences(30, corpus_count=500)
+    test_set = {item["text"] for item in read_manifest(HELDOUT_MANIFEST)}
+    corpus = set(sentences(500, 0, exclude=test_set))
+    assert len(set(tuning)) == 30 and not set(tuning) & (corpus | test_set)
+    assert set(sentences(200, 0, exclude=test_set)) <= corpus  # a smaller corpus of the seed is a prefix of it

