@@ -232,11 +232,14 @@ def test_streaming_and_long_audio_benchmarks(tone_triton, tmp_path):
 
     clip = tone_speech(tone_words(3, 1), [0.2, 0.2, 0.2, 0.2])[0]
     chunks = -(-clip.shape[0] // 4000)  # 250 ms chunks
+    rounds = 2  # each stream sends the clip twice in a row
     rows, most = streaming.streaming(tone_triton.grpc_url, [clip], concurrencies=(1, 3), chunk_ms=250,
-                                     search_steps=1)
+                                     search_steps=1, rounds=rounds)
     assert [r["streams"] for r in rows][:1] == [1] and rows[-1]["streams"] == 3
     for row in rows:
-        assert row["chunks"] == row["streams"] * chunks and row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+        # only chunks sent while every client streamed count (clients start staggered): all of them with one
+        assert row["chunks"] == chunks * rounds if row["streams"] == 1 else 0 < row["chunks"] < 3 * chunks * rounds
+        assert row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
         assert row["keeps_up"] == (row["p99_ms"] <= 250)
     assert most in {r["streams"] for r in rows if r["keeps_up"]} | {0}
     pieces = [clip, clip[::-1].copy()]
