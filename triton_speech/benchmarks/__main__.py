@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{perf.__doc__.strip()}")
         write(args.output, "perf_server", split, "Server-side split per ensemble step (Triton statistics)\n\n"
               "Per request: mean queue and compute time (ms) of each step; avg_batch: the dynamic batches formed.")
-        served_rows = [r for r in rows if r["model"] == "asr"]
+        served_rows = [r for r in rows if r["model"] in ("asr", "quartznet")]
         write(args.output, "perf_ratios", perf.ratios(served_rows), f"Served / in-process and INT8 / FP32 (asr)\n\n"
               f"Machine: {machine}. {inspect.cleandoc(perf.ratios.__doc__)}",
               extra="## What each step costs (one request at a time)\n\n"

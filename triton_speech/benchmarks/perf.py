@@ -283,9 +283,9 @@ def ratios(rows: Sequence[dict]) -> list[dict]:
                "p99 served/in_process": round(p99[0] / p99[1], 2) if all(p99) else ""}
         fp32 = best.get(("fp32", clip, "served"))
         row["int8/fp32 served asr"] = round(served / fp32, 2) if precision == "int8" and served and fp32 else ""
-        alone, alone_fp32 = best.get((precision, clip, "quartznet")), best.get(("fp32", clip, "quartznet"))
-        row["int8/fp32 served quartznet"] = (round(alone / alone_fp32, 2) if precision == "int8" and alone
-                                             and alone_fp32 else "")
+        model, model_fp32 = best.get((precision, clip, "quartznet")), best.get(("fp32", clip, "quartznet"))
+        row["int8/fp32 served quartznet"] = (round(model / model_fp32, 2) if precision == "int8" and model
+                                             and model_fp32 else "")
         out.append(row)
     return out
 
