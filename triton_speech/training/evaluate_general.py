@@ -41,6 +41,15 @@ def alsa_manifest(folder: Path = Path("build/eval/alsa")) -> Path | None:
         for clip in clips])
 
 
+def report(result: dict, output: Path | None) -> None:
+    """An evaluation's JSON on stdout, and in ``output`` when given."""
+    text = json.dumps(result, indent=1)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n")
+    print(text)
+
+
 def export_nemo(nemo: Path, output: Path) -> Path:
     """``python -m export quartznet --nemo`` into ``output`` (skipped when it is newer than the checkpoint)."""
     done = Path(output) / "export.json"  # written last
@@ -142,11 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     export_dir = args.export_dir or Path("build/eval") / f"export_{args.nemo.stem}"
     result = evaluate(args.nemo, args.lm, export_dir, args.alpha, args.beta,
                       args.manifest or [GENERAL_HELDOUT, TEMPLATE_HELDOUT])
-    text = json.dumps(result, indent=1)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
-    print(text)
+    report(result, args.output)
     return 0
 
 

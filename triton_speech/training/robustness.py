@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import random
 import sys
 import tempfile
@@ -57,6 +56,7 @@ from triton_speech.training.asr_data import (
     noise_signal,
     speak_parts,
 )
+from triton_speech.training.evaluate_general import export_nemo, report
 
 DEFAULT_SET = Path("tests/data/asr_robustness")
 DEFAULT_LEXICON = Path("defaults/quartznet_small.lexicon.txt")
@@ -345,15 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     export_dir = args.export
     if args.nemo is not None:
-        from triton_speech.training.evaluate_general import export_nemo
-
         export_dir = export_nemo(args.nemo, args.work / args.nemo.with_suffix("").name)
     result = {"model": str(args.nemo or args.export), **evaluate(export_dir, args.data, args.lexicon)}
-    text = json.dumps(result, indent=1)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
-    print(text)
+    report(result, args.output)
     return 0
 
 
