@@ -79,6 +79,8 @@ class GatewayPorts:
 def render(listen: Listen, replicas: list[Replica], gateways: list[GatewayPorts], stats_socket: Path,
            host: str = "127.0.0.1") -> str:
     """The HAProxy configuration (see the module's description)."""
+    gateway_check = (f"option httpchk\n    http-check send meth GET uri /health ver HTTP/1.1 hdr Host {host}\n"
+                     "    http-check expect status 200")
     triton_check = (f"option httpchk\n    http-check send meth GET uri /v2/health/ready ver HTTP/1.1 hdr Host {host}\n"
                     "    http-check expect status 200")
     lines = f"""# Rendered by triton_speech.fleet.balancer: the local fleet's load balancer
@@ -142,9 +144,7 @@ frontend gateway
 
 backend gateways
     balance roundrobin
-    option httpchk
-    http-check send meth GET uri /health ver HTTP/1.1 hdr Host {host}
-    http-check expect status 200
+    {gateway_check}
     retry-on conn-failure empty-response
     http-request disable-l7-retry unless METH_GET
 """
@@ -160,9 +160,7 @@ frontend riva
 
 backend riva
     balance roundrobin
-    option httpchk
-    http-check send meth GET uri /health ver HTTP/1.1 hdr Host {host}
-    http-check expect status 200
+    {gateway_check}
     retry-on conn-failure
 """
     lines += "".join(f"    server gateway-{i} {host}:{g.riva} proto h2 check port {g.http} check-proto h1 "
